@@ -1,0 +1,245 @@
+/* rfseg.h - RF-DETR instance segmentation in C: the public API.
+ *
+ * MANUAL
+ *
+ * A model is the immutable network: weights and configuration, loaded once from an
+ * official RF-DETR-Seg checkpoint (.pth, or .safetensors) and shareable between threads.
+ * A session is the per-thread state that runs it: activations, scratch buffers and, on
+ * the GPU, streams and graphs; it is allocated once and reused for every frame. Use one
+ * session per thread.
+ *
+ *     rfs_model *model;
+ *     if (rfs_model_load(&model, "rf-detr-seg-nano.pth") != RFS_OK) {
+ *         fprintf(stderr, "%s\n", rfs_last_error());
+ *         return 1;
+ *     }
+ *     rfs_session_opts so = rfs_session_defaults();      // CPU, fp32, batch 1
+ *     rfs_session *s;
+ *     if (rfs_session_create(&s, model, &so) != RFS_OK) ...
+ *
+ *     rfs_image img = {.width = w, .height = h, .stride = 3 * w,
+ *                      .format = RFS_PIX_RGB8, .data = pixels};
+ *     rfs_predict_opts po = rfs_predict_defaults(RFS_PRESET_RFDETR);
+ *     rfs_result res = {0};
+ *     if (rfs_predict(s, &img, 1, &po, &res) != RFS_OK) ...
+ *     for (int i = 0; i < res.count; i++) {
+ *         const rfs_detection *d = &res.dets[i];
+ *         printf("%s %.3f [%g %g %g %g]\n", rfs_model_class_name(model, d->class_id),
+ *                d->score, d->box[0], d->box[1], d->box[2], d->box[3]);
+ *     }
+ *     rfs_result_free(&res);
+ *     rfs_session_free(s);
+ *     rfs_model_free(model);
+ *
+ * Errors. Every function that can fail returns an rfs_status; RFS_OK is 0. On failure a
+ * message that names the problem (file, tensor, shape, limit) is available from
+ * rfs_last_error(), per thread, until the next failure. Bad input (a corrupt checkpoint,
+ * a truncated image, an absurd size) never crashes or aborts: it returns an error. Only a
+ * broken internal invariant (a bug) aborts, printing file:line.
+ *
+ * Ownership. Objects returned through `**out` belong to the caller and are released with
+ * the matching _free(), which accepts NULL. Pointers inside an rfs_raw point into the
+ * session and stay valid until the next call on that session. An rfs_result owns its
+ * memory; rfs_result_free() releases it and leaves it reusable.
+ *
+ * Logging. The library never writes to stdout or stderr; it reports progress and warnings
+ * through the callback given to rfs_set_log() (none by default).
+ *
+ * Threads. The model is read-only after load: any number of sessions on any threads may
+ * share it. A session must be used by one thread at a time. The CPU backend parallelises
+ * each frame with OpenMP (rfs_session_opts.threads).
+ */
+#ifndef RFSEG_H
+#define RFSEG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RFSEG_VERSION "0.1.0"
+
+/* ---- errors and logging ------------------------------------------------------------ */
+
+typedef enum rfs_status {
+    RFS_OK = 0,
+    RFS_ERR_ARG,         /* invalid argument or option */
+    RFS_ERR_IO,          /* a file could not be opened, read or written */
+    RFS_ERR_FORMAT,      /* malformed input: checkpoint, image, video, request */
+    RFS_ERR_UNSUPPORTED, /* valid but not supported (or feature not built in) */
+    RFS_ERR_NOMEM,       /* allocation failed */
+    RFS_ERR_LIMIT,       /* a configured limit (pixels, bytes, sizes) was exceeded */
+    RFS_ERR_BACKEND,     /* the compute backend failed (e.g. no CUDA device) */
+    RFS_ERR_NETWORK,     /* a download failed */
+} rfs_status;
+
+const char *rfs_last_error(void);          /* message of this thread's last failure */
+void rfs_clear_error(void);
+const char *rfs_status_name(rfs_status st); /* "malformed input", ... */
+
+typedef enum rfs_log_level { RFS_LOG_DEBUG, RFS_LOG_INFO, RFS_LOG_WARN, RFS_LOG_ERROR } rfs_log_level;
+typedef void (*rfs_log_fn)(void *user, rfs_log_level level, const char *msg);
+void rfs_set_log(rfs_log_fn fn, void *user, rfs_log_level min_level);
+
+/* ---- model --------------------------------------------------------------------------- */
+
+/* The network's shape, derived from the checkpoint (args when present, tensor shapes
+ * always). Names follow rfdetr's args. */
+typedef struct rfs_config {
+    char size[32];            /* "seg-nano", ... or "custom" when no preset matches */
+    int resolution;           /* R: square network input side */
+    int patch_size;           /* ps */
+    int grid;                 /* G = R / ps */
+    int pos_grid;             /* P: stored position-embedding grid side */
+    int num_windows;          /* nw: windows per side */
+    int vit_dim;              /* D: ViT width */
+    int vit_heads;            /* D / 64 */
+    int vit_layers;           /* ViT depth */
+    int vit_mlp;              /* ViT MLP hidden width */
+    int num_taps;             /* backbone feature taps (len(out_feature_indexes)) */
+    int tap_layers[8];        /* 0-based layers whose outputs are tapped */
+    int hidden_dim;           /* C: projector / decoder / seg head width */
+    int proj_blocks;          /* C2f bottlenecks in the projector */
+    int dec_layers;           /* L */
+    int sa_heads;             /* decoder self-attention heads */
+    int ca_heads;             /* deformable cross-attention heads */
+    int dec_points;           /* deformable sampling points per head */
+    int dim_feedforward;      /* decoder FFN width */
+    int num_queries;          /* nq */
+    int num_select;           /* PostProcess top-k */
+    int num_classes;          /* K: logit width (num_classes + 1 in rfdetr's args) */
+    int query_rows;           /* rows stored in query tables (nq * group_detr) */
+    int mask_side;            /* R / 4 */
+    int seg_mlp;              /* seg head query MLP hidden width */
+} rfs_config;
+
+typedef struct rfs_model rfs_model;
+
+/* Loads an official checkpoint (.pth torch.save zip, or .safetensors). The state dict may
+ * sit under "model", "ema_model" (preferred when present) or at the top level. */
+rfs_status rfs_model_load(rfs_model **out, const char *path);
+
+/* The official seg sizes: "seg-preview", "seg-nano", "seg-small", "seg-medium",
+ * "seg-large", "seg-xlarge", "seg-2xlarge". Returns NULL when the name is unknown. */
+const char *const *rfs_model_size_names(void); /* NULL-terminated list */
+
+/* Builds a full-size model of a named size with deterministic random weights (no file,
+ * no download): for benchmarks and tests of every size. */
+rfs_status rfs_model_random(rfs_model **out, const char *size, uint64_t seed);
+
+const rfs_config *rfs_model_config(const rfs_model *m);
+/* Class name for a logit index: the checkpoint's args.class_names (index i+1), else COCO's;
+ * never NULL (an unnamed index gives its decimal string). */
+const char *rfs_model_class_name(const rfs_model *m, int class_id);
+size_t rfs_model_param_count(const rfs_model *m); /* floats bound (used at inference) */
+void rfs_model_free(rfs_model *m);
+
+/* Download of the official checkpoints (needs libcurl at build time). Writes the local
+ * path of `size`'s checkpoint into path (cap bytes), downloading it into the user's cache
+ * directory ($XDG_CACHE_HOME/rfseg or ~/.cache/rfseg) the first time. progress (may be
+ * NULL) is called with bytes done and total (0 when unknown). */
+typedef void (*rfs_progress_fn)(void *user, uint64_t done, uint64_t total);
+rfs_status rfs_model_fetch(char *path, size_t cap, const char *size, rfs_progress_fn progress,
+                           void *user);
+/* The public URL of a size's checkpoint, or NULL. */
+const char *rfs_model_url(const char *size);
+
+/* ---- session ------------------------------------------------------------------------- */
+
+typedef enum rfs_backend { RFS_BACKEND_CPU = 0, RFS_BACKEND_CUDA = 1 } rfs_backend;
+typedef enum rfs_precision { RFS_FP32 = 0, RFS_FP16 = 1, RFS_BF16 = 2 } rfs_precision;
+
+typedef struct rfs_session_opts {
+    rfs_backend backend;
+    rfs_precision precision; /* CPU: fp32 only */
+    int max_batch;           /* frames per forward call, >= 1 */
+    int threads;             /* CPU threads; 0 = OpenMP default */
+    int device;              /* CUDA device ordinal */
+} rfs_session_opts;
+
+rfs_session_opts rfs_session_defaults(void);
+
+typedef struct rfs_session rfs_session;
+rfs_status rfs_session_create(rfs_session **out, const rfs_model *m, const rfs_session_opts *o);
+void rfs_session_free(rfs_session *s);
+const rfs_model *rfs_session_model(const rfs_session *s);
+
+/* Raw network outputs for a batch, float32, pointing into the session (valid until the
+ * next call): logits (B, nq, K), boxes (B, nq, 4) cxcywh normalised, masks
+ * (B, nq, R/4, R/4) logits. */
+typedef struct rfs_raw {
+    int batch;
+    const float *logits;
+    const float *boxes;
+    const float *masks;
+} rfs_raw;
+
+/* Runs the network on `batch` preprocessed inputs (batch, 3, R, R), float32 NCHW. */
+rfs_status rfs_forward(rfs_session *s, const float *input, int batch, rfs_raw *out);
+
+/* Debug trace: when set, the CPU forward pass reports every named intermediate tensor
+ * (names as the official module names, e.g. "backbone.0.encoder.0",
+ * "transformer.decoder.layers.1"). shape has ndim entries, data is float32 row-major. */
+typedef void (*rfs_trace_fn)(void *user, const char *name, const float *data, int ndim,
+                             const int64_t *shape);
+void rfs_session_set_trace(rfs_session *s, rfs_trace_fn fn, void *user);
+
+/* ---- images and prediction ----------------------------------------------------------- */
+
+typedef enum rfs_pixfmt { RFS_PIX_RGB8 = 0, RFS_PIX_BGR8 = 1 } rfs_pixfmt;
+
+/* A packed 8-bit 3-channel image; the caller owns data. */
+typedef struct rfs_image {
+    int width, height;
+    int stride; /* bytes per row, >= 3 * width */
+    rfs_pixfmt format;
+    const uint8_t *data;
+} rfs_image;
+
+typedef enum rfs_preset {
+    RFS_PRESET_ROBOFLOW = 0, /* Roboflow inference R1 (roboflow-pipeline.md) */
+    RFS_PRESET_RFDETR = 1,   /* official rfdetr 1.4.1 RFDETR.predict */
+} rfs_preset;
+
+typedef struct rfs_predict_opts {
+    rfs_preset preset;
+    float threshold;  /* keep score > threshold (strict); rfdetr 0.5, roboflow 0.4 */
+    int want_masks;   /* compute masks for the kept detections */
+} rfs_predict_opts;
+
+rfs_predict_opts rfs_predict_defaults(rfs_preset preset);
+
+/* A binary mask at the frame size, stored as its smallest non-empty rectangle: pixel
+ * (x, y) of the frame is set iff x0 <= x < x0+w, y0 <= y < y0+h and data[(y-y0)*w + (x-x0)]
+ * is 1. An empty mask has w = h = 0 and data NULL. */
+typedef struct rfs_mask {
+    int x0, y0, w, h;
+    uint8_t *data;
+} rfs_mask;
+
+typedef struct rfs_detection {
+    float box[4];  /* x0, y0, x1, y1 in frame pixels (float, as the preset computes them) */
+    float score;   /* sigmoid probability */
+    int class_id;  /* logit index (rfdetr preset) or remapped class (roboflow preset) */
+    int query;     /* decoder query it came from */
+    rfs_mask mask; /* when requested */
+} rfs_detection;
+
+typedef struct rfs_result {
+    int width, height; /* frame size */
+    int count;
+    rfs_detection *dets; /* descending score */
+    int capacity;        /* internal */
+} rfs_result;
+
+/* Preprocesses, runs and post-processes n frames (n <= max_batch), filling results[n]. */
+rfs_status rfs_predict(rfs_session *s, const rfs_image *frames, int n,
+                       const rfs_predict_opts *o, rfs_result *results);
+void rfs_result_free(rfs_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

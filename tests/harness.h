@@ -1,0 +1,63 @@
+/* harness.h - the tiny test harness.
+ *
+ *   TEST(name) { CHECK(x == 1); CHECKF(fabs(d) < 1e-5, "d = %g", d); }
+ *   int main(void) { RUN(name); return test_summary(); }
+ *
+ * Every CHECK that fails prints file:line and the condition; test_summary() prints
+ * "N passed, N failed" and returns non-zero when anything failed. Fixtures are looked up
+ * under $RFS_SHARED (default ../shared); a missing fixture is a failure, never a skip.
+ */
+#ifndef RFS_TEST_HARNESS_H
+#define RFS_TEST_HARNESS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int test_passed, test_failed, test_cur_failed;
+static const char *test_cur_name;
+
+#define TEST(name) static void name(void)
+#define RUN(name)                                                                          \
+    do {                                                                                   \
+        test_cur_name = #name;                                                             \
+        test_cur_failed = 0;                                                               \
+        name();                                                                            \
+        if (test_cur_failed) {                                                             \
+            test_failed++;                                                                 \
+            printf("FAIL %s\n", #name);                                                    \
+        } else {                                                                           \
+            test_passed++;                                                                 \
+            printf("ok   %s\n", #name);                                                    \
+        }                                                                                  \
+        fflush(stdout);                                                                    \
+    } while (0)
+
+#define CHECKF(cond, ...)                                                                  \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            printf("  %s:%d: %s: check failed: %s: ", __FILE__, __LINE__, test_cur_name,   \
+                   #cond);                                                                 \
+            printf(__VA_ARGS__);                                                           \
+            printf("\n");                                                                  \
+            test_cur_failed = 1;                                                           \
+        }                                                                                  \
+    } while (0)
+#define CHECK(cond) CHECKF(cond, "%s", "")
+
+static inline int test_summary(void) {
+    printf("%d passed, %d failed\n", test_passed, test_failed);
+    return test_failed ? 1 : 0;
+}
+
+/* Path of a file under the shared folder (fixtures, videos). */
+static inline const char *test_shared(const char *rel) {
+    static char buf[8][1024];
+    static int k;
+    const char *root = getenv("RFS_SHARED");
+    char *b = buf[k++ & 7];
+    snprintf(b, sizeof buf[0], "%s/%s", root && *root ? root : "../shared", rel);
+    return b;
+}
+
+#endif
