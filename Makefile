@@ -86,7 +86,7 @@ lib: $(BUILD)/librfseg.a
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Itools -MMD -MP -c $< -o $@
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
@@ -99,7 +99,8 @@ $(BUILD)/librfseg.a: $(LIB_OBJ)
 $(BUILD)/librfseg.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(DEP_LIBS) $(LDLIBS_BASE)
 
-$(BUILD)/rfseg: $(BUILD)/tools/rfseg.o $(BUILD)/librfseg.a
+CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
+$(BUILD)/rfseg: $(CLI_OBJ) $(BUILD)/librfseg.a
 	$(CC) -o $@ $^ $(DEP_LIBS) $(LDLIBS_BASE)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/librfseg.a tests/harness.h

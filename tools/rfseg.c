@@ -1,8 +1,58 @@
-/* rfseg - command line: info, predict, video, bench, serve. */
+/* rfseg - the command line: info, predict, bench (video and serve join as they land).
+ *
+ *   rfseg info MODEL
+ *   rfseg predict --model MODEL [--preset rfdetr|roboflow] [--threshold T]
+ *                 [--raw-out OUT.safetensors] IMAGE...
+ *   rfseg bench --device cpu|cuda (--model MODEL | --random-weights SIZE) [--batch B]
+ *               [--precision fp32|fp16|bf16] [--frames N] [--threads T]
+ *
+ * MODEL is a checkpoint file (.pth / .safetensors), or an official size name (seg-nano,
+ * ...), downloaded once into ~/.cache/rfseg. --random-weights SIZE builds a full-size
+ * model with deterministic random weights instead (no file, no download).
+ */
 #include "rfseg.h"
+
+#include "cli.h"
+
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "rfseg %s - RF-DETR instance segmentation\n"
+            "\n"
+            "usage:\n"
+            "  rfseg info MODEL | --random-weights SIZE\n"
+            "  rfseg predict --model MODEL [--preset rfdetr|roboflow] [--threshold T]\n"
+            "                [--raw-out OUT.safetensors] [--device cpu|cuda] IMAGE...\n"
+            "  rfseg bench --device cpu|cuda (--model MODEL | --random-weights SIZE)\n"
+            "              [--batch B] [--precision fp32|fp16|bf16] [--frames N] [--threads T]\n"
+            "\n"
+            "MODEL: a checkpoint (.pth or .safetensors), or an official size, downloaded once:\n"
+            "  seg-preview seg-nano seg-small seg-medium seg-large seg-xlarge seg-2xlarge\n",
+            RFSEG_VERSION);
+}
+
 int main(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "rfseg %s\n", RFSEG_VERSION);
-    return 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("rfseg %s\n", RFSEG_VERSION);
+        return 0;
+    }
+    cli_init_logging();
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    fprintf(stderr, "rfseg: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
 }

@@ -1,0 +1,279 @@
+/* model.c - the model object: load from a checkpoint (bind every weight once against the
+ * table, with got/expected shapes on mismatch), or synthesize deterministic random
+ * weights for a named size. */
+#include "model/model.h"
+
+#include "io/tensorfile.h"
+#include "util/err.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const rfs_config *rfs_model_config(const rfs_model *m) { return &m->cfg; }
+
+size_t rfs_model_param_count(const rfs_model *m) {
+    rfs_binding *b;
+    size_t len, total = 0;
+    int n = rfs_bindings_build(&b, &m->cfg, &len);
+    for (int i = 0; i < n; i++) total += b[i].numel;
+    free(b);
+    return total;
+}
+
+void rfs_model_free(rfs_model *m) {
+    if (!m) return;
+    free(m->arena);
+    for (int i = 0; i < m->n_class_names; i++) free(m->class_names[i]);
+    free(m->class_names);
+    free(m);
+}
+
+const char *rfs_model_class_name(const rfs_model *m, int id) {
+    static _Thread_local char buf[16];
+    if (m && m->class_names) {
+        if (id >= 0 && id < m->n_class_names && m->class_names[id]) return m->class_names[id];
+    } else {
+        const char *n = rfs_coco_name(id);
+        if (n) return n;
+    }
+    snprintf(buf, sizeof buf, "%d", id);
+    return buf;
+}
+
+/* PyTorch's antialiased bicubic (a = -0.5) weights along one axis (rfdetr-seg-model.md
+ * 3.3): for output i, taps [*lo, *lo + *n) with normalised weights w[0..n). */
+static double cubic_aa(double x) {
+    const double a = -0.5;
+    x = fabs(x);
+    if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+    if (x < 2) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+    return 0;
+}
+
+static int aa_taps(int in, int out, int i, int *lo, double *w, int maxn) {
+    double scale = (double)in / out, support = 2.0 * (scale >= 1 ? scale : 1);
+    double invscale = scale >= 1 ? 1.0 / scale : 1.0, center = scale * (i + 0.5);
+    int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
+    if (xmin < 0) xmin = 0;
+    if (xmax > in) xmax = in;
+    int n = xmax - xmin;
+    if (n > maxn) n = maxn;
+    double sum = 0;
+    for (int j = 0; j < n; j++) sum += w[j] = cubic_aa((j + xmin - center + 0.5) * invscale);
+    for (int j = 0; j < n; j++) w[j] = sum != 0 ? w[j] / sum : 0;
+    *lo = xmin;
+    return n;
+}
+
+/* Resizes the patch part of a position table (1 + P*P, D) to (1 + G*G, D). */
+static rfs_status interp_pos(float *dst, const float *src, int P, int G, int D) {
+    memcpy(dst, src, sizeof(float) * (size_t)D); /* CLS row unchanged */
+    double *tmp = rfs_malloc(sizeof(double) * (size_t)P * G * D);
+    if (!tmp) return RFS_ERR_NOMEM;
+    enum { MAXN = 512 };
+    double w[MAXN];
+    /* horizontal: (P rows, P cols) -> (P rows, G cols) */
+    for (int ox = 0; ox < G; ox++) {
+        int lo, n = aa_taps(P, G, ox, &lo, w, MAXN);
+        for (int y = 0; y < P; y++)
+            for (int d = 0; d < D; d++) {
+                double acc = 0;
+                for (int j = 0; j < n; j++) acc += w[j] * src[(size_t)(1 + y * P + lo + j) * D + d];
+                tmp[((size_t)y * G + ox) * D + d] = acc;
+            }
+    }
+    /* vertical: (P rows, G cols) -> (G rows, G cols) */
+    for (int oy = 0; oy < G; oy++) {
+        int lo, n = aa_taps(P, G, oy, &lo, w, MAXN);
+        for (int x = 0; x < G; x++)
+            for (int d = 0; d < D; d++) {
+                double acc = 0;
+                for (int j = 0; j < n; j++) acc += w[j] * tmp[((size_t)(lo + j) * G + x) * D + d];
+                dst[(size_t)(1 + oy * G + x) * D + d] = (float)acc;
+            }
+    }
+    free(tmp);
+    return RFS_OK;
+}
+
+static void shape_str(char *buf, size_t cap, int ndim, const long *shape64, const int64_t *s2) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, cap - k, "(");
+    for (int i = 0; i < ndim && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "",
+                              shape64 ? (long long)shape64[i] : (long long)s2[i]);
+    if (k < cap) snprintf(buf + k, cap - k, ")");
+}
+
+/* Copies one tensor into the arena, checking its shape against the binding. */
+static rfs_status bind_one(float *dst, const rfs_binding *b, const rfs_tensorfile *f,
+                           const rfs_config *cfg, const char *label) {
+    const rfs_tensor *t = rfs_tensorfile_find(f, b->name);
+    if (!t) return RFS_FAIL(RFS_ERR_FORMAT, "%s: missing tensor '%s'", label, b->name);
+    long expect[4];
+    memcpy(expect, b->shape, sizeof expect);
+    if (b->interp_pos) expect[1] = 1 + (long)cfg->pos_grid * cfg->pos_grid;
+    int ok = t->ndim == b->ndim;
+    for (int i = 0; ok && i < b->ndim; i++) {
+        if (b->rows_stored && i == 0) ok = t->shape[0] >= b->rows_stored;
+        else ok = t->shape[i] == expect[i];
+    }
+    if (!ok) {
+        char got[96], want[96];
+        shape_str(got, sizeof got, t->ndim, NULL, t->shape);
+        shape_str(want, sizeof want, b->ndim, expect, NULL);
+        return RFS_FAIL(RFS_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s%s", label,
+                        b->name, got, want, b->rows_stored ? " (at least that many rows)" : "");
+    }
+    if (b->rows_stored && t->shape[0] > b->rows_stored) {
+        /* query tables hold group_detr groups; inference uses the rows of group 0 */
+        rfs_tensor head = *t;
+        head.shape[0] = b->rows_stored;
+        return rfs_tensor_to_f32(&head, dst);
+    }
+    if (b->interp_pos && cfg->pos_grid != cfg->grid) {
+        size_t n = (size_t)rfs_tensor_numel(t);
+        float *src = rfs_malloc(sizeof(float) * n);
+        if (!src) return RFS_ERR_NOMEM;
+        rfs_status st = rfs_tensor_to_f32(t, src);
+        if (st == RFS_OK) st = interp_pos(dst, src, cfg->pos_grid, cfg->grid, cfg->vit_dim);
+        free(src);
+        return st;
+    }
+    rfs_status st = rfs_tensor_to_f32(t, dst);
+    if (st != RFS_OK) return rfs_fail_context(st, "%s: tensor '%s'", label, b->name);
+    return RFS_OK;
+}
+
+static rfs_status alloc_model(rfs_model **out, const rfs_config *cfg, rfs_binding **tab,
+                              int *ntab) {
+    rfs_model *m = rfs_calloc(1, sizeof *m);
+    if (!m) return RFS_ERR_NOMEM;
+    m->cfg = *cfg;
+    *ntab = rfs_bindings_build(tab, cfg, &m->arena_len);
+    if (*ntab < 0) {
+        free(m);
+        return RFS_ERR_NOMEM;
+    }
+    m->arena = rfs_aligned_alloc(sizeof(float) * m->arena_len);
+    if (!m->arena) {
+        free(*tab);
+        free(m);
+        return RFS_ERR_NOMEM;
+    }
+    memset(m->arena, 0, sizeof(float) * m->arena_len);
+    rfs_bindings_apply(&m->w, *tab, *ntab, m->arena);
+    *out = m;
+    return RFS_OK;
+}
+
+static rfs_status load_class_names(rfs_model *m, const rfs_tensorfile *f) {
+    const rfs_value *cn = rfs_value_get(f->args, "class_names");
+    if (!cn || cn->kind != RFS_V_LIST || cn->len == 0) return RFS_OK;
+    /* rfdetr maps args.class_names[i] to class id i + 1 */
+    m->n_class_names = (int)cn->len + 1;
+    m->class_names = rfs_calloc((size_t)m->n_class_names, sizeof(char *));
+    if (!m->class_names) return RFS_ERR_NOMEM;
+    for (size_t i = 0; i < cn->len; i++) {
+        const rfs_value *v = cn->items[i];
+        if (v->kind != RFS_V_STR) continue;
+        m->class_names[i + 1] = strdup(v->str);
+        if (!m->class_names[i + 1]) return RFS_FAIL(RFS_ERR_NOMEM, "out of memory");
+    }
+    return RFS_OK;
+}
+
+rfs_status rfs_model_load(rfs_model **out, const char *path) {
+    *out = NULL;
+    rfs_tensorfile *f = NULL;
+    rfs_model *m = NULL;
+    rfs_binding *tab = NULL;
+    int ntab = 0;
+    rfs_config cfg;
+    rfs_status st = rfs_tensorfile_open(&f, path);
+    if (st != RFS_OK) return st;
+    if ((st = rfs_config_from_file(&cfg, f, path)) != RFS_OK) goto fail;
+    if ((st = alloc_model(&m, &cfg, &tab, &ntab)) != RFS_OK) goto fail;
+    for (int i = 0; i < ntab; i++)
+        if ((st = bind_one(m->arena + tab[i].offset, &tab[i], f, &cfg, path)) != RFS_OK) goto fail;
+    if ((st = load_class_names(m, f)) != RFS_OK) goto fail;
+    snprintf(m->source, sizeof m->source, "%s", path);
+    free(tab);
+    rfs_tensorfile_free(f);
+    *out = m;
+    return RFS_OK;
+fail:
+    free(tab);
+    rfs_model_free(m);
+    rfs_tensorfile_free(f);
+    return st;
+}
+
+/* ---- random weights ------------------------------------------------------------------- */
+
+typedef struct rng {
+    uint64_t s;
+} rng;
+
+static uint64_t rng_next(rng *r) { /* splitmix64 */
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double rng_normal(rng *r) {
+    double u1 = ((rng_next(r) >> 11) + 1.0) / 9007199254740993.0;
+    double u2 = (rng_next(r) >> 11) / 9007199254740992.0;
+    return sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Scales chosen so that activations stay in the range real checkpoints have (unit-ish
+ * residual streams, a handful of detections above the usual thresholds), which is what
+ * speed measurements and reduced-precision checks need. */
+static void fill_random(float *dst, const rfs_binding *b, rng *r) {
+    const char *n = b->name;
+    double mean = 0, std;
+    if (ends_with(n, "lambda1")) mean = 0.1, std = 0.02;                /* layer scale */
+    else if (strstr(n, "norm") || strstr(n, ".bn.") || ends_with(n, "layernorm.weight") ||
+             ends_with(n, "layernorm.bias") || strstr(n, "stages.0.1.")) {
+        if (ends_with(n, "weight")) mean = 1.0;
+        std = 0.02;
+    } else if (ends_with(n, "class_embed.bias") || ends_with(n, "class_embed.0.bias"))
+        mean = -3.0, std = 1.0;                                         /* few positives */
+    else if (ends_with(n, "bias")) std = 0.02;
+    else if (ends_with(n, "refpoint_embed.weight")) std = 0.5;
+    else if (b->ndim >= 2) {
+        long fan_in = 1;
+        for (int i = 1; i < b->ndim; i++) fan_in *= b->shape[i];
+        if (b->interp_pos || ends_with(n, "cls_token")) fan_in = 2500;  /* std 0.02 */
+        if (ends_with(n, "query_feat.weight")) fan_in = 1;
+        std = 1.0 / sqrt((double)fan_in);
+    } else std = 0.02;
+    for (size_t i = 0; i < b->numel; i++) dst[i] = (float)(mean + std * rng_normal(r));
+}
+
+rfs_status rfs_model_random(rfs_model **out, const char *size, uint64_t seed) {
+    *out = NULL;
+    rfs_config cfg;
+    rfs_status st = rfs_config_preset(&cfg, size);
+    if (st != RFS_OK) return st;
+    rfs_model *m;
+    rfs_binding *tab;
+    int ntab;
+    if ((st = alloc_model(&m, &cfg, &tab, &ntab)) != RFS_OK) return st;
+    for (int i = 0; i < ntab; i++) {
+        rng r = {seed * 0x100000001B3ull + (uint64_t)i * 0x9E3779B97F4A7C15ull};
+        fill_random(m->arena + tab[i].offset, &tab[i], &r);
+    }
+    free(tab);
+    snprintf(m->source, sizeof m->source, "random:%s:%llu", cfg.size, (unsigned long long)seed);
+    *out = m;
+    return RFS_OK;
+}

@@ -1,0 +1,109 @@
+/* cli_common.c - option parsing, logging and model resolution for the commands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void log_to_stderr(void *user, rfs_log_level level, const char *msg) {
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    fprintf(stderr, "rfseg: %s: %s\n", names[level], msg);
+}
+
+void cli_init_logging(void) {
+    const char *env = getenv("RFSEG_LOG");
+    rfs_log_level min = env && !strcmp(env, "debug") ? RFS_LOG_DEBUG : RFS_LOG_INFO;
+    rfs_set_log(log_to_stderr, NULL, min);
+}
+
+double cli_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+int cli_str(int argc, char **argv, int *i, const char **out) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "rfseg: %s needs a value\n", argv[*i]);
+        return 0;
+    }
+    *out = argv[++*i];
+    return 1;
+}
+
+int cli_int(int argc, char **argv, int *i, int *out, int lo, int hi) {
+    const char *s;
+    if (!cli_str(argc, argv, i, &s)) return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "rfseg: %s: '%s' is not an integer in [%d, %d]\n", argv[*i - 1], s, lo, hi);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+int cli_float(int argc, char **argv, int *i, float *out, float lo, float hi) {
+    const char *s;
+    if (!cli_str(argc, argv, i, &s)) return 0;
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || *end || end == s || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "rfseg: %s: '%s' is not a number in [%g, %g]\n", argv[*i - 1], s, lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static int is_tty_stderr(void) { return isatty(2); }
+
+static void on_download(void *user, uint64_t done, uint64_t total) {
+    static double last;
+    double now = cli_now_ms();
+    if (now - last < 200 && done != total) return;
+    last = now;
+    if (total) fprintf(stderr, "\rrfseg: downloading %.1f / %.1f MB (%.0f%%)", done / 1e6,
+                       total / 1e6, 100.0 * done / total);
+    else fprintf(stderr, "\rrfseg: downloading %.1f MB", done / 1e6);
+    if (total && done == total) fputc('\n', stderr);
+}
+
+rfs_model *cli_load_model(const char *model, const char *random_size) {
+    rfs_model *m = NULL;
+    if (random_size) {
+        if (rfs_model_random(&m, random_size, 1) != RFS_OK) {
+            fprintf(stderr, "rfseg: %s\n", rfs_last_error());
+            return NULL;
+        }
+        fprintf(stderr, "rfseg: %s with RANDOM weights (deterministic, not a trained model)\n",
+                rfs_model_config(m)->size);
+        return m;
+    }
+    if (!model) {
+        fprintf(stderr, "rfseg: give --model FILE|SIZE or --random-weights SIZE\n");
+        return NULL;
+    }
+    char path[1024];
+    struct stat sb;
+    if (stat(model, &sb) != 0 && rfs_model_url(model)) {
+        /* an official size name: the cached download */
+        if (rfs_model_fetch(path, sizeof path, model, is_tty_stderr() ? on_download : NULL, NULL) !=
+            RFS_OK) {
+            fprintf(stderr, "rfseg: %s\n", rfs_last_error());
+            return NULL;
+        }
+        model = path;
+    }
+    if (rfs_model_load(&m, model) != RFS_OK) {
+        fprintf(stderr, "rfseg: %s\n", rfs_last_error());
+        return NULL;
+    }
+    return m;
+}
