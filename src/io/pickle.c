@@ -44,7 +44,7 @@ typedef struct vm {
     const uint8_t *base, *p, *end;
     size_t op_at; /* offset of the opcode being run, for messages */
     uint8_t op;
-    rfs_arena *arena;
+    rfs_tf_arena *arena;
     pv **stack;
     size_t sp, stack_cap;
     size_t *marks; /* stack heights at each open MARK */
@@ -109,7 +109,7 @@ static rfs_status take(vm *m, size_t n, const uint8_t **out) {
 static rfs_status take_len(vm *m, int width, size_t *out) {
     const uint8_t *b = NULL;
     TRY(take(m, (size_t)width, &b));
-    uint64_t n = width == 1 ? b[0] : width == 4 ? rfs_rd32(b) : rfs_rd64(b);
+    uint64_t n = width == 1 ? b[0] : width == 4 ? rfs_tf_rd32(b) : rfs_tf_rd64(b);
     if (n > (uint64_t)(m->end - m->p))
         return vm_fail(m, RFS_ERR_FORMAT, "length %llu runs past the end (%zu bytes left)",
                        (unsigned long long)n, (size_t)(m->end - m->p));
@@ -120,7 +120,7 @@ static rfs_status take_len(vm *m, int width, size_t *out) {
 /* ---- values ----------------------------------------------------------------------------- */
 
 static rfs_status new_value(vm *m, rfs_vkind kind, pv **out) {
-    pv *v = rfs_arena_alloc(m->arena, sizeof *v);
+    pv *v = rfs_tf_arena_alloc(m->arena, sizeof *v);
     if (!v) return m->arena->err;
     v->v.kind = kind;
     *out = v;
@@ -140,12 +140,12 @@ static rfs_status reserve_items(vm *m, pv *c, size_t need) {
     while (cap < need) cap *= 2; /* need is bounded by the input length: no overflow */
     if (rfs_mul_size(&bytes, cap, sizeof(void *)))
         return vm_fail(m, RFS_ERR_LIMIT, "container of %zu items", need);
-    rfs_value **items = rfs_arena_alloc(m->arena, bytes);
+    rfs_value **items = rfs_tf_arena_alloc(m->arena, bytes);
     if (!items) return m->arena->err;
     if (c->v.len) memcpy(items, c->v.items, c->v.len * sizeof *items);
     c->v.items = items;
     if (c->v.kind == RFS_V_DICT) {
-        const char **keys = rfs_arena_alloc(m->arena, bytes);
+        const char **keys = rfs_tf_arena_alloc(m->arena, bytes);
         if (!keys) return m->arena->err;
         if (c->v.len) memcpy(keys, c->v.keys, c->v.len * sizeof *keys);
         c->v.keys = keys;
@@ -160,7 +160,7 @@ static rfs_status list_append(vm *m, pv *list, pv *item) {
     if (list->v.kind != RFS_V_LIST || (list->flags & PV_TUPLE)) {
         char d[128];
         return vm_fail(m, RFS_ERR_FORMAT, "cannot append to %s",
-                       rfs_value_describe(&list->v, d, sizeof d));
+                       rfs_tf_value_describe(&list->v, d, sizeof d));
     }
     TRY(reserve_items(m, list, list->v.len + 1));
     list->v.items[list->v.len++] = &item->v;
@@ -182,7 +182,7 @@ static rfs_status dict_set(vm *m, pv *dict, pv *key, pv *value) {
     if (dict->v.kind != RFS_V_DICT) {
         char d[128];
         return vm_fail(m, RFS_ERR_FORMAT, "cannot set an item of %s",
-                       rfs_value_describe(&dict->v, d, sizeof d));
+                       rfs_tf_value_describe(&dict->v, d, sizeof d));
     }
     if (key->v.kind != RFS_V_STR) return RFS_OK;
     if (strlen(key->v.str) != key->v.len)
@@ -193,9 +193,9 @@ static rfs_status dict_set(vm *m, pv *dict, pv *key, pv *value) {
 /* A str from UTF-8 bytes. Bytes that are not UTF-8 give an opaque value (Python would
  * fail to decode them; metadata should still load). */
 static rfs_status new_str(vm *m, const uint8_t *s, size_t n, pv **out) {
-    if (!rfs_utf8_valid((const char *)s, n)) return new_opaque(m, "builtins.str(invalid UTF-8)", out);
+    if (!rfs_tf_utf8_valid((const char *)s, n)) return new_opaque(m, "builtins.str(invalid UTF-8)", out);
     TRY(new_value(m, RFS_V_STR, out));
-    char *copy = rfs_arena_strndup(m->arena, (const char *)s, n);
+    char *copy = rfs_tf_arena_strndup(m->arena, (const char *)s, n);
     if (!copy) return m->arena->err;
     (*out)->v.str = copy;
     (*out)->v.len = n;
@@ -312,10 +312,10 @@ static rfs_status set_items(vm *m, pv *dict, size_t from) {
 
 static rfs_status new_global(vm *m, const char *module, size_t mlen, const char *name,
                              size_t nlen) {
-    if (!mlen || !nlen || !rfs_utf8_valid(module, mlen) || !rfs_utf8_valid(name, nlen) ||
+    if (!mlen || !nlen || !rfs_tf_utf8_valid(module, mlen) || !rfs_tf_utf8_valid(name, nlen) ||
         memchr(module, 0, mlen) || memchr(name, 0, nlen))
         return vm_fail(m, RFS_ERR_FORMAT, "malformed global name");
-    char *full = rfs_arena_alloc(m->arena, mlen + nlen + 2);
+    char *full = rfs_tf_arena_alloc(m->arena, mlen + nlen + 2);
     if (!full) return m->arena->err;
     memcpy(full, module, mlen);
     full[mlen] = '.';
@@ -373,7 +373,7 @@ static rfs_status op_persid(vm *m) {
         TRY(new_opaque(m, cls->v.str, &out));
         return push(m, out);
     }
-    rfs_pickle_storage *s = rfs_arena_alloc(m->arena, sizeof *s);
+    rfs_pickle_storage *s = rfs_tf_arena_alloc(m->arena, sizeof *s);
     if (!s) return m->arena->err;
     s->key = key->str;
     s->dtype = cls->dtype;
@@ -413,14 +413,14 @@ static rfs_status rebuild_tensor(vm *m, const pv *args, pv **out) {
     }
     if (offset->kind != RFS_V_INT || offset->i < 0)
         return vm_fail(m, RFS_ERR_FORMAT, "tensor storage offset is not a non-negative int");
-    rfs_pickle_tensor *pt = rfs_arena_alloc(m->arena, sizeof *pt);
+    rfs_pickle_tensor *pt = rfs_tf_arena_alloc(m->arena, sizeof *pt);
     if (!pt) return m->arena->err;
     int nsize = 0, nstride = 0;
     TRY(int_tuple(m, args->v.items[2], pt->t.shape, &nsize, "size"));
     TRY(int_tuple(m, args->v.items[3], pt->t.stride, &nstride, "stride"));
     if (nsize != nstride)
         return vm_fail(m, RFS_ERR_FORMAT, "tensor size has %d dims, stride %d", nsize, nstride);
-    if (rfs_shape_numel(pt->t.shape, nsize) < 0)
+    if (rfs_tf_shape_numel(pt->t.shape, nsize) < 0)
         return vm_fail(m, RFS_ERR_FORMAT, "tensor element count overflows");
     pt->t.name = "";
     pt->t.dtype = storage->storage->dtype;
@@ -446,7 +446,7 @@ static rfs_status op_reduce(vm *m) {
     if (fn->v.kind != RFS_V_OPAQUE) {
         char d[128];
         return vm_fail(m, RFS_ERR_FORMAT, "REDUCE calls %s",
-                       rfs_value_describe(&fn->v, d, sizeof d));
+                       rfs_tf_value_describe(&fn->v, d, sizeof d));
     }
     int g = (fn->flags & PV_GLOBAL) ? fn->global : G_OTHER;
     int nargs = args->v.kind == RFS_V_LIST ? (int)(args->v.len < 8 ? args->v.len : 8) : -1;
@@ -482,7 +482,7 @@ static rfs_status op_newobj(vm *m, int ex) {
     TRY(pop(m, &cls));
     if (cls->v.kind != RFS_V_OPAQUE) {
         char d[128];
-        return vm_fail(m, RFS_ERR_FORMAT, "NEWOBJ on %s", rfs_value_describe(&cls->v, d, sizeof d));
+        return vm_fail(m, RFS_ERR_FORMAT, "NEWOBJ on %s", rfs_tf_value_describe(&cls->v, d, sizeof d));
     }
     int g = (cls->flags & PV_GLOBAL) ? cls->global : G_OTHER;
     if (g == G_NAMESPACE) TRY(new_namespace(m, &out));
@@ -572,10 +572,10 @@ static rfs_status step(vm *m, const rfs_value **result, int *done) {
     case 0x8f: TRY(new_value(m, RFS_V_LIST, &v)); return push(m, v); /* EMPTY_SET */
     case ')': return collect_list(m, m->sp, 1);                      /* EMPTY_TUPLE */
     case 'q': TRY(take(m, 1, &b)); return memo_put(m, b[0]);         /* BINPUT */
-    case 'r': TRY(take(m, 4, &b)); return memo_put(m, rfs_rd32(b));  /* LONG_BINPUT */
+    case 'r': TRY(take(m, 4, &b)); return memo_put(m, rfs_tf_rd32(b));  /* LONG_BINPUT */
     case 0x94: return memo_put(m, m->memo_len);                      /* MEMOIZE */
     case 'h': TRY(take(m, 1, &b)); return memo_get(m, b[0]);         /* BINGET */
-    case 'j': TRY(take(m, 4, &b)); return memo_get(m, rfs_rd32(b));  /* LONG_BINGET */
+    case 'j': TRY(take(m, 4, &b)); return memo_get(m, rfs_tf_rd32(b));  /* LONG_BINGET */
     case 'X': return op_string(m, 4, 1);                             /* BINUNICODE */
     case 0x8c: return op_string(m, 1, 1);                            /* SHORT_BINUNICODE */
     case 0x8d: return op_string(m, 8, 1);                            /* BINUNICODE8 */
@@ -590,7 +590,7 @@ static rfs_status step(vm *m, const rfs_value **result, int *done) {
     case 0x96: return op_string(m, 8, 0); /* BYTEARRAY8 */
     case 'J': /* BININT */
         TRY(take(m, 4, &b));
-        TRY(new_int(m, (int32_t)rfs_rd32(b), &v));
+        TRY(new_int(m, (int32_t)rfs_tf_rd32(b), &v));
         return push(m, v);
     case 'K': /* BININT1 */
         TRY(take(m, 1, &b));
@@ -598,7 +598,7 @@ static rfs_status step(vm *m, const rfs_value **result, int *done) {
         return push(m, v);
     case 'M': /* BININT2 */
         TRY(take(m, 2, &b));
-        TRY(new_int(m, rfs_rd16(b), &v));
+        TRY(new_int(m, rfs_tf_rd16(b), &v));
         return push(m, v);
     case 0x8a: TRY(take_len(m, 1, &n)); return op_int_le(m, n); /* LONG1 */
     case 0x8b:                                                  /* LONG4: signed length */
@@ -683,7 +683,7 @@ static rfs_status check_shape(pv *v, int depth) {
     return RFS_OK;
 }
 
-rfs_status rfs_pickle_load(const rfs_value **root, rfs_arena *arena, const uint8_t *data,
+rfs_status rfs_pickle_load(const rfs_value **root, rfs_tf_arena *arena, const uint8_t *data,
                            size_t size) {
     vm m = {.base = data, .p = data, .end = data + size, .arena = arena};
     const rfs_value *result = NULL;

@@ -43,7 +43,7 @@ typedef struct rfs_pickle_tensor {
 /* Runs the pickle in data[0..size) and returns the object STOP leaves on the stack.
  * All values live in `arena`. Errors: RFS_ERR_FORMAT naming the opcode and byte offset;
  * RFS_ERR_LIMIT / RFS_ERR_UNSUPPORTED / RFS_ERR_NOMEM. */
-rfs_status rfs_pickle_load(const rfs_value **root, rfs_arena *arena, const uint8_t *data,
+rfs_status rfs_pickle_load(const rfs_value **root, rfs_tf_arena *arena, const uint8_t *data,
                            size_t size);
 
 static inline const rfs_pickle_tensor *rfs_pickle_tensor_of(const rfs_value *v) {

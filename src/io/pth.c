@@ -38,7 +38,7 @@ typedef struct pth {
 static const char *entry_name(pth *p, const char *rest) {
     size_t a = strlen(p->root), b = strlen(rest), n;
     if (rfs_add_size(&n, a, b)) return NULL;
-    char *s = rfs_arena_alloc(&p->im->arena, n + 1);
+    char *s = rfs_tf_arena_alloc(&p->im->arena, n + 1);
     if (s) {
         memcpy(s, p->root, a);
         memcpy(s + a, rest, b);
@@ -54,7 +54,7 @@ static rfs_status find_root(pth *p) {
     if (!slash || slash == first)
         return RFS_FAIL(RFS_ERR_FORMAT, "zip entry '%s' is not inside a root folder (not a "
                         "torch.save file)", first ? first : "?");
-    char *root = rfs_arena_strndup(&p->im->arena, first, (size_t)(slash - first) + 1);
+    char *root = rfs_tf_arena_strndup(&p->im->arena, first, (size_t)(slash - first) + 1);
     if (!root) return p->im->arena.err;
     p->root = root;
     return RFS_OK;
@@ -169,7 +169,7 @@ static rfs_status pick_state_dict(pth *p, const rfs_value *root, const rfs_value
     char d[160];
     if (root->kind != RFS_V_DICT)
         return RFS_FAIL(RFS_ERR_FORMAT, "the checkpoint holds %s, not a dict",
-                        rfs_value_describe(root, d, sizeof d));
+                        rfs_tf_value_describe(root, d, sizeof d));
     const rfs_value *ema = rfs_value_get(root, "ema_model"), *model = rfs_value_get(root, "model");
     if (is_tensor_dict(ema)) {
         p->f->state_key = "ema_model";
@@ -179,7 +179,7 @@ static rfs_status pick_state_dict(pth *p, const rfs_value *root, const rfs_value
         *sd = model;
         if (model->kind != RFS_V_DICT)
             return RFS_FAIL(RFS_ERR_FORMAT, "'model' holds %s, not a state dict of tensors",
-                            rfs_value_describe(model, d, sizeof d));
+                            rfs_tf_value_describe(model, d, sizeof d));
     } else {
         p->f->state_key = "";
         *sd = root;
@@ -222,7 +222,7 @@ static rfs_status bind_tensor(pth *p, rfs_tensor *t, const rfs_pickle_tensor *pt
         return RFS_FAIL(RFS_ERR_FORMAT, "tensor '%s': storage '%s' is used both as %s and %s",
                         t->name, name, rfs_dtype_name(sl->dtype), rfs_dtype_name(s->dtype));
     }
-    int64_t numel = rfs_shape_numel(t->shape, t->ndim);
+    int64_t numel = rfs_tf_shape_numel(t->shape, t->ndim);
     if (numel == 0) { /* nothing to read; keep a valid pointer */
         t->data = sl->buf;
         return RFS_OK;
@@ -263,7 +263,7 @@ static rfs_status read_archive(pth *p) {
     size_t n = sd->len;
     p->slots = rfs_calloc((size_t)p->nentries + 1, sizeof *p->slots);
     p->im->bufs = rfs_calloc(n + 1, sizeof *p->im->bufs);
-    f->tensors = rfs_arena_alloc(&p->im->arena, (n ? n : 1) * sizeof *f->tensors);
+    f->tensors = rfs_tf_arena_alloc(&p->im->arena, (n ? n : 1) * sizeof *f->tensors);
     if (!p->slots || !p->im->bufs) return RFS_ERR_NOMEM;
     if (!f->tensors) return p->im->arena.err;
     const char *where = *f->state_key ? f->state_key : "top level";
@@ -271,7 +271,7 @@ static rfs_status read_archive(pth *p) {
         const rfs_pickle_tensor *pt = rfs_pickle_tensor_of(sd->items[i]);
         if (!pt)
             return RFS_FAIL(RFS_ERR_FORMAT, "state dict (%s): '%s' holds %s, not a tensor", where,
-                            sd->keys[i], rfs_value_describe(sd->items[i], d, sizeof d));
+                            sd->keys[i], rfs_tf_value_describe(sd->items[i], d, sizeof d));
         rfs_tensor *t = &f->tensors[i];
         *t = pt->t;
         t->name = sd->keys[i];

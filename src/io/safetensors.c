@@ -20,7 +20,7 @@
 
 typedef struct jp {
     const char *start, *p, *end;
-    rfs_arena *arena;
+    rfs_tf_arena *arena;
 } jp;
 
 static rfs_status jfail(jp *j, rfs_status st, const char *fmt, ...) RFS_PRINTF(3, 4);
@@ -97,7 +97,7 @@ static rfs_status jstring(jp *j, const char **out, size_t *len) {
         q += *q == '\\' ? 2 : 1;
     }
     if (q >= j->end || *q != '"') return jfail(j, RFS_ERR_FORMAT, "unterminated string");
-    char *buf = rfs_arena_alloc(j->arena, (size_t)(q - j->p) + 1), *o = buf;
+    char *buf = rfs_tf_arena_alloc(j->arena, (size_t)(q - j->p) + 1), *o = buf;
     if (!buf) return j->arena->err;
     while (j->p < q) {
         unsigned char c = (unsigned char)*j->p;
@@ -134,7 +134,7 @@ static rfs_status jstring(jp *j, const char **out, size_t *len) {
     }
     j->p = q + 1;
     *len = (size_t)(o - buf);
-    if (!rfs_utf8_valid(buf, *len)) return jfail(j, RFS_ERR_FORMAT, "string is not valid UTF-8");
+    if (!rfs_tf_utf8_valid(buf, *len)) return jfail(j, RFS_ERR_FORMAT, "string is not valid UTF-8");
     *out = buf;
     return RFS_OK;
 }
@@ -181,11 +181,11 @@ typedef struct entry {
 } entry;
 
 /* Grows an arena array of `elem`-sized items by doubling. */
-static rfs_status arena_grow(rfs_arena *a, void **arr, size_t *cap, size_t len, size_t elem) {
+static rfs_status arena_grow(rfs_tf_arena *a, void **arr, size_t *cap, size_t len, size_t elem) {
     if (len < *cap) return RFS_OK;
     size_t c = *cap ? *cap * 2 : 16, bytes;
     if (rfs_mul_size(&bytes, c, elem)) return RFS_FAIL(RFS_ERR_LIMIT, "header too large");
-    void *p = rfs_arena_alloc(a, bytes);
+    void *p = rfs_tf_arena_alloc(a, bytes);
     if (!p) return a->err;
     if (len) memcpy(p, *arr, len * elem);
     *arr = p;
@@ -211,7 +211,7 @@ static rfs_status parse_tensor(jp *j, entry *e) {
             const char *dt;
             size_t dlen;
             TRY(jstring(j, &dt, &dlen));
-            if (!rfs_dtype_from_name(&e->dtype, dt, dlen))
+            if (!rfs_tf_dtype_from_name(&e->dtype, dt, dlen))
                 return jfail(j, RFS_ERR_UNSUPPORTED, "tensor '%s': dtype '%s' is not supported",
                              e->name, dt);
         } else if (bit == 2) {
@@ -239,14 +239,14 @@ static rfs_status parse_tensor(jp *j, entry *e) {
 
 /* "__metadata__": {"k": "v", ...} -> a DICT of STR values. */
 static rfs_status parse_metadata(jp *j, rfs_value **out) {
-    rfs_value *d = rfs_arena_alloc(j->arena, sizeof *d);
+    rfs_value *d = rfs_tf_arena_alloc(j->arena, sizeof *d);
     if (!d) return j->arena->err;
     d->kind = RFS_V_DICT;
     size_t cap = 0, kcap = 0;
     TRY(expect(j, '{'));
     if (!accept(j, '}')) {
         do {
-            rfs_value *v = rfs_arena_alloc(j->arena, sizeof *v);
+            rfs_value *v = rfs_tf_arena_alloc(j->arena, sizeof *v);
             if (!v) return j->arena->err;
             const char *key;
             size_t klen;
@@ -309,10 +309,10 @@ static int by_offset(const void *a, const void *b) {
 
 /* Every tensor's byte count matches its shape, and together the tensors tile the data
  * section [0, data_len) exactly. */
-static rfs_status check_offsets(entry *es, size_t n, uint64_t data_len, rfs_arena *a) {
+static rfs_status check_offsets(entry *es, size_t n, uint64_t data_len, rfs_tf_arena *a) {
     for (size_t i = 0; i < n; i++) {
         entry *e = &es[i];
-        int64_t numel = rfs_shape_numel(e->shape, e->ndim);
+        int64_t numel = rfs_tf_shape_numel(e->shape, e->ndim);
         uint64_t need;
         if (numel < 0 || __builtin_mul_overflow((uint64_t)numel, rfs_dtype_size(e->dtype), &need))
             return RFS_FAIL(RFS_ERR_FORMAT, "tensor '%s': element count overflows", e->name);
@@ -329,7 +329,7 @@ static rfs_status check_offsets(entry *es, size_t n, uint64_t data_len, rfs_aren
                             (unsigned long long)(e->end - e->begin), rfs_dtype_name(e->dtype),
                             (unsigned long long)need);
     }
-    entry **sorted = rfs_arena_alloc(a, n * sizeof *sorted);
+    entry **sorted = rfs_tf_arena_alloc(a, n * sizeof *sorted);
     if (!sorted) return a->err;
     for (size_t i = 0; i < n; i++) sorted[i] = &es[i];
     qsort(sorted, n, sizeof *sorted, by_offset);
@@ -354,7 +354,7 @@ rfs_status rfs_safetensors_parse(rfs_tensorfile *f, const uint8_t *buf, size_t s
     if (size < 8)
         return RFS_FAIL(RFS_ERR_FORMAT, "%zu bytes: too short for a safetensors header (nor a "
                                         "torch.save zip)", size);
-    uint64_t hlen = rfs_rd64(buf);
+    uint64_t hlen = rfs_tf_rd64(buf);
     if (hlen > size - 8)
         return RFS_FAIL(RFS_ERR_FORMAT, "safetensors header length %llu exceeds the file (%zu "
                                         "bytes after the length); not a safetensors or torch file?",
@@ -370,7 +370,7 @@ rfs_status rfs_safetensors_parse(rfs_tensorfile *f, const uint8_t *buf, size_t s
     const uint8_t *data = buf + 8 + hlen;
     TRY(check_offsets(es, n, size - 8 - hlen, &im->arena));
 
-    f->tensors = rfs_arena_alloc(&im->arena, n * sizeof *f->tensors);
+    f->tensors = rfs_tf_arena_alloc(&im->arena, n * sizeof *f->tensors);
     if (!f->tensors) return im->arena.err;
     for (size_t i = 0; i < n; i++) {
         rfs_tensor *t = &f->tensors[i];
@@ -453,15 +453,15 @@ static rfs_status check_out(const rfs_tensor_out *t, int n, const char *const *m
     if (n < 0 || n_meta < 0 || (n && !t) || (n_meta && !meta_kv))
         return RFS_FAIL(RFS_ERR_ARG, "bad tensor or metadata count");
     for (int i = 0; i < 2 * n_meta; i++)
-        if (!meta_kv[i] || !rfs_utf8_valid(meta_kv[i], strlen(meta_kv[i])))
+        if (!meta_kv[i] || !rfs_tf_utf8_valid(meta_kv[i], strlen(meta_kv[i])))
             return RFS_FAIL(RFS_ERR_ARG, "metadata entry %d is NULL or not UTF-8", i / 2);
     for (int i = 0; i < n; i++) {
         const char *name = t[i].name;
-        if (!name || !*name || !rfs_utf8_valid(name, strlen(name)) || !strcmp(name, "__metadata__"))
+        if (!name || !*name || !rfs_tf_utf8_valid(name, strlen(name)) || !strcmp(name, "__metadata__"))
             return RFS_FAIL(RFS_ERR_ARG, "tensor %d: missing or invalid name", i);
         if (!rfs_dtype_size(t[i].dtype) || t[i].ndim < 0 || t[i].ndim > RFS_MAX_DIMS)
             return RFS_FAIL(RFS_ERR_ARG, "tensor '%s': invalid dtype or ndim", name);
-        int64_t numel = rfs_shape_numel(t[i].shape, t[i].ndim);
+        int64_t numel = rfs_tf_shape_numel(t[i].shape, t[i].ndim);
         if (numel < 0 || __builtin_mul_overflow((uint64_t)numel, rfs_dtype_size(t[i].dtype), &nbytes[i]))
             return RFS_FAIL(RFS_ERR_ARG, "tensor '%s': invalid shape", name);
         if (nbytes[i] && !t[i].data) return RFS_FAIL(RFS_ERR_ARG, "tensor '%s': no data", name);

@@ -26,7 +26,7 @@ const char *rfs_dtype_name(rfs_dtype dt) {
     return (unsigned)dt < N_DTYPES ? dtypes[dt].name : "?";
 }
 
-bool rfs_dtype_from_name(rfs_dtype *out, const char *name, size_t len) {
+bool rfs_tf_dtype_from_name(rfs_dtype *out, const char *name, size_t len) {
     for (size_t i = 0; i < N_DTYPES; i++) {
         if (strlen(dtypes[i].name) == len && !memcmp(dtypes[i].name, name, len)) {
             *out = (rfs_dtype)i;
@@ -36,7 +36,7 @@ bool rfs_dtype_from_name(rfs_dtype *out, const char *name, size_t len) {
     return false;
 }
 
-int64_t rfs_shape_numel(const int64_t *shape, int ndim) {
+int64_t rfs_tf_shape_numel(const int64_t *shape, int ndim) {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++)
         if (shape[i] < 0 || __builtin_mul_overflow(n, shape[i], &n)) return -1;
@@ -44,7 +44,7 @@ int64_t rfs_shape_numel(const int64_t *shape, int ndim) {
 }
 
 int64_t rfs_tensor_numel(const rfs_tensor *t) {
-    return t && t->ndim >= 0 && t->ndim <= RFS_MAX_DIMS ? rfs_shape_numel(t->shape, t->ndim) : -1;
+    return t && t->ndim >= 0 && t->ndim <= RFS_MAX_DIMS ? rfs_tf_shape_numel(t->shape, t->ndim) : -1;
 }
 
 /* ---- conversion to float32 ------------------------------------------------------------- */
@@ -164,7 +164,7 @@ const char *rfs_value_str(const rfs_value *v, const char *key, const char *fallb
     return x && x->kind == RFS_V_STR ? x->str : fallback;
 }
 
-const char *rfs_value_describe(const rfs_value *v, char *buf, size_t cap) {
+const char *rfs_tf_value_describe(const rfs_value *v, char *buf, size_t cap) {
     static const char *const names[] = {
         [RFS_V_NONE] = "None",    [RFS_V_BOOL] = "a bool",  [RFS_V_INT] = "an int",
         [RFS_V_FLOAT] = "a float", [RFS_V_STR] = "a str",    [RFS_V_LIST] = "a list/tuple",
@@ -177,7 +177,7 @@ const char *rfs_value_describe(const rfs_value *v, char *buf, size_t cap) {
     return buf;
 }
 
-bool rfs_utf8_valid(const char *str, size_t n) {
+bool rfs_tf_utf8_valid(const char *str, size_t n) {
     const uint8_t *s = (const uint8_t *)str;
     size_t i = 0;
     while (i < n) {
@@ -205,20 +205,20 @@ bool rfs_utf8_valid(const char *str, size_t n) {
 
 /* ---- arena ----------------------------------------------------------------------------- */
 
-struct rfs_arena_chunk {
-    rfs_arena_chunk *next;
+struct rfs_tf_arena_chunk {
+    rfs_tf_arena_chunk *next;
     size_t used, cap;
     size_t pad; /* keeps the data after the header 16-byte aligned */
 };
 #define ARENA_CHUNK (64u << 10)
 #define ARENA_BIG (16u << 10) /* larger requests get a chunk of their own */
 
-void *rfs_arena_alloc(rfs_arena *a, size_t n) {
+void *rfs_tf_arena_alloc(rfs_tf_arena *a, size_t n) {
     size_t need;
     if (rfs_add_size(&need, n, 15)) goto limit;
     need &= ~(size_t)15;
     if (!need) need = 16;
-    rfs_arena_chunk *c = a->head;
+    rfs_tf_arena_chunk *c = a->head;
     if (c && c->cap - c->used >= need) {
         void *p = (char *)(c + 1) + c->used;
         c->used += need;
@@ -248,19 +248,19 @@ limit:
     return NULL;
 }
 
-char *rfs_arena_strndup(rfs_arena *a, const char *s, size_t n) {
+char *rfs_tf_arena_strndup(rfs_tf_arena *a, const char *s, size_t n) {
     size_t bytes;
     if (rfs_add_size(&bytes, n, 1)) {
         a->err = RFS_FAIL(RFS_ERR_LIMIT, "string of %zu bytes", n);
         return NULL;
     }
-    char *p = rfs_arena_alloc(a, bytes);
+    char *p = rfs_tf_arena_alloc(a, bytes);
     if (p && n) memcpy(p, s, n);
     return p; /* zeroed: already terminated */
 }
 
-void rfs_arena_free(rfs_arena *a) {
-    for (rfs_arena_chunk *c = a->head, *next; c; c = next) {
+void rfs_tf_arena_free(rfs_tf_arena *a) {
+    for (rfs_tf_arena_chunk *c = a->head, *next; c; c = next) {
         next = c->next;
         free(c);
     }
@@ -281,7 +281,7 @@ static rfs_status build_index(rfs_tensorfile *f) {
     rfs_tf_impl *im = f->impl;
     size_t slots = 16;
     while (slots < 2 * (size_t)f->count) slots *= 2;
-    im->index = rfs_arena_alloc(&im->arena, slots * sizeof *im->index);
+    im->index = rfs_tf_arena_alloc(&im->arena, slots * sizeof *im->index);
     if (!im->index) return im->arena.err;
     memset(im->index, 0xff, slots * sizeof *im->index);
     im->index_mask = slots - 1;
@@ -312,7 +312,7 @@ enum kind { KIND_SAFETENSORS, KIND_ZIP, KIND_LEGACY_TORCH };
 /* Tells the format from the first bytes: a safetensors file starts with a header length
  * that fits the file followed by '{'; a zip with a local or end-of-directory record. */
 static enum kind sniff(const uint8_t *b, size_t n, uint64_t file_size) {
-    if (n >= 9 && file_size >= 9 && rfs_rd64(b) <= file_size - 8 && b[8] == '{') return KIND_SAFETENSORS;
+    if (n >= 9 && file_size >= 9 && rfs_tf_rd64(b) <= file_size - 8 && b[8] == '{') return KIND_SAFETENSORS;
     if (n >= 4 && b[0] == 'P' && b[1] == 'K' &&
         ((b[2] == 3 && b[3] == 4) || (b[2] == 5 && b[3] == 6)))
         return KIND_ZIP;
@@ -426,7 +426,7 @@ void rfs_tensorfile_free(rfs_tensorfile *f) {
     if (!f) return;
     rfs_tf_impl *im = f->impl;
     if (im) {
-        rfs_arena_free(&im->arena);
+        rfs_tf_arena_free(&im->arena);
         free(im->file);
         for (size_t i = 0; i < im->nbufs; i++) free(im->bufs[i]);
         free(im->bufs);

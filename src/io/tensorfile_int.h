@@ -20,24 +20,24 @@
 
 /* ---- arena: many small allocations freed together ------------------------------------- */
 
-typedef struct rfs_arena_chunk rfs_arena_chunk;
-typedef struct rfs_arena {
-    rfs_arena_chunk *head;
+typedef struct rfs_tf_arena_chunk rfs_tf_arena_chunk;
+typedef struct rfs_tf_arena {
+    rfs_tf_arena_chunk *head;
     size_t total;   /* bytes allocated from malloc so far (limited by RFS_TF_MAX_META_BYTES) */
     rfs_status err; /* why the last allocation failed: RFS_ERR_NOMEM or RFS_ERR_LIMIT */
-} rfs_arena;
+} rfs_tf_arena;
 
 /* Zeroed, 16-byte aligned; NULL (with an error message, and a->err set) on overflow, limit or
  * out of memory. */
-void *rfs_arena_alloc(rfs_arena *a, size_t n);
+void *rfs_tf_arena_alloc(rfs_tf_arena *a, size_t n);
 /* Copy of n bytes plus a terminating NUL. */
-char *rfs_arena_strndup(rfs_arena *a, const char *s, size_t n);
-void rfs_arena_free(rfs_arena *a);
+char *rfs_tf_arena_strndup(rfs_tf_arena *a, const char *s, size_t n);
+void rfs_tf_arena_free(rfs_tf_arena *a);
 
 /* ---- what an open rfs_tensorfile owns (its `impl`) -------------------------------------- */
 
 typedef struct rfs_tf_impl {
-    rfs_arena arena;   /* tensors array, names, metadata values */
+    rfs_tf_arena arena;   /* tensors array, names, metadata values */
     void *file;        /* safetensors: the whole file, tensors point into it */
     void **bufs;       /* pth: storages read from the archive, tensors point into them */
     size_t nbufs;
@@ -56,20 +56,20 @@ rfs_status rfs_pth_open_buffer(rfs_tensorfile *f, const void *data, size_t size)
 /* ---- small helpers ---------------------------------------------------------------------- */
 
 /* Parses a safetensors dtype name ("F32", "BF16", ...); false when unknown. */
-bool rfs_dtype_from_name(rfs_dtype *out, const char *name, size_t len);
+bool rfs_tf_dtype_from_name(rfs_dtype *out, const char *name, size_t len);
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
-bool rfs_utf8_valid(const char *s, size_t n);
+bool rfs_tf_utf8_valid(const char *s, size_t n);
 /* "a list", "an int", "a pathlib.PosixPath object", ...: for error messages. */
-const char *rfs_value_describe(const rfs_value *v, char *buf, size_t cap);
+const char *rfs_tf_value_describe(const rfs_value *v, char *buf, size_t cap);
 /* Product of the shape with overflow checks; -1 when it overflows int64 or a dim is < 0. */
-int64_t rfs_shape_numel(const int64_t *shape, int ndim);
+int64_t rfs_tf_shape_numel(const int64_t *shape, int ndim);
 
-static inline uint16_t rfs_rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static inline uint32_t rfs_rd32(const uint8_t *p) {
+static inline uint16_t rfs_tf_rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t rfs_tf_rd32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static inline uint64_t rfs_rd64(const uint8_t *p) {
-    return (uint64_t)rfs_rd32(p) | (uint64_t)rfs_rd32(p + 4) << 32;
+static inline uint64_t rfs_tf_rd64(const uint8_t *p) {
+    return (uint64_t)rfs_tf_rd32(p) | (uint64_t)rfs_tf_rd32(p + 4) << 32;
 }
 
 #endif
