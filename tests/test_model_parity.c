@@ -159,7 +159,7 @@ static void check_post(const rfs_session *s, const rfs_tensorfile *ref, const ch
 static void image_size(const rfs_tensorfile *ref, const char *img, int *W, int *H) {
     /* post_masks_top5_packbits is (5, H, ceil(W/8)); W comes from the fixture README */
     static const struct { const char *name; int w, h; } sizes[] = {
-        {"astronaut", 512, 512}, {"coffee", 600, 400}, {"chelsea", 451, 300}, {"rocket", 427, 640}};
+        {"astronaut", 512, 512}, {"coffee", 600, 400}, {"chelsea", 451, 300}, {"rocket", 640, 427}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (!strcmp(sizes[i].name, img)) *W = sizes[i].w, *H = sizes[i].h;
     char key[128];

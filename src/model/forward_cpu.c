@@ -188,7 +188,7 @@ static void trace_pos_sine(rfs_session *s) {
     const double eps = 1e-6, scale = 2 * M_PI;
     for (int y = 0; y < G; y++)
         for (int x = 0; x < G; x++) {
-            double ye = (y + 1 - 0.5) / (G + eps) * scale, xe = (x + 1 - 0.5) / (G + eps) * scale;
+            double ye = (y + 1) / (G + eps) * scale, xe = (x + 1) / (G + eps) * scale;
             for (int k = 0; k < F; k++) {
                 double dt = pow(10000.0, 2.0 * (k / 2) / F);
                 double vy = ye / dt, vx = xe / dt;
@@ -428,12 +428,41 @@ static void trace_stacks(rfs_session *s, layer_stack *st) {
 
 /* ---- segmentation head (8) ------------------------------------------------------------ */
 
+/* Query branch of the seg head: query_features_proj(q + layers(norm_in(q))). With a trace
+ * prefix, reports each module's output under it. */
+static void query_features(rfs_session *s, float *out, const float *q, int n, const char *trace) {
+    const rfs_config *c = &s->m->cfg;
+    const rfs_weights *w = &s->m->w;
+    rfs_cpu_acts *a = &s->a;
+    const int C = c->hidden_dim, S = c->seg_mlp;
+    char name[128];
+#define TRQ(suffix, x, cols)                                                               \
+    do {                                                                                   \
+        if (trace) {                                                                       \
+            snprintf(name, sizeof name, "%s%s", trace, suffix);                            \
+            trace_tok(s, name, x, n, cols, cols);                                          \
+        }                                                                                  \
+    } while (0)
+    rfs_layernorm_cpu(a->tmp, C, q, C, w->seg_qln_w, w->seg_qln_b, n, C, 1e-5f);
+    TRQ("query_features_block.norm_in", a->tmp, C);
+    rfs_linear_cpu(a->ffn, S, a->tmp, C, w->seg_q1_w, w->seg_q1_b, n, S, C, RFS_ACT_NONE);
+    TRQ("query_features_block.layers.0", a->ffn, S);
+    rfs_act_cpu(a->ffn, (size_t)n * S, RFS_ACT_GELU);
+    TRQ("query_features_block.layers.1", a->ffn, S);
+    rfs_linear_cpu(a->tmp, C, a->ffn, S, w->seg_q2_w, w->seg_q2_b, n, C, S, RFS_ACT_NONE);
+    TRQ("query_features_block.layers.2", a->tmp, C);
+    for (size_t i = 0; i < (size_t)n * C; i++) a->tmp[i] += q[i];
+    TRQ("query_features_block", a->tmp, C);
+    rfs_linear_cpu(out, C, a->tmp, C, w->seg_qp_w, w->seg_qp_b, n, C, C, RFS_ACT_NONE);
+    TRQ("query_features_proj", out, C);
+#undef TRQ
+}
+
 static void seg_head(rfs_session *s, float *masks) {
     const rfs_config *c = &s->m->cfg;
     const rfs_weights *w = &s->m->w;
     rfs_cpu_acts *a = &s->a;
     const int C = c->hidden_dim, G = c->grid, H4 = c->mask_side, P = H4 * H4, nq = c->num_queries;
-    const int S = c->seg_mlp;
     rfs_resize_bilinear_hwc_cpu(a->f0, H4, H4, a->p4, G, G, C);
     for (int b = 0; b < c->dec_layers; b++) {
         const rfs_seg_block *B = &w->seg[b];
@@ -456,23 +485,24 @@ static void seg_head(rfs_session *s, float *masks) {
     }
     rfs_linear_cpu(a->f1, C, a->f0, C, w->seg_sp_w, w->seg_sp_b, P, C, C, RFS_ACT_NONE);
     trace_map(s, "segmentation_head.spatial_features_proj", a->f1, H4, H4, C, C);
-    /* query features: q + layers(norm_in(q)), then query_features_proj */
-    rfs_layernorm_cpu(a->tmp, C, a->hs, C, w->seg_qln_w, w->seg_qln_b, nq, C, 1e-5f);
-    trace_tok(s, "segmentation_head.query_features_block.norm_in", a->tmp, nq, C, C);
-    rfs_linear_cpu(a->ffn, S, a->tmp, C, w->seg_q1_w, w->seg_q1_b, nq, S, C, RFS_ACT_NONE);
-    trace_tok(s, "segmentation_head.query_features_block.layers.0", a->ffn, nq, S, S);
-    rfs_act_cpu(a->ffn, (size_t)nq * S, RFS_ACT_GELU);
-    trace_tok(s, "segmentation_head.query_features_block.layers.1", a->ffn, nq, S, S);
-    rfs_linear_cpu(a->tmp, C, a->ffn, S, w->seg_q2_w, w->seg_q2_b, nq, C, S, RFS_ACT_NONE);
-    trace_tok(s, "segmentation_head.query_features_block.layers.2", a->tmp, nq, C, C);
-    for (size_t i = 0; i < (size_t)nq * C; i++) a->tmp[i] += a->hs[i];
-    trace_tok(s, "segmentation_head.query_features_block", a->tmp, nq, C, C);
-    rfs_linear_cpu(a->qf, C, a->tmp, C, w->seg_qp_w, w->seg_qp_b, nq, C, C, RFS_ACT_NONE);
-    trace_tok(s, "segmentation_head.query_features_proj", a->qf, nq, C, C);
+    query_features(s, a->qf, a->hs, nq, NULL);
+    if (s->trace) {
+        /* The official eager forward runs the head a second time, blocks skipped, on the
+         * selected encoder features (hs_enc) for its auxiliary two-stage output; the hooks on
+         * the query branch keep that second call. Reproduce it for the trace only. */
+        const int k = nq < G * G ? nq : G * G;
+        float *enc_sel = malloc(sizeof(float) * (size_t)k * C * 2);
+        if (enc_sel) {
+            for (int i = 0; i < k; i++)
+                memcpy(enc_sel + (size_t)i * C, a->enc + (size_t)a->order[i] * C, sizeof(float) * C);
+            query_features(s, enc_sel + (size_t)k * C, enc_sel, k, "segmentation_head.");
+            free(enc_sel);
+        }
+    }
     /* masks (nq, P) = qf (nq, C) . spatial (P, C)^T + bias */
-    float bias = w->seg_bias[0];
-    for (size_t i = 0; i < (size_t)nq * P; i++) masks[i] = bias;
     rfs_linear_cpu(masks, P, a->qf, C, a->f1, NULL, nq, P, C, RFS_ACT_NONE);
+    const float bias = w->seg_bias[0];
+    for (size_t i = 0; i < (size_t)nq * P; i++) masks[i] += bias;
 }
 
 /* ---- the whole network ----------------------------------------------------------------- */
