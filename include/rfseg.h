@@ -205,8 +205,11 @@ typedef enum rfs_preset {
 
 typedef struct rfs_predict_opts {
     rfs_preset preset;
-    float threshold;  /* keep score > threshold (strict); rfdetr 0.5, roboflow 0.4 */
-    int want_masks;   /* compute masks for the kept detections */
+    float threshold;                /* keep score > threshold (strict); rfdetr 0.5, roboflow 0.4 */
+    const float *class_thresholds;  /* roboflow: per class id (overrides threshold), or NULL */
+    int n_class_thresholds;
+    int want_masks;                 /* compute masks for the kept detections (default 1) */
+    int clip_boxes;                 /* roboflow: clamp boxes to the frame (Roboflow R2) */
 } rfs_predict_opts;
 
 rfs_predict_opts rfs_predict_defaults(rfs_preset preset);
@@ -231,7 +234,10 @@ typedef struct rfs_result {
     int width, height; /* frame size */
     int count;
     rfs_detection *dets; /* descending score */
-    int capacity;        /* internal */
+    /* internal: storage reused from call to call (no allocation once warm) */
+    int capacity;
+    uint8_t *pool;       /* mask bytes of all detections */
+    size_t pool_cap;
 } rfs_result;
 
 /* Preprocesses, runs and post-processes n frames (n <= max_batch), filling results[n]. */

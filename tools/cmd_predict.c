@@ -1,7 +1,150 @@
-/* cmd_predict.c - `rfseg predict`: images in, JSON out (filled in with the pipeline). */
+/* cmd_predict.c - `rfseg predict`: images in, one JSON document per image out (one line
+ * each). A bad image is reported on stderr and the next one is processed; the exit status
+ * is 1 when any image failed. */
 #include "cli.h"
 
+#include "io/image.h"
+#include "io/tensorfile.h"
+#include "pipeline/predict.h"
+#include "pipeline/response.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct predict_args {
+    const char *model, *random_size, *raw_out, *device, *format;
+    rfs_predict_opts po;
+    int no_auto_orient;
+    float confidence;
+    int have_confidence;
+} predict_args;
+
+/* --raw-out: input, pred_logits, pred_boxes, pred_masks of one image as safetensors. */
+static int write_raw(const char *path, rfs_session *s, const rfs_config *c) {
+    const float *in = rfs_session_input(s);
+    rfs_raw raw;
+    if (rfs_forward(s, in, 1, &raw) != RFS_OK) return 0; /* idempotent: same input again */
+    const int64_t nq = c->num_queries, K = c->num_classes, R = c->resolution, H4 = c->mask_side;
+    rfs_tensor_out t[4] = {
+        {"input", RFS_DT_F32, 4, {1, 3, R, R}, in},
+        {"pred_logits", RFS_DT_F32, 3, {1, nq, K}, raw.logits},
+        {"pred_boxes", RFS_DT_F32, 3, {1, nq, 4}, raw.boxes},
+        {"pred_masks", RFS_DT_F32, 4, {1, nq, H4, H4}, raw.masks},
+    };
+    const char *meta[] = {"model", c->size, "producer", "rfseg " RFSEG_VERSION};
+    return rfs_safetensors_write(path, t, 4, meta, 2) == RFS_OK;
+}
+
 int cmd_predict(int argc, char **argv) {
-    fprintf(stderr, "rfseg predict: not available yet\n");
-    return 1;
+    predict_args a = {.device = "cpu", .format = "polygon"};
+    a.po = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
+    const char **images = calloc((size_t)argc, sizeof *images);
+    int n_images = 0;
+    const char *preset = "roboflow";
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        int ok = 1;
+        if (!strcmp(o, "--model")) ok = cli_str(argc, argv, &i, &a.model);
+        else if (!strcmp(o, "--random-weights")) ok = cli_str(argc, argv, &i, &a.random_size);
+        else if (!strcmp(o, "--preset")) ok = cli_str(argc, argv, &i, &preset);
+        else if (!strcmp(o, "--threshold") || !strcmp(o, "--confidence")) {
+            ok = cli_float(argc, argv, &i, &a.confidence, 0.f, 1.f);
+            a.have_confidence = 1;
+        } else if (!strcmp(o, "--raw-out")) ok = cli_str(argc, argv, &i, &a.raw_out);
+        else if (!strcmp(o, "--device")) ok = cli_str(argc, argv, &i, &a.device);
+        else if (!strcmp(o, "--format")) ok = cli_str(argc, argv, &i, &a.format);
+        else if (!strcmp(o, "--clip-boxes")) a.po.clip_boxes = 1;
+        else if (!strcmp(o, "--no-auto-orient")) a.no_auto_orient = 1;
+        else if (o[0] == '-' && o[1]) {
+            fprintf(stderr, "rfseg predict: unknown option %s\n", o);
+            ok = 0;
+        } else images[n_images++] = o;
+        if (!ok) {
+            free(images);
+            return 2;
+        }
+    }
+    rfs_mask_format fmt = RFS_MASK_POLYGON;
+    if (!strcmp(a.format, "rle")) fmt = RFS_MASK_RLE;
+    else if (strcmp(a.format, "polygon")) {
+        fprintf(stderr, "rfseg predict: --format must be polygon or rle\n");
+        free(images);
+        return 2;
+    }
+    if (!strcmp(preset, "rfdetr")) a.po = (rfs_predict_opts){.preset = RFS_PRESET_RFDETR, .threshold = 0.5f,
+                                                            .want_masks = 1};
+    else if (strcmp(preset, "roboflow")) {
+        fprintf(stderr, "rfseg predict: --preset must be roboflow or rfdetr\n");
+        free(images);
+        return 2;
+    }
+    if (a.have_confidence) a.po.threshold = a.confidence;
+    if (!n_images) {
+        fprintf(stderr, "rfseg predict: no images given\n");
+        free(images);
+        return 2;
+    }
+    rfs_model *m = cli_load_model(a.model, a.random_size);
+    if (!m) {
+        free(images);
+        return 1;
+    }
+    rfs_session_opts so = rfs_session_defaults();
+    if (!strcmp(a.device, "cuda")) so.backend = RFS_BACKEND_CUDA;
+    rfs_session *s = NULL;
+    if (rfs_session_create(&s, m, &so) != RFS_OK) {
+        fprintf(stderr, "rfseg predict: %s\n", rfs_last_error());
+        rfs_model_free(m);
+        free(images);
+        return 1;
+    }
+    rfs_frame frame = {0};
+    rfs_result res = {0};
+    rfs_jbuf out = {0};
+    rfs_shape_ctx shapes = {0};
+    rfs_decode_opts dopt = {.no_auto_orient = a.no_auto_orient};
+    int failures = 0, last_ok = 0;
+    for (int i = 0; i < n_images; i++) {
+        double t0 = cli_now_ms();
+        rfs_image img;
+        rfs_status st = rfs_image_load(&frame, images[i], &dopt);
+        if (st == RFS_OK) {
+            img = rfs_frame_image(&frame);
+            st = rfs_predict(s, &img, 1, &a.po, &res);
+        }
+        rfs_jbuf_reset(&out);
+        if (st == RFS_OK) {
+            if (a.po.preset == RFS_PRESET_RFDETR) st = rfs_response_rfdetr(&out, &res, m, images[i]);
+            else {
+                rfs_response_opts ro = {.format = fmt, .time = (cli_now_ms() - t0) / 1e3, .frame_id = -1};
+                st = rfs_response_roboflow(&out, &shapes, &res, m, &ro);
+            }
+        }
+        if (st != RFS_OK) {
+            fprintf(stderr, "rfseg predict: %s: %s\n", images[i], rfs_last_error());
+            failures++;
+            last_ok = 0;
+            continue;
+        }
+        last_ok = 1;
+        fwrite(out.p, 1, out.len, stdout);
+        fputc('\n', stdout);
+    }
+    if (a.raw_out) {
+        if (!last_ok) {
+            fprintf(stderr, "rfseg predict: --raw-out: the last image failed, nothing written\n");
+            failures++;
+        } else if (!write_raw(a.raw_out, s, rfs_model_config(m))) {
+            fprintf(stderr, "rfseg predict: --raw-out: %s\n", rfs_last_error());
+            failures++;
+        }
+    }
+    rfs_shape_ctx_free(&shapes);
+    rfs_jbuf_free(&out);
+    rfs_result_free(&res);
+    rfs_frame_free(&frame);
+    rfs_session_free(s);
+    rfs_model_free(m);
+    free(images);
+    return failures ? 1 : 0;
 }

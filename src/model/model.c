@@ -26,7 +26,12 @@ void rfs_model_free(rfs_model *m) {
     free(m->arena);
     for (int i = 0; i < m->n_class_names; i++) free(m->class_names[i]);
     free(m->class_names);
+    free(m->remap);
     free(m);
+}
+
+int rfs_model_class_count(const rfs_model *m) {
+    return m->class_names ? m->n_class_names : 91; /* COCO: ids 0..90 */
 }
 
 const char *rfs_model_class_name(const rfs_model *m, int id) {

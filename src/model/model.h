@@ -100,8 +100,9 @@ struct rfs_model {
     rfs_weights w;     /* fields point into arena */
     float *arena;      /* all bound weights, in binding-table order */
     size_t arena_len;  /* floats */
-    char **class_names;/* from args.class_names, or NULL (COCO names then) */
+    char **class_names;/* by class id: args.class_names (id i+1) or a package's list */
     int n_class_names;
+    int *remap;        /* logit index -> reported class id, -1 = removed; NULL: identity */
     char source[512];  /* path or "random:<size>" */
 };
 
@@ -131,6 +132,9 @@ typedef struct rfs_binding {
 int rfs_bindings_build(rfs_binding **out, const rfs_config *cfg, size_t *arena_len);
 /* Points every field of w into base (host or device memory) using the table. */
 void rfs_bindings_apply(rfs_weights *w, const rfs_binding *b, int n, float *base);
+
+/* Number of named classes (the roboflow preset drops logit indexes beyond it). */
+int rfs_model_class_count(const rfs_model *m);
 
 /* COCO class names of rfdetr's COCO_CLASSES (index 1..90, NULL where unnamed). */
 const char *rfs_coco_name(int class_id);

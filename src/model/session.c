@@ -3,6 +3,7 @@
 #include "model/session.h"
 
 #include "cpu/ops.h"
+#include "pipeline/predict.h"
 #include "util/err.h"
 
 #include <omp.h>
@@ -97,7 +98,7 @@ void rfs_session_free(rfs_session *s) {
     free(s->out_masks);
     free(s->out_boxes);
     free(s->input);
-    free(s->pred);
+    rfs_pred_state_free(s->pred);
     free(s);
 }
 
