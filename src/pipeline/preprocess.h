@@ -1,0 +1,41 @@
+/* preprocess.h - frame -> network input (3 x R x R float32, RGB planes), per preset.
+ *
+ *   roboflow  Roboflow R1 (roboflow-pipeline.md 1.3): cv2 INTER_LINEAR stretch of the BGR
+ *             uint8 frame to R x R, BGR -> RGB, x = u8 * float32(1/255) (a multiplication,
+ *             as PyTorch does on CUDA), then (x - mean_c) / std_c in float32.
+ *   rfdetr    official RFDETR.predict (rfdetr-seg-model.md 2): to_tensor (u8 / 255.0f),
+ *             normalize, then the antialiased bilinear resize to R x R (evaluated in
+ *             double: the reference tensors are float64, see resize.h).
+ *
+ * The context keeps the resize tables and buffers between frames; they are rebuilt only
+ * when the frame size or R changes. Zero-initialise it ({0}) before first use.
+ */
+#ifndef RFS_PIPELINE_PREPROCESS_H
+#define RFS_PIPELINE_PREPROCESS_H
+
+#include "pipeline/resize.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct rfs_preprocess_ctx {
+    int w, h, R;           /* sizes the tables below were built for (0: none yet) */
+    int kind;              /* 0 none, 1 roboflow, 2 rfdetr */
+    rfs_resize_plan rs;    /* roboflow */
+    uint8_t *u8;           /* roboflow: R*R*3 resized BGR */
+    rfs_aa_plan aa;        /* rfdetr */
+    float *f32;            /* rfdetr: 3*h*w normalised planes */
+} rfs_preprocess_ctx;
+
+void rfs_preprocess_ctx_free(rfs_preprocess_ctx *c);
+
+/* Roboflow R1 stretch preprocess of a packed BGR8 frame. */
+rfs_status rfs_preprocess_roboflow(float *dst, int R, const uint8_t *bgr, int w, int h,
+                                   int stride, rfs_preprocess_ctx *ctx);
+
+/* Official rfdetr preprocess of a packed 8-bit frame, RGB (bgr_input = 0) or BGR (1).
+ * ctx may be NULL (temporary buffers are then allocated and freed). */
+rfs_status rfs_preprocess_rfdetr(float *dst, int R, const uint8_t *pix, int w, int h,
+                                 int stride, int bgr_input, rfs_preprocess_ctx *ctx);
+
+#endif
