@@ -134,6 +134,9 @@ const rfs_config *rfs_model_config(const rfs_model *m);
  * never NULL (an unnamed index gives its decimal string). */
 const char *rfs_model_class_name(const rfs_model *m, int class_id);
 size_t rfs_model_param_count(const rfs_model *m); /* floats bound (used at inference) */
+/* Writes the tensors the network uses as a safetensors file, with the settings that shapes
+ * cannot carry in its metadata: rfs_model_load() of it gives the same model. */
+rfs_status rfs_model_save(const rfs_model *m, const char *path);
 void rfs_model_free(rfs_model *m);
 
 /* Download of the official checkpoints (needs libcurl at build time). Writes the local

@@ -38,3 +38,32 @@ int cmd_info(int argc, char **argv) {
     rfs_model_free(m);
     return 0;
 }
+
+/* `rfseg convert MODEL OUT.safetensors`: the tensors inference uses, as safetensors. */
+int cmd_convert(int argc, char **argv) {
+    const char *model = NULL, *random_size = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--random-weights")) {
+            if (!cli_str(argc, argv, &i, &random_size)) return 2;
+        } else if (!strcmp(argv[i], "--model")) {
+            if (!cli_str(argc, argv, &i, &model)) return 2;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "rfseg convert: unknown option %s\n", argv[i]);
+            return 2;
+        } else if (!model && !random_size) model = argv[i];
+        else out = argv[i];
+    }
+    if (!out) {
+        fprintf(stderr, "usage: rfseg convert MODEL OUT.safetensors\n");
+        return 2;
+    }
+    rfs_model *m = cli_load_model(model, random_size);
+    if (!m) return 1;
+    int rc = 0;
+    if (rfs_model_save(m, out) != RFS_OK) {
+        fprintf(stderr, "rfseg convert: %s\n", rfs_last_error());
+        rc = 1;
+    }
+    rfs_model_free(m);
+    return rc;
+}

@@ -28,6 +28,7 @@ static void usage(FILE *f) {
             "                [--raw-out OUT.safetensors] [--device cpu|cuda] IMAGE...\n"
             "  rfseg bench --device cpu|cuda (--model MODEL | --random-weights SIZE)\n"
             "              [--batch B] [--precision fp32|fp16|bf16] [--frames N] [--threads T]\n"
+            "  rfseg convert MODEL OUT.safetensors\n"
             "\n"
             "MODEL: a checkpoint (.pth or .safetensors), or an official size, downloaded once:\n"
             "  seg-preview seg-nano seg-small seg-medium seg-large seg-xlarge seg-2xlarge\n",
@@ -52,6 +53,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     fprintf(stderr, "rfseg: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

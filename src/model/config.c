@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct preset {
@@ -126,9 +127,34 @@ static int count_indexed(const rfs_tensorfile *f, const char *fmt) {
     }
 }
 
-static int arg_int(const rfs_value *args, const char *key, int fallback) {
-    int64_t v = rfs_value_int(args, key, fallback);
+/* An integer setting: rfdetr's pickled args, else a safetensors __metadata__ string
+ * (the same keys, written as decimal text), else the fallback. */
+static int arg_int(const rfs_tensorfile *f, const char *key, int fallback) {
+    int64_t v = fallback;
+    if (f->args) v = rfs_value_int(f->args, key, fallback);
+    else if (f->root) {
+        const char *txt = rfs_value_str(f->root, key, NULL);
+        if (txt && *txt) {
+            char *end;
+            long long x = strtoll(txt, &end, 10);
+            if (!*end) v = x;
+        }
+    }
     return v < -1000000000 || v > 1000000000 ? fallback : (int)v;
+}
+
+/* out_feature_indexes from metadata text such as "[2, 4, 6]"; returns the count read. */
+static int parse_index_list(const char *txt, int *out, int cap) {
+    int n = 0;
+    while (*txt && n < cap) {
+        if ((*txt >= '0' && *txt <= '9') || *txt == '-') {
+            char *end;
+            long v = strtol(txt, &end, 10);
+            out[n++] = (int)v;
+            txt = end;
+        } else txt++;
+    }
+    return n;
 }
 
 rfs_status rfs_config_from_file(rfs_config *cfg, const rfs_tensorfile *f, const char *label) {
@@ -157,8 +183,8 @@ rfs_status rfs_config_from_file(rfs_config *cfg, const rfs_tensorfile *f, const 
                             label, n);
         cfg->pos_grid = P;
     }
-    cfg->resolution = arg_int(args, "resolution", cfg->pos_grid * cfg->patch_size);
-    cfg->num_windows = arg_int(args, "num_windows", 0);
+    cfg->resolution = arg_int(f, "resolution", cfg->pos_grid * cfg->patch_size);
+    cfg->num_windows = arg_int(f, "num_windows", 0);
 
     if (!(t = need(f, "transformer.decoder.norm.weight", 1, label))) return RFS_ERR_FORMAT;
     cfg->hidden_dim = (int)t->shape[0];
@@ -180,12 +206,12 @@ rfs_status rfs_config_from_file(rfs_config *cfg, const rfs_tensorfile *f, const 
     if (!(t = need(f, "transformer.decoder.layers.0.cross_attn.attention_weights.weight", 2, label)))
         return RFS_ERR_FORMAT;
     int aw_rows = (int)t->shape[0];
-    cfg->dec_points = arg_int(args, "dec_n_points", 2);
-    cfg->ca_heads = arg_int(args, "ca_nheads", cfg->dec_points > 0 ? aw_rows / cfg->dec_points : 0);
-    cfg->sa_heads = arg_int(args, "sa_nheads", cfg->hidden_dim / 32);
+    cfg->dec_points = arg_int(f, "dec_n_points", 2);
+    cfg->ca_heads = arg_int(f, "ca_nheads", cfg->dec_points > 0 ? aw_rows / cfg->dec_points : 0);
+    cfg->sa_heads = arg_int(f, "sa_nheads", cfg->hidden_dim / 32);
 
     /* queries: args, else a preset with these shapes, else rows / group_detr */
-    int group = arg_int(args, "group_detr", 13);
+    int group = arg_int(f, "group_detr", 13);
     const preset *match = NULL;
     for (int i = 0; i < N_PRESETS; i++) {
         const preset *p = &PRESETS[i];
@@ -193,8 +219,8 @@ rfs_status rfs_config_from_file(rfs_config *cfg, const rfs_tensorfile *f, const 
             p->nq * 13 == cfg->query_rows)
             match = p;
     }
-    cfg->num_queries = arg_int(args, "num_queries", match ? match->nq : cfg->query_rows / (group > 0 ? group : 1));
-    cfg->num_select = arg_int(args, "num_select", cfg->num_queries);
+    cfg->num_queries = arg_int(f, "num_queries", match ? match->nq : cfg->query_rows / (group > 0 ? group : 1));
+    cfg->num_select = arg_int(f, "num_select", cfg->num_queries);
     if (!cfg->num_windows) cfg->num_windows = match ? match->nw : 1;
 
     /* taps: args.out_feature_indexes are 1-based hidden-state indexes */
@@ -210,6 +236,13 @@ rfs_status rfs_config_from_file(rfs_config *cfg, const rfs_tensorfile *f, const 
                                 label, i);
             cfg->tap_layers[i] = (int)v->i - 1;
         }
+    } else if (!f->args && rfs_value_str(f->root, "out_feature_indexes", NULL)) {
+        int idx[8];
+        int n = parse_index_list(rfs_value_str(f->root, "out_feature_indexes", ""), idx, 8);
+        if (n != cfg->num_taps)
+            return RFS_FAIL(RFS_ERR_FORMAT, "%s: metadata out_feature_indexes has %d entries but the "
+                            "projector takes %d taps", label, n, cfg->num_taps);
+        for (int i = 0; i < n; i++) cfg->tap_layers[i] = idx[i] - 1;
     } else {
         for (int i = 0; i < cfg->num_taps && i < 8; i++)
             cfg->tap_layers[i] = (i + 1) * cfg->vit_layers / (cfg->num_taps ? cfg->num_taps : 1) - 1;
