@@ -653,6 +653,44 @@ TEST(pth_protocol4_opcodes) {
     rfs_tensorfile_free(f);
 }
 
+TEST(pth_written_by_cpython_pickler) {
+    /* tests/fuzz/seeds_tensorfile/small.pth: made by dev/tensorfile/make_seeds.py with
+     * CPython's pickler (the one torch.save uses) and stand-in torch classes: an OrderedDict
+     * state dict with _metadata, an nn.Parameter, a strided view, half and long storages, a
+     * 0-d tensor, and an argparse.Namespace. Storage bytes are (i * 37 + 11) & 255. */
+    rfs_tensorfile *f = NULL;
+    rfs_status st = rfs_tensorfile_open(&f, "tests/fuzz/seeds_tensorfile/small.pth");
+    CHECKF(st == RFS_OK, "%s (run from the repository root)", rfs_last_error());
+    if (!f) return;
+    CHECK(f->count == 7 && !strcmp(f->state_key, "model"));
+    CHECK(rfs_value_int(f->args, "num_classes", 0) == 2);
+    uint8_t pat[4096];
+    for (int i = 0; i < 4096; i++) pat[i] = (uint8_t)(i * 37 + 11);
+    float v[1024], want;
+    const rfs_tensor *t = rfs_tensorfile_find(f, "wt"); /* offset 3, size (5,7), stride (1,9) */
+    CHECK(t && t->stride[0] == 1 && t->stride[1] == 9 && rfs_tensor_to_f32(t, v) == RFS_OK);
+    int ok = 1;
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 7; j++) {
+            memcpy(&want, pat + 4 * (3 + i + 9 * j), 4);
+            ok &= !memcmp(&v[i * 7 + j], &want, 4);
+        }
+    CHECK(ok);
+    t = rfs_tensorfile_find(f, "p"); /* an nn.Parameter: offset 5, 10 floats */
+    CHECK(t && t->ndim == 1 && rfs_tensor_to_f32(t, v) == RFS_OK && !memcmp(v, pat + 20, 40));
+    t = rfs_tensorfile_find(f, "h");
+    CHECK(t && t->dtype == RFS_DT_F16 && t->ndim == 3 && rfs_tensor_to_f32(t, v) == RFS_OK &&
+          v[0] == 134.375f);
+    t = rfs_tensorfile_find(f, "scalar");
+    CHECK(t && t->ndim == 0 && rfs_tensor_to_f32(t, v) == RFS_OK);
+    memcpy(&want, pat + 4000, 4);
+    CHECK(t && !memcmp(v, &want, 4));
+    t = rfs_tensorfile_find(f, "empty");
+    CHECK(t && rfs_tensor_numel(t) == 0);
+    CHECK(rfs_tensorfile_find(f, "_metadata") == NULL);
+    rfs_tensorfile_free(f);
+}
+
 /* ---- malformed archives and pickles ----------------------------------------------------- */
 
 TEST(missing_file) {
@@ -1106,6 +1144,7 @@ int main(void) {
     RUN(pth_ema_model_preferred);
     RUN(pth_ordered_dict_shared_storage_f16_strided);
     RUN(pth_protocol4_opcodes);
+    RUN(pth_written_by_cpython_pickler);
     RUN(missing_file);
     RUN(truncated_fixture);
     RUN(bad_zips);

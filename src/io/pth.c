@@ -5,32 +5,45 @@
  *   <root>/data/<key>    one raw little-endian storage per persistent id, stored uncompressed
  *   <root>/byteorder     "little" (absent in older files)
  *   <root>/version, .format_version, .storage_alignment, .data/serialization_id
- * libzip parses the archive (it is hardened against malformed zips); every size it reports
- * is checked against the archive's own size before we allocate. Each storage the state dict
- * uses is read once into its own 64-byte aligned buffer, owned by the rfs_tensorfile.
+ * libzip parses the archive (it is hardened against malformed zips). Loading goes:
+ *   1. run data.pkl, pick the state dict, find each tensor's storage entry and check the
+ *      entry's sizes from the zip directory against the archive's own size (nothing big is
+ *      allocated before that);
+ *   2. read each needed storage once into its own 64-byte aligned buffer, owned by the
+ *      rfs_tensorfile; large checkpoints are read by several threads, each with its own
+ *      handle on the archive, since libzip's CRC-32 check costs as much as the copy;
+ *   3. check each tensor's extent against its storage and point it into the buffer.
  */
 #include "io/pickle.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zip.h>
 
-#define PTH_MAX_PICKLE (256u << 20) /* data.pkl of a 600-tensor checkpoint is ~100 KB */
+#define PTH_MAX_PICKLE (256u << 20)   /* data.pkl of a 600-tensor checkpoint is ~100 KB */
+#define PTH_PARALLEL_BYTES (8u << 20)   /* read storages in parallel above this total */
+#define PTH_MAX_THREADS 16
 
-typedef struct slot { /* per archive entry: a storage read from it */
-    uint8_t *buf;
+typedef struct slot { /* per archive entry that holds a storage the state dict uses */
+    const char *name; /* entry name; NULL when the entry is not needed */
     uint64_t nbytes;
     rfs_dtype dtype;
+    uint8_t *buf;
 } slot;
 
 typedef struct pth {
     rfs_tensorfile *f;
     rfs_tf_impl *im;
     zip_t *za;
+    const char *path;    /* the archive, to open again per thread: a file ... */
+    const void *mem;     /* ... or a buffer */
     uint64_t archive_size;
-    uint64_t read_bytes; /* stored bytes read so far: at most archive_size */
+    uint64_t read_bytes; /* bytes of the entries read or planned: at most archive_size */
     const char *root;    /* "<root>/" prefix of every entry */
-    slot *slots;
+    slot *slots;         /* one per archive entry */
     zip_int64_t nentries;
 } pth;
 
@@ -60,12 +73,14 @@ static rfs_status find_root(pth *p) {
     return RFS_OK;
 }
 
-/* Reads entry `idx` whole into a new 64-byte aligned buffer. Sizes come from the central
- * directory and are checked before allocating: a stored entry cannot hold more than the
- * archive, and all entries read together cannot either (entries may overlap in a crafted
- * file). Compressed entries are accepted only where `max` is small (data.pkl, byteorder). */
-static rfs_status read_entry(pth *p, zip_int64_t idx, const char *name, uint64_t max,
-                             bool stored_only, uint8_t **out, uint64_t *nbytes) {
+/* ---- entries ---------------------------------------------------------------------------- */
+
+/* Checks entry `idx` from the zip directory before anything is allocated for it and returns
+ * its size. A stored entry cannot hold more than the archive, and all entries read together
+ * cannot either (entries may overlap in a crafted file). Storages must be stored, as
+ * torch.save writes them; other entries (data.pkl) may be deflated, within `max`. */
+static rfs_status plan_entry(pth *p, zip_int64_t idx, const char *name, uint64_t max,
+                             bool stored_only, uint64_t *size) {
     zip_stat_t sb;
     zip_stat_init(&sb);
     if (zip_stat_index(p->za, (zip_uint64_t)idx, 0, &sb) != 0)
@@ -73,6 +88,8 @@ static rfs_status read_entry(pth *p, zip_int64_t idx, const char *name, uint64_t
     const zip_uint64_t need = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
     if ((sb.valid & need) != need)
         return RFS_FAIL(RFS_ERR_FORMAT, "entry '%s': sizes unknown", name);
+    if ((sb.valid & ZIP_STAT_ENCRYPTION_METHOD) && sb.encryption_method != ZIP_EM_NONE)
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "entry '%s' is encrypted", name);
     bool stored = sb.comp_method == ZIP_CM_STORE;
     if (!stored && stored_only)
         return RFS_FAIL(RFS_ERR_UNSUPPORTED, "entry '%s' is compressed (method %d); torch.save "
@@ -92,38 +109,50 @@ static rfs_status read_entry(pth *p, zip_int64_t idx, const char *name, uint64_t
         return RFS_FAIL(RFS_ERR_FORMAT, "entry '%s': %llu bytes cannot come from %llu compressed",
                         name, (unsigned long long)sb.size, (unsigned long long)sb.comp_size);
     p->read_bytes += sb.comp_size;
+    *size = sb.size;
+    return RFS_OK;
+}
 
-    uint8_t *buf = rfs_aligned_alloc((size_t)sb.size);
-    if (!buf) return RFS_ERR_NOMEM;
-    zip_file_t *zf = zip_fopen_index(p->za, (zip_uint64_t)idx, 0);
-    if (!zf) {
-        free(buf);
-        return RFS_FAIL(RFS_ERR_FORMAT, "entry '%s': %s", name, zip_strerror(p->za));
-    }
+/* Reads exactly `size` bytes of entry `idx` into buf; libzip checks the CRC-32 when the
+ * read reaches the end of the entry. Safe to run on separate zip_t handles in parallel. */
+static rfs_status fetch_entry(zip_t *za, zip_int64_t idx, const char *name, uint8_t *buf,
+                              uint64_t size) {
+    zip_file_t *zf = zip_fopen_index(za, (zip_uint64_t)idx, 0);
+    if (!zf) return RFS_FAIL(RFS_ERR_FORMAT, "entry '%s': %s", name, zip_strerror(za));
     uint64_t got = 0;
     zip_int64_t r = 1;
-    while (got < sb.size && (r = zip_fread(zf, buf + got, sb.size - got)) > 0) got += (uint64_t)r;
-    /* reading on to the end makes libzip check the CRC */
+    while (got < size && (r = zip_fread(zf, buf + got, size - got)) > 0) got += (uint64_t)r;
     char extra;
-    if (got == sb.size) r = zip_fread(zf, &extra, 1);
+    if (got == size) r = zip_fread(zf, &extra, 1); /* 0 at the end, after the CRC check */
     rfs_status st = RFS_OK;
     if (r != 0)
         st = RFS_FAIL(RFS_ERR_FORMAT, "entry '%s': %s", name,
                       r > 0 ? "longer than declared" : zip_file_strerror(zf));
-    else if (got != sb.size)
+    else if (got != size)
         st = RFS_FAIL(RFS_ERR_FORMAT, "entry '%s': ends after %llu of %llu bytes", name,
-                      (unsigned long long)got, (unsigned long long)sb.size);
+                      (unsigned long long)got, (unsigned long long)size);
     zip_fclose(zf);
-    if (st != RFS_OK) {
+    return st;
+}
+
+/* Reads a small entry whole (data.pkl, byteorder) into a new buffer. */
+static rfs_status read_entry(pth *p, zip_int64_t idx, const char *name, uint64_t max,
+                             uint8_t **out, uint64_t *nbytes) {
+    uint64_t size = 0;
+    rfs_status st = plan_entry(p, idx, name, max, false, &size);
+    if (st != RFS_OK) return st;
+    uint8_t *buf = rfs_aligned_alloc((size_t)size);
+    if (!buf) return RFS_ERR_NOMEM;
+    if ((st = fetch_entry(p->za, idx, name, buf, size)) != RFS_OK) {
         free(buf);
         return st;
     }
     *out = buf;
-    *nbytes = sb.size;
+    *nbytes = size;
     return RFS_OK;
 }
 
-/* Rejects big-endian archives (torch writes "little" or, before 1.x, nothing). */
+/* Rejects big-endian archives (torch writes "little" or, in old files, nothing). */
 static rfs_status check_byteorder(pth *p) {
     const char *name = entry_name(p, "byteorder");
     if (!name) return p->im->arena.err;
@@ -131,7 +160,7 @@ static rfs_status check_byteorder(pth *p) {
     if (idx < 0) return RFS_OK;
     uint8_t *buf = NULL;
     uint64_t n = 0;
-    rfs_status st = read_entry(p, idx, name, 64, false, &buf, &n);
+    rfs_status st = read_entry(p, idx, name, 64, &buf, &n);
     if (st != RFS_OK) return st;
     bool little = n == 6 && !memcmp(buf, "little", 6);
     free(buf);
@@ -149,12 +178,14 @@ static rfs_status load_pickle(pth *p, const rfs_value **root) {
         return RFS_FAIL(RFS_ERR_FORMAT, "no '%s' in the archive (not a torch.save file)", name);
     uint8_t *pkl = NULL;
     uint64_t n = 0;
-    rfs_status st = read_entry(p, idx, name, PTH_MAX_PICKLE, false, &pkl, &n);
+    rfs_status st = read_entry(p, idx, name, PTH_MAX_PICKLE, &pkl, &n);
     if (st != RFS_OK) return st;
     st = rfs_pickle_load(root, &p->im->arena, pkl, (size_t)n);
     free(pkl);
     return st == RFS_OK ? RFS_OK : rfs_fail_context(st, "%s", name);
 }
+
+/* ---- the state dict --------------------------------------------------------------------- */
 
 static bool is_tensor_dict(const rfs_value *v) {
     if (!v || v->kind != RFS_V_DICT) return false;
@@ -190,13 +221,13 @@ static rfs_status pick_state_dict(pth *p, const rfs_value *root, const rfs_value
     return RFS_OK;
 }
 
-/* Points t->data into its storage, reading the storage on first use, after checking that
- * the storage holds every element the size/stride/offset reach. */
-static rfs_status bind_tensor(pth *p, rfs_tensor *t, const rfs_pickle_tensor *pt) {
-    const rfs_pickle_storage *s = pt->storage;
-    char rest[64 + 16];
+/* Finds the entry of a tensor's storage and plans reading it (once per entry). */
+static rfs_status plan_storage(pth *p, const rfs_tensor *t, const rfs_pickle_storage *s,
+                               zip_int64_t *idx_out) {
+    char rest[80];
     if (strlen(s->key) > 64)
-        return RFS_FAIL(RFS_ERR_FORMAT, "tensor '%s': storage key '%.64s...' too long", t->name, s->key);
+        return RFS_FAIL(RFS_ERR_FORMAT, "tensor '%s': storage key '%.64s...' too long", t->name,
+                        s->key);
     snprintf(rest, sizeof rest, "data/%s", s->key);
     const char *name = entry_name(p, rest);
     if (!name) return p->im->arena.err;
@@ -204,26 +235,121 @@ static rfs_status bind_tensor(pth *p, rfs_tensor *t, const rfs_pickle_tensor *pt
     if (idx < 0 || idx >= p->nentries)
         return RFS_FAIL(RFS_ERR_FORMAT, "tensor '%s': storage '%s' is missing from the archive",
                         t->name, name);
-    size_t es = rfs_dtype_size(s->dtype);
     slot *sl = &p->slots[idx];
-    if (!sl->buf) {
-        rfs_status st = read_entry(p, idx, name, UINT64_MAX, true, &sl->buf, &sl->nbytes);
-        if (st != RFS_OK) return st;
-        p->im->bufs[p->im->nbufs++] = sl->buf; /* owned by the file from now on */
-        sl->dtype = s->dtype;
-        uint64_t declared;
-        if (__builtin_mul_overflow((uint64_t)s->numel, (uint64_t)es, &declared) ||
-            declared != sl->nbytes)
-            return RFS_FAIL(RFS_ERR_FORMAT, "storage '%s' holds %llu bytes, but the pickle "
-                            "declares %lld elements of %s", name,
-                            (unsigned long long)sl->nbytes, (long long)s->numel,
-                            rfs_dtype_name(s->dtype));
-    } else if (sl->dtype != s->dtype) {
-        return RFS_FAIL(RFS_ERR_FORMAT, "tensor '%s': storage '%s' is used both as %s and %s",
-                        t->name, name, rfs_dtype_name(sl->dtype), rfs_dtype_name(s->dtype));
+    *idx_out = idx;
+    if (sl->name) {
+        if (sl->dtype != s->dtype)
+            return RFS_FAIL(RFS_ERR_FORMAT, "tensor '%s': storage '%s' is used both as %s and %s",
+                            t->name, name, rfs_dtype_name(sl->dtype), rfs_dtype_name(s->dtype));
+        return RFS_OK;
     }
-    int64_t numel = rfs_tf_shape_numel(t->shape, t->ndim);
-    if (numel == 0) { /* nothing to read; keep a valid pointer */
+    uint64_t size = 0, declared;
+    rfs_status st = plan_entry(p, idx, name, UINT64_MAX, true, &size);
+    if (st != RFS_OK) return st;
+    if (__builtin_mul_overflow((uint64_t)s->numel, (uint64_t)rfs_dtype_size(s->dtype), &declared) ||
+        declared != size)
+        return RFS_FAIL(RFS_ERR_FORMAT, "storage '%s' holds %llu bytes, but the pickle declares "
+                        "%lld elements of %s", name, (unsigned long long)size,
+                        (long long)s->numel, rfs_dtype_name(s->dtype));
+    sl->name = name;
+    sl->nbytes = size;
+    sl->dtype = s->dtype;
+    return RFS_OK;
+}
+
+/* Opens the archive once more, for a reading thread (libzip handles are not shared
+ * between threads). */
+static zip_t *reopen(const pth *p) {
+    zip_error_t ze;
+    zip_error_init(&ze);
+    zip_t *za = NULL;
+    if (p->path) {
+        za = zip_open(p->path, ZIP_RDONLY, NULL);
+    } else {
+        zip_source_t *src = zip_source_buffer_create(p->mem, (zip_uint64_t)p->archive_size, 0, &ze);
+        if (src && !(za = zip_open_from_source(src, ZIP_RDONLY, &ze))) zip_source_free(src);
+    }
+    zip_error_fini(&ze);
+    return za;
+}
+
+/* Parallel reading: each thread opens the archive once more and takes the next unread
+ * entry until none is left. Errors raised in a thread are carried back (messages are
+ * thread-local); the one for the lowest entry wins, so the report does not depend on
+ * scheduling. */
+typedef struct readers {
+    pth *p;
+    atomic_llong next; /* next entry index to take */
+    pthread_mutex_t lock;
+    zip_int64_t bad; /* lowest failing entry, -1 if none */
+    rfs_status bad_st;
+    char bad_msg[512];
+} readers;
+
+static void *reader_main(void *arg) {
+    readers *r = arg;
+    const pth *p = r->p;
+    zip_t *za = reopen(p);
+    for (;;) {
+        zip_int64_t i = (zip_int64_t)atomic_fetch_add(&r->next, 1);
+        if (i >= p->nentries) break;
+        const slot *sl = &p->slots[i];
+        if (!sl->name) continue;
+        rfs_status st = za ? fetch_entry(za, i, sl->name, sl->buf, sl->nbytes)
+                           : RFS_FAIL(RFS_ERR_IO, "cannot open the archive again");
+        if (st == RFS_OK) continue;
+        pthread_mutex_lock(&r->lock);
+        if (r->bad < 0 || i < r->bad) {
+            r->bad = i;
+            r->bad_st = st;
+            snprintf(r->bad_msg, sizeof r->bad_msg, "%s", rfs_last_error());
+        }
+        pthread_mutex_unlock(&r->lock);
+    }
+    if (za) zip_discard(za);
+    return NULL;
+}
+
+/* Step 2: allocates and reads every planned storage; several threads for large files. */
+static rfs_status read_storages(pth *p) {
+    uint64_t total = 0;
+    for (zip_int64_t i = 0; i < p->nentries; i++) {
+        slot *sl = &p->slots[i];
+        if (!sl->name) continue;
+        if (!(sl->buf = rfs_aligned_alloc((size_t)sl->nbytes))) return RFS_ERR_NOMEM;
+        p->im->bufs[p->im->nbufs++] = sl->buf; /* owned by the file from now on */
+        total += sl->nbytes;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nthreads = total < PTH_PARALLEL_BYTES || ncpu < 2 ? 1
+                 : ncpu > PTH_MAX_THREADS ? PTH_MAX_THREADS : (int)ncpu;
+    if (nthreads == 1) {
+        for (zip_int64_t i = 0; i < p->nentries; i++) {
+            slot *sl = &p->slots[i];
+            if (!sl->name) continue;
+            rfs_status st = fetch_entry(p->za, i, sl->name, sl->buf, sl->nbytes);
+            if (st != RFS_OK) return st;
+        }
+        return RFS_OK;
+    }
+    readers r = {.p = p, .bad = -1};
+    atomic_init(&r.next, 0);
+    pthread_mutex_init(&r.lock, NULL);
+    pthread_t tid[PTH_MAX_THREADS];
+    int started = 0;
+    while (started < nthreads - 1 && pthread_create(&tid[started], NULL, reader_main, &r) == 0)
+        started++;
+    reader_main(&r); /* this thread reads too (and alone, if no thread could start) */
+    for (int k = 0; k < started; k++) pthread_join(tid[k], NULL);
+    pthread_mutex_destroy(&r.lock);
+    return r.bad < 0 ? RFS_OK : RFS_FAIL(r.bad_st, "%s", r.bad_msg);
+}
+
+/* Step 3: checks that the storage holds every element the size/stride/offset reach and
+ * points t->data at the first. */
+static rfs_status bind_tensor(const slot *sl, rfs_tensor *t, const rfs_pickle_tensor *pt) {
+    size_t es = rfs_dtype_size(t->dtype);
+    if (rfs_tf_shape_numel(t->shape, t->ndim) == 0) { /* nothing to read; a valid pointer */
         t->data = sl->buf;
         return RFS_OK;
     }
@@ -238,7 +364,7 @@ static rfs_status bind_tensor(pth *p, rfs_tensor *t, const rfs_pickle_tensor *pt
     ovf |= __builtin_mul_overflow(end, (uint64_t)es, &bytes);
     if (ovf || bytes > sl->nbytes)
         return RFS_FAIL(RFS_ERR_FORMAT, "storage '%s' holds %llu bytes, tensor '%s' needs %s%llu",
-                        name, (unsigned long long)sl->nbytes, t->name, ovf ? "more than " : "",
+                        sl->name, (unsigned long long)sl->nbytes, t->name, ovf ? "more than " : "",
                         ovf ? (unsigned long long)UINT64_MAX : (unsigned long long)bytes);
     t->data = sl->buf + (uint64_t)pt->offset * es;
     return RFS_OK;
@@ -260,33 +386,42 @@ static rfs_status read_archive(pth *p) {
     const rfs_value *args = rfs_value_get(root, "args");
     f->args = args && args->kind == RFS_V_DICT ? args : NULL;
 
+    /* step 1: every tensor's storage entry, checked from the directory */
     size_t n = sd->len;
+    zip_int64_t *tslot = rfs_calloc(n + 1, sizeof *tslot);
     p->slots = rfs_calloc((size_t)p->nentries + 1, sizeof *p->slots);
     p->im->bufs = rfs_calloc(n + 1, sizeof *p->im->bufs);
     f->tensors = rfs_tf_arena_alloc(&p->im->arena, (n ? n : 1) * sizeof *f->tensors);
-    if (!p->slots || !p->im->bufs) return RFS_ERR_NOMEM;
-    if (!f->tensors) return p->im->arena.err;
+    if (!tslot || !p->slots || !p->im->bufs) st = RFS_ERR_NOMEM;
+    else if (!f->tensors) st = p->im->arena.err;
     const char *where = *f->state_key ? f->state_key : "top level";
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && st == RFS_OK; i++) {
         const rfs_pickle_tensor *pt = rfs_pickle_tensor_of(sd->items[i]);
-        if (!pt)
-            return RFS_FAIL(RFS_ERR_FORMAT, "state dict (%s): '%s' holds %s, not a tensor", where,
-                            sd->keys[i], rfs_tf_value_describe(sd->items[i], d, sizeof d));
+        if (!pt) {
+            st = RFS_FAIL(RFS_ERR_FORMAT, "state dict (%s): '%s' holds %s, not a tensor", where,
+                          sd->keys[i], rfs_tf_value_describe(sd->items[i], d, sizeof d));
+            break;
+        }
         rfs_tensor *t = &f->tensors[i];
         *t = pt->t;
         t->name = sd->keys[i];
-        st = bind_tensor(p, t, pt);
-        if (st != RFS_OK) return st;
+        st = plan_storage(p, t, pt->storage, &tslot[i]);
+    }
+    /* steps 2 and 3 */
+    if (st == RFS_OK) st = read_storages(p);
+    for (size_t i = 0; i < n && st == RFS_OK; i++) {
+        st = bind_tensor(&p->slots[tslot[i]], &f->tensors[i], rfs_pickle_tensor_of(sd->items[i]));
         f->count = (int)i + 1;
     }
-    return RFS_OK;
+    if (st != RFS_OK) f->count = 0;
+    free(tslot);
+    return st;
 }
 
-static rfs_status run(rfs_tensorfile *f, zip_t *za, uint64_t archive_size) {
-    pth p = {.f = f, .im = f->impl, .za = za, .archive_size = archive_size};
-    rfs_status st = read_archive(&p);
-    free(p.slots);
-    zip_discard(za);
+static rfs_status run(pth *p) {
+    rfs_status st = read_archive(p);
+    free(p->slots);
+    zip_discard(p->za);
     return st;
 }
 
@@ -309,7 +444,8 @@ rfs_status rfs_pth_open_buffer(rfs_tensorfile *f, const void *data, size_t size)
         return st;
     }
     zip_error_fini(&ze);
-    return run(f, za, size);
+    pth p = {.f = f, .im = f->impl, .za = za, .mem = data, .archive_size = size};
+    return run(&p);
 }
 
 rfs_status rfs_pth_open_path(rfs_tensorfile *f, const char *path) {
@@ -324,5 +460,6 @@ rfs_status rfs_pth_open_path(rfs_tensorfile *f, const char *path) {
         zip_error_fini(&ze);
         return st;
     }
-    return run(f, za, (uint64_t)sb.st_size);
+    pth p = {.f = f, .im = f->impl, .za = za, .path = path, .archive_size = (uint64_t)sb.st_size};
+    return run(&p);
 }
