@@ -4,6 +4,8 @@
  * oracle the GPU is checked against, and it is checked against float64 references. */
 #include "cpu/ops.h"
 
+#include "cpu/fastmath.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -17,8 +19,8 @@ void rfs_act_cpu(float *x, size_t n, rfs_act act) {
         for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.f ? x[i] : 0.f;
         return;
     case RFS_ACT_GELU: /* exact erf form */
-#pragma omp parallel for schedule(static) if (n > 16384)
-        for (size_t i = 0; i < n; i++) x[i] = (float)(0.5 * x[i] * (1.0 + erf(x[i] * M_SQRT1_2)));
+#pragma omp parallel for simd schedule(static) if (n > 16384)
+        for (size_t i = 0; i < n; i++) x[i] = rfs_gelu(x[i]);
         return;
     case RFS_ACT_SILU:
 #pragma omp parallel for schedule(static) if (n > 16384)
@@ -99,10 +101,9 @@ void rfs_attention_cpu(float *out, int ldo, const float *q, int ldq, const float
                 float mx = row[0];
                 for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
                 double sum = 0;
-                for (int j = 0; j < T; j++) {
-                    row[j] = expf(row[j] - mx);
-                    sum += row[j];
-                }
+#pragma omp simd
+                for (int j = 0; j < T; j++) row[j] = rfs_expf(row[j] - mx);
+                for (int j = 0; j < T; j++) sum += row[j];
                 float inv = (float)(1.0 / sum);
                 for (int j = 0; j < T; j++) row[j] *= inv;
             }
