@@ -269,6 +269,10 @@ def image_cases():
         h, w = rand_size()
         yield "jpg_gray", pil_bytes(Image.fromarray(content(h, w, 1)[..., 0]), "JPEG", quality=int(rng.integers(30, 100)), progressive=bool(i % 2))
         yield "jpg_cmyk", pil_bytes(Image.fromarray(content(h, w, 4), "CMYK"), "JPEG", quality=90)
+    # stray bytes before a marker: libjpeg warns, cv2 and rfseg decode
+    j = cv2.imencode(".jpg", content(30, 41))[1].tobytes()
+    k = j.index(b"\xff\xda")
+    yield "jpg_extraneous", j[:k] + b"\x12\x34\x56" + j[k:]
     # JPEG through cv2: restart markers, progressive, optimized
     for i in range(12):
         h, w = rand_size()

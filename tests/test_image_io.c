@@ -182,6 +182,7 @@ TEST(png_write_roundtrip) {
     CHECK(rfs_image_write_png("/nonexistent-dir/x.png", &f) == RFS_ERR_IO);
     CHECK(rfs_image_load(&g, "/nonexistent-dir/x.png", NULL) == RFS_ERR_IO);
     CHECK(strstr(rfs_last_error(), "/nonexistent-dir/x.png") != NULL);
+    CHECK(rfs_image_load(&g, "/tmp", NULL) == RFS_ERR_IO); /* a directory */
     remove(path);
     rfs_frame_free(&f);
     rfs_frame_free(&g);

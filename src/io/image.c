@@ -16,6 +16,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jpeglib.h> /* before jerror.h: it selects the message list */
 #include <jerror.h>
@@ -648,16 +649,17 @@ rfs_status rfs_image_load(rfs_frame *out, const char *path, const rfs_decode_opt
     if (!f) return RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
     uint8_t *buf = NULL;
     rfs_status st;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        st = RFS_FAIL(RFS_ERR_IO, "%s: cannot determine the file size", path);
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = RFS_FAIL(RFS_ERR_IO, "%s: not a regular file", path);
         goto out;
     }
-    if (n > RFS_IMAGE_MAX_FILE) {
-        st = RFS_FAIL(RFS_ERR_LIMIT, "%s: %ld bytes (limit %ld)", path, n, RFS_IMAGE_MAX_FILE);
+    if (sb.st_size > RFS_IMAGE_MAX_FILE) {
+        st = RFS_FAIL(RFS_ERR_LIMIT, "%s: %lld bytes (limit %ld)", path, (long long)sb.st_size,
+                      RFS_IMAGE_MAX_FILE);
         goto out;
     }
+    long n = (long)sb.st_size;
     buf = rfs_malloc((size_t)n);
     if (!buf) {
         st = RFS_ERR_NOMEM;

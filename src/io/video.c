@@ -46,6 +46,7 @@ struct rfs_video {
     int flushing, ended;
     int read_error;         /* the demuxer's error, reported once at the end */
     int64_t packets;        /* video packets read */
+    int pending;            /* v->pkt was refused (EAGAIN) and must be sent again */
     int damaged;            /* a packet came back short (AV_PKT_FLAG_CORRUPT) */
 #endif
 };
@@ -219,28 +220,39 @@ static int ff_next_picture(rfs_video *v) {
     }
     int skipped = 0;
     for (;;) {
-        av_packet_unref(v->pkt);
-        if (!v->flushing) {
-            ret = av_read_frame(v->fmt, v->pkt);
-            if (ret == AVERROR(EAGAIN) && ++skipped < 4096) continue;
-            if (ret < 0) {
-                if (ret != AVERROR_EOF) v->read_error = ret;
-                v->flushing = 1; /* drain the decoder's delayed frames */
-            } else if (v->pkt->stream_index != v->stream) {
-                if (++skipped > 1000000) v->flushing = 1; /* a file with no more video */
-                continue;
-            } else {
-                v->packets++;
-                if (v->pkt->flags & AV_PKT_FLAG_CORRUPT) v->damaged = 1;
+        if (!v->pending) { /* else the packet the decoder refused last time goes again */
+            av_packet_unref(v->pkt);
+            if (!v->flushing) {
+                ret = av_read_frame(v->fmt, v->pkt);
+                if (ret == AVERROR(EAGAIN) && ++skipped < 4096) continue;
+                if (ret < 0) {
+                    if (ret != AVERROR_EOF) v->read_error = ret;
+                    v->flushing = 1; /* drain the decoder's delayed frames */
+                } else if (v->pkt->stream_index != v->stream) {
+                    if (++skipped > 1000000) v->flushing = 1; /* a file with no more video */
+                    continue;
+                } else {
+                    v->packets++;
+                    if (v->pkt->flags & AV_PKT_FLAG_CORRUPT) v->damaged = 1;
+                }
             }
         }
-        ret = avcodec_send_packet(v->dec, v->flushing ? NULL : v->pkt);
-        if (ret < 0 && ret != AVERROR(EAGAIN)) {
-            if (v->flushing) return 0;
+        AVPacket *pk = v->pending || !v->flushing ? v->pkt : NULL; /* NULL: flush */
+        ret = avcodec_send_packet(v->dec, pk);
+        int refused = ret == AVERROR(EAGAIN); /* decoder full: take a frame out first */
+        if (ret < 0 && !refused) {
+            v->pending = 0;
+            if (!pk) return 0;
             rfs_fail(RFS_ERR_FORMAT, "the decoder rejected a packet (%s)", ff_err(ret, eb, sizeof eb));
             return -1;
         }
         ret = avcodec_receive_frame(v->dec, v->pic);
+        if (refused && ret == AVERROR(EAGAIN)) { /* neither in nor out: drop the packet */
+            v->pending = 0;
+            rfs_fail(RFS_ERR_FORMAT, "the decoder stalled");
+            return -1;
+        }
+        v->pending = refused;
         if (ret >= 0) return 1;
         if (ret == AVERROR(EAGAIN)) continue;
         if (ret == AVERROR_EOF) return 0;
