@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (the run tool), from the repository root, after
+# dev/cuda/build.sh has filled .cudarun/ here. Steps, in the order given:
+#   env       device, driver, clocks (read only)
+#   test      build/tests/test_cuda: every op vs the CPU, fixture and random-size parity
+#   sanitize  compute-sanitizer memcheck + racecheck on one frame (seg-nano, tiny-w2)
+#   bench     dev/cuda/bench_cuda (BENCH_SIZES, BENCH_BATCHES, BENCH_PRECS, BENCH_ITERS)
+#   cli       `rfseg bench --device cuda` for seg-nano (the user-facing command)
+#   ncu       per-kernel device times of one seg-nano frame (Nsight Compute)
+# Logs go to $OUT/<step>.log; a summary is printed last.
+#   usage: dev/cuda/device_run.sh env test sanitize bench cli ncu
+set -u
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/rfs-out}
+mkdir -p "$OUT"
+W=/tmp/rfs
+rm -rf $W && mkdir -p $W && tar xJf .cudarun/pack.tar.xz -C $W
+# carried libraries only where the machine lacks the soname
+for l in $W/libs/*; do
+    n=$(basename "$l")
+    if ldconfig -p | grep -q " $n "; then rm -f "$l"; fi
+done
+CUBLAS=$(ls /usr/local/cuda/lib64/libcublasLt.so.13 2>/dev/null || find / -xdev -name 'libcublasLt.so.13' 2>/dev/null | head -1)
+export LD_LIBRARY_PATH=$W/libs:$(dirname "${CUBLAS:-/usr/local/cuda/lib64/x}"):${LD_LIBRARY_PATH:-}
+export RFS_SHARED=$PWD/.cudarun/shared
+BIN=$W/bin
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
+summary=()
+step() { # name timeout command...
+    local name=$1 t=$2; shift 2
+    local t0=$SECONDS
+    timeout "$t" "$@" >>"$OUT/$name.log" 2>&1
+    local rc=$?
+    summary+=("$(printf '%-10s rc=%-3d %4ds  %s' "$name" $rc $((SECONDS - t0)) "$(tail -n 1 "$OUT/$name.log" | cut -c1-120)")")
+    return $rc
+}
+for s in "$@"; do
+    case $s in
+    env)
+        { nvidia-smi; nvidia-smi -q -d CLOCK | head -30; echo "cublasLt: $CUBLAS"; ls $W/libs;
+          ldd $BIN/test_cuda; } >"$OUT/env.log" 2>&1
+        summary+=("env: $(nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader)")
+        ;;
+    test)
+        step test 420 env RFS_TEST_SKIP_RANDOM=${RFS_TEST_SKIP_RANDOM:-} $BIN/test_cuda
+        grep -E "FAIL|check failed" "$OUT/test.log" | head -20
+        ;;
+    sanitize)
+        for tool in memcheck racecheck; do
+            echo "=== $tool seg-nano fp16, eager, one frame" >>"$OUT/sanitize.log"
+            step sanitize 200 env RFS_CUDA_EAGER=1 $SAN --tool $tool --error-exitcode 3 \
+                $BIN/rfseg bench --device cuda --random-weights seg-nano --precision fp16 --frames 1 --warmup 0
+            echo "=== $tool tiny-w2 fp32, graph, one frame" >>"$OUT/sanitize.log"
+            step sanitize 200 $SAN --tool $tool --error-exitcode 3 \
+                $BIN/rfseg bench --device cuda --model $RFS_SHARED/fixtures/rfdetr/tiny-w2.pth --frames 1 --warmup 0
+        done
+        ;;
+    bench)
+        step bench 540 $BIN/bench_cuda --sizes "${BENCH_SIZES:-seg-nano}" --batches "${BENCH_BATCHES:-1,8,32}" \
+            --precisions "${BENCH_PRECS:-fp16,bf16}" --iters "${BENCH_ITERS:-50}" ${BENCH_FLAGS:-}
+        grep -E "^(seg|ceiling|device)" "$OUT/bench.log"
+        ;;
+    cli)
+        for b in 1 8 32; do for p in fp16 bf16; do
+            step cli 120 $BIN/rfseg bench --device cuda --random-weights seg-nano --precision $p --batch $b --frames 100 --warmup 5
+        done; done
+        grep -E "^\{" "$OUT/cli.log"
+        ;;
+    ncu)
+        step ncu 240 env RFS_CUDA_EAGER=1 $NCU --clock-control none --csv --print-units base \
+            --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed \
+            $BIN/rfseg bench --device cuda --random-weights seg-nano --precision ${NCU_PREC:-fp16} --batch ${NCU_BATCH:-1} --frames 1 --warmup 0
+        ;;
+    esac
+done
+echo "==== summary"
+printf '%s\n' "${summary[@]}"

@@ -1,0 +1,292 @@
+/* attention.cu - fused multi-head attention, softmax(q k^T / sqrt(dh)) v, for the ViT
+ * (windowed and global, dh 64, T = 257..4100) and the decoder self-attention (dh 32,
+ * T = nq). One kernel per call, no T x T matrix in memory (flash attention: running
+ * row maximum and sum, the output rescaled as the maximum grows).
+ *
+ * fp16/bf16: tensor cores through mma.sync m16n8k16 (sm_80+, also on sm_90), fp32
+ *   accumulators and softmax statistics. A block of 4 warps owns 64 query rows of one
+ *   (sequence, head); key/value tiles of 64 rows are double-buffered in shared memory with
+ *   cp.async; rows are padded by 16 bytes so ldmatrix reads are conflict-free.
+ * fp32 (the parity path) and any unaligned case: a SIMT kernel, one query row per thread,
+ *   key/value tiles of 16 rows in shared memory. */
+#include "cuda/common.cuh"
+
+#include <math.h>
+#include <type_traits>
+
+/* ---- SIMT kernel ---------------------------------------------------------------------- */
+
+enum { SIMT_Q = 128, SIMT_K = 16 };
+
+template <typename T, int DH>
+__global__ void __launch_bounds__(SIMT_Q)
+attn_simt_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const T *v, int ldv,
+                 int Tn, float scale_log2) {
+    __shared__ float Ks[SIMT_K][DH];
+    __shared__ float Vs[SIMT_K][DH];
+    const int h = blockIdx.y;
+    const long base = (long)blockIdx.z * Tn;
+    const int row = blockIdx.x * SIMT_Q + threadIdx.x;
+    const bool active = row < Tn;
+    float qr[DH], acc[DH];
+#pragma unroll
+    for (int d = 0; d < DH; d++) {
+        qr[d] = active ? to_f(q[(base + row) * ldq + h * DH + d]) * scale_log2 : 0.f;
+        acc[d] = 0.f;
+    }
+    float m = -INFINITY, l = 0.f;
+    for (int k0 = 0; k0 < Tn; k0 += SIMT_K) {
+        const int nk = min(SIMT_K, Tn - k0);
+        __syncthreads();
+        for (int i = threadIdx.x; i < SIMT_K * DH; i += SIMT_Q) {
+            const int j = i / DH, d = i % DH;
+            const bool ok = j < nk;
+            Ks[j][d] = ok ? to_f(k[(base + k0 + j) * ldk + h * DH + d]) : 0.f;
+            Vs[j][d] = ok ? to_f(v[(base + k0 + j) * ldv + h * DH + d]) : 0.f;
+        }
+        __syncthreads();
+        if (!active) continue;
+        float s[SIMT_K], mx = m;
+#pragma unroll
+        for (int j = 0; j < SIMT_K; j++) {
+            float dot = 0.f;
+#pragma unroll
+            for (int d = 0; d < DH; d++) dot += qr[d] * Ks[j][d];
+            s[j] = j < nk ? dot : -INFINITY;
+            mx = fmaxf(mx, s[j]);
+        }
+        const float corr = exp2f(m - mx);
+        m = mx;
+        l *= corr;
+#pragma unroll
+        for (int d = 0; d < DH; d++) acc[d] *= corr;
+#pragma unroll
+        for (int j = 0; j < SIMT_K; j++) {
+            const float p = exp2f(s[j] - mx);
+            l += p;
+#pragma unroll
+            for (int d = 0; d < DH; d++) acc[d] += p * Vs[j][d];
+        }
+    }
+    if (!active) return;
+    const float inv = 1.f / l;
+    T *o = out + (base + row) * ldo + h * DH;
+#pragma unroll
+    for (int d = 0; d < DH; d++) o[d] = from_f<T>(acc[d] * inv);
+}
+
+/* ---- tensor-core kernel ------------------------------------------------------------------ */
+
+enum { FA_M = 64, FA_N = 64, FA_THREADS = 128 };
+
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, int src_bytes) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void *smem) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void *smem) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+}
+
+/* c += a (16x16, row) . b (16x8, col), fp32 accumulators */
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+    if constexpr (std::is_same<T, f16>::value)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+    uint32_t r;
+    if constexpr (std::is_same<T, f16>::value) {
+        __half2 h = __floats2half2_rn(lo, hi);
+        r = *(uint32_t *)&h;
+    } else {
+        __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+        r = *(uint32_t *)&h;
+    }
+    return r;
+}
+
+template <typename T, int DH>
+__global__ void __launch_bounds__(FA_THREADS)
+attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const T *v, int ldv,
+                int Tn, float scale_log2) {
+    constexpr int LD = DH + 8; /* padded row, elements */
+    constexpr int CPR = DH / 8; /* 16-byte chunks per row */
+    __shared__ __align__(16) T Qs[FA_M * LD];
+    __shared__ __align__(16) T Ks[2][FA_N * LD];
+    __shared__ __align__(16) T Vs[2][FA_N * LD];
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int h = blockIdx.y, q0 = blockIdx.x * FA_M;
+    const long base = (long)blockIdx.z * Tn;
+    const T *qg = q + base * ldq + h * DH;
+    const T *kg = k + base * ldk + h * DH;
+    const T *vg = v + base * ldv + h * DH;
+
+    /* rows r0..r0+63 of a (T, ld) matrix into a padded tile; rows past Tn are zero-filled */
+    auto load_tile = [&](T *dst, const T *src, int ld, int r0) {
+        for (int i = tid; i < 64 * CPR; i += FA_THREADS) {
+            const int r = i / CPR, c = (i % CPR) * 8, gr = r0 + r;
+            cp_async16(dst + r * LD + c, src + (long)min(gr, Tn - 1) * ld + c, gr < Tn ? 16 : 0);
+        }
+    };
+    load_tile(Qs, qg, ldq, q0);
+    load_tile(Ks[0], kg, ldk, 0);
+    load_tile(Vs[0], vg, ldv, 0);
+    cp_async_commit();
+
+    uint32_t qf[DH / 16][4];
+    float o[DH / 8][4];
+#pragma unroll
+    for (int n = 0; n < DH / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    const int nt = (Tn + FA_N - 1) / FA_N;
+    for (int j = 0; j < nt; j++) {
+        const int buf = j & 1;
+        if (j + 1 < nt) {
+            load_tile(Ks[buf ^ 1], kg, ldk, (j + 1) * FA_N);
+            load_tile(Vs[buf ^ 1], vg, ldv, (j + 1) * FA_N);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        if (j == 0) {
+#pragma unroll
+            for (int kk = 0; kk < DH / 16; kk++)
+                ldmatrix_x4(qf[kk], &Qs[(warp * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8]);
+        }
+        /* S = Q K^T for this warp's 16 rows and the tile's 64 keys */
+        float s[8][4];
+#pragma unroll
+        for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < DH / 16; kk++)
+#pragma unroll
+            for (int np = 0; np < 4; np++) {
+                uint32_t b[4];
+                ldmatrix_x4(b, &Ks[buf][(np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 +
+                                        ((lane >> 3) & 1) * 8]);
+                mma16816<T>(s[2 * np], qf[kk], b[0], b[1]);
+                mma16816<T>(s[2 * np + 1], qf[kk], b[2], b[3]);
+            }
+        /* online softmax; this thread holds rows g and g+8 (g = lane/4) */
+        const int k0 = j * FA_N;
+        float mx0 = m0, mx1 = m1;
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int key = k0 + n * 8 + 2 * (lane & 3) + (e & 1);
+                s[n][e] = key < Tn ? s[n][e] * scale_log2 : -INFINITY;
+                if (e < 2) mx0 = fmaxf(mx0, s[n][e]);
+                else mx1 = fmaxf(mx1, s[n][e]);
+            }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float c0 = exp2f(m0 - mx0), c1 = exp2f(m1 - mx1);
+        m0 = mx0, m1 = mx1;
+        l0 *= c0, l1 *= c1;
+#pragma unroll
+        for (int n = 0; n < DH / 8; n++) o[n][0] *= c0, o[n][1] *= c0, o[n][2] *= c1, o[n][3] *= c1;
+        uint32_t pa[4][4]; /* P as the A operand of P V, one 16-key chunk per index */
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            const float p0 = exp2f(s[n][0] - mx0), p1 = exp2f(s[n][1] - mx0);
+            const float p2 = exp2f(s[n][2] - mx1), p3 = exp2f(s[n][3] - mx1);
+            l0 += p0 + p1, l1 += p2 + p3;
+            pa[n / 2][(n & 1) * 2 + 0] = pack2<T>(p0, p1);
+            pa[n / 2][(n & 1) * 2 + 1] = pack2<T>(p2, p3);
+        }
+        /* O += P V */
+#pragma unroll
+        for (int kc = 0; kc < 4; kc++)
+#pragma unroll
+            for (int dp = 0; dp < DH / 16; dp++) {
+                uint32_t b[4];
+                ldmatrix_x4_trans(b, &Vs[buf][(kc * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * LD +
+                                              dp * 16 + (lane >> 4) * 8]);
+                mma16816<T>(o[2 * dp], pa[kc], b[0], b[1]);
+                mma16816<T>(o[2 * dp + 1], pa[kc], b[2], b[3]);
+            }
+        __syncthreads(); /* the next iteration's prefetch overwrites the other buffer */
+    }
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const float i0 = 1.f / l0, i1 = 1.f / l1;
+    const int r0 = q0 + warp * 16 + (lane >> 2), r1 = r0 + 8;
+    T *og = out + base * ldo + h * DH;
+#pragma unroll
+    for (int n = 0; n < DH / 8; n++) {
+        const int col = n * 8 + 2 * (lane & 3);
+        if (r0 < Tn) *(uint32_t *)(og + (long)r0 * ldo + col) = pack2<T>(o[n][0] * i0, o[n][1] * i0);
+        if (r1 < Tn) *(uint32_t *)(og + (long)r1 * ldo + col) = pack2<T>(o[n][2] * i1, o[n][3] * i1);
+    }
+}
+
+/* ---- launcher --------------------------------------------------------------------------- */
+
+extern "C" int rfs_attention_cuda_supported(int dh) { return dh == 16 || dh == 32 || dh == 64; }
+
+static int aligned16(const void *p, int ld, size_t esz) {
+    return ((uintptr_t)p % 16) == 0 && ((size_t)ld * esz) % 16 == 0;
+}
+
+template <typename T, int DH>
+static void launch(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const T *v, int ldv,
+                   int nseq, int Tn, int heads, cudaStream_t st) {
+    const float scale_log2 = (float)(1.4426950408889634 / sqrt((double)DH));
+    if constexpr (!std::is_same<T, float>::value) {
+        if (aligned16(q, ldq, 2) && aligned16(k, ldk, 2) && aligned16(v, ldv, 2) &&
+            ((uintptr_t)out % 4) == 0 && ldo % 2 == 0) {
+            dim3 grid((Tn + FA_M - 1) / FA_M, heads, nseq);
+            attn_mma_kernel<T, DH><<<grid, FA_THREADS, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
+            CUDA_LAUNCH_CHECK();
+            return;
+        }
+    }
+    dim3 grid((Tn + SIMT_Q - 1) / SIMT_Q, heads, nseq);
+    attn_simt_kernel<T, DH><<<grid, SIMT_Q, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
+    CUDA_LAUNCH_CHECK();
+}
+
+extern "C" void rfs_attention_cuda(void *out, int ldo, const void *q, int ldq, const void *k,
+                                   int ldk, const void *v, int ldv, rfs_dtype t, int nseq, int T,
+                                   int heads, int dh, void *stream) {
+    if (nseq <= 0 || T <= 0) return;
+    RFS_CHECK(rfs_attention_cuda_supported(dh));
+    RFS_CHECK(nseq <= 65535 && heads <= 65535);
+    cudaStream_t st = as_stream(stream);
+    RFS_DISPATCH(t, E, {
+        E *o = (E *)out;
+        const E *qq = (const E *)q, *kk = (const E *)k, *vv = (const E *)v;
+        if (dh == 16) launch<E, 16>(o, ldo, qq, ldq, kk, ldk, vv, ldv, nseq, T, heads, st);
+        else if (dh == 32) launch<E, 32>(o, ldo, qq, ldq, kk, ldk, vv, ldv, nseq, T, heads, st);
+        else launch<E, 64>(o, ldo, qq, ldq, kk, ldk, vv, ldv, nseq, T, heads, st);
+    });
+}

@@ -1,0 +1,182 @@
+/* elementwise.cu - activations (exact-erf GELU, SiLU, ReLU), type conversion, the seg
+ * head's GELU + residual, row adds and broadcasts; plus the device memory helpers. */
+#include "cuda/common.cuh"
+
+#include <stdio.h>
+
+/* ---- device memory helpers ------------------------------------------------------------ */
+
+extern "C" int rfs_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+extern "C" const char *rfs_cuda_device_name(int dev) {
+    static char name[256];
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, dev) != cudaSuccess) {
+        cudaGetLastError();
+        return "unknown device";
+    }
+    snprintf(name, sizeof name, "%.200s (sm_%d%d, %d SMs, %.1f GiB)", p.name, p.major, p.minor,
+             p.multiProcessorCount, p.totalGlobalMem / (1024.0 * 1024 * 1024));
+    return name;
+}
+
+extern "C" void *rfs_cuda_alloc(size_t bytes) {
+    void *p = NULL;
+    CUDA_CHECK(cudaMalloc(&p, bytes ? bytes : 1));
+    return p;
+}
+
+extern "C" void rfs_cuda_free(void *p) {
+    if (p) CUDA_CHECK(cudaFree(p));
+}
+
+extern "C" void rfs_cuda_upload(void *dst, const void *src, size_t bytes) {
+    CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+}
+
+extern "C" void rfs_cuda_download(void *dst, const void *src, size_t bytes) {
+    CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+
+extern "C" void rfs_cuda_sync(void) { CUDA_CHECK(cudaDeviceSynchronize()); }
+
+template <typename TD, typename TS>
+__global__ void convert_kernel(TD *d, const TS *s, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        d[i] = from_f<TD>(to_f(s[i]));
+}
+
+static unsigned grid_for(size_t n) {
+    size_t b = (n + 255) / 256;
+    return (unsigned)(b < 1 ? 1 : b > 65535 * 8 ? 65535 * 8 : b);
+}
+
+extern "C" void rfs_convert_cuda(void *dst, rfs_dtype dt, const void *src, rfs_dtype st,
+                                 size_t n, void *stream) {
+    if (!n) return;
+    RFS_DISPATCH(dt, TD, RFS_DISPATCH(st, TS, {
+        convert_kernel<TD, TS><<<grid_for(n), 256, 0, as_stream(stream)>>>((TD *)dst, (const TS *)src, n);
+        CUDA_LAUNCH_CHECK();
+    }));
+}
+
+extern "C" void *rfs_cuda_upload_as(const float *src, size_t n, rfs_dtype t) {
+    float *tmp = (float *)rfs_cuda_alloc(n * sizeof(float));
+    rfs_cuda_upload(tmp, src, n * sizeof(float));
+    void *d = rfs_cuda_alloc(n * rfs_dtype_size(t));
+    rfs_convert_cuda(d, t, tmp, RFS_DT_F32, n, NULL);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    rfs_cuda_free(tmp);
+    return d;
+}
+
+extern "C" void rfs_cuda_download_f32(float *dst, const void *src, size_t n, rfs_dtype t) {
+    float *tmp = (float *)rfs_cuda_alloc(n * sizeof(float));
+    rfs_convert_cuda(tmp, RFS_DT_F32, src, t, n, NULL);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    rfs_cuda_download(dst, tmp, n * sizeof(float));
+    rfs_cuda_free(tmp);
+}
+
+/* ---- activations --------------------------------------------------------------------- */
+
+template <typename T>
+__global__ void act_kernel(T *x, size_t n, int act) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float v = to_f(x[i]);
+        v = act == RFS_ACT_GELU ? gelu_erf(v) : act == RFS_ACT_SILU ? silu(v) : fmaxf(v, 0.f);
+        x[i] = from_f<T>(v);
+    }
+}
+
+/* Two values per thread for the 16-bit types (GELU after the ViT fc1 is the largest
+ * elementwise pass of the network). */
+template <typename T2, typename T>
+__global__ void gelu2_kernel(T2 *x, size_t n2) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n2;
+         i += (size_t)gridDim.x * blockDim.x) {
+        T2 p = x[i];
+        const T *e = (const T *)&p;
+        T o[2] = {from_f<T>(gelu_erf(to_f(e[0]))), from_f<T>(gelu_erf(to_f(e[1])))};
+        x[i] = *(const T2 *)o;
+    }
+}
+
+extern "C" void rfs_act_cuda(void *x, rfs_dtype t, size_t n, rfs_act act, void *stream) {
+    if (!n || act == RFS_ACT_NONE) return;
+    cudaStream_t st = as_stream(stream);
+    if (act == RFS_ACT_GELU && t != RFS_DT_F32 && n % 2 == 0 && ((uintptr_t)x & 3) == 0) {
+        if (t == RFS_DT_F16) gelu2_kernel<__half2, f16><<<grid_for(n / 2), 256, 0, st>>>((__half2 *)x, n / 2);
+        else gelu2_kernel<__nv_bfloat162, bf16><<<grid_for(n / 2), 256, 0, st>>>((__nv_bfloat162 *)x, n / 2);
+        CUDA_LAUNCH_CHECK();
+        return;
+    }
+    RFS_DISPATCH(t, T, {
+        act_kernel<T><<<grid_for(n), 256, 0, st>>>((T *)x, n, (int)act);
+        CUDA_LAUNCH_CHECK();
+    });
+}
+
+template <typename T>
+__global__ void gelu_residual_kernel(float *f, T *fh, const T *g, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const float v = f[i] + gelu_erf(to_f(g[i]));
+        f[i] = v;
+        if (fh) fh[i] = from_f<T>(v);
+    }
+}
+
+extern "C" void rfs_gelu_residual_cuda(float *f, void *fh, const void *g, rfs_dtype t,
+                                       size_t n, void *stream) {
+    if (!n) return;
+    RFS_DISPATCH(t, T, {
+        gelu_residual_kernel<T><<<grid_for(n), 256, 0, as_stream(stream)>>>(f, (T *)fh, (const T *)g, n);
+        CUDA_LAUNCH_CHECK();
+    });
+}
+
+template <typename T>
+__global__ void add_rows_kernel(T *y, int ldy, const float *a, int lda, const float *b, int ldb,
+                                int rows, int C) {
+    const size_t n = (size_t)rows * C;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        const size_t r = i / C, c = i % C;
+        float v = a[r * lda + c];
+        if (b) v += b[r * ldb + c];
+        y[r * ldy + c] = from_f<T>(v);
+    }
+}
+
+extern "C" void rfs_add_rows_cuda(void *y, rfs_dtype t, int ldy, const float *a, int lda,
+                                  const float *b, int ldb, int rows, int C, void *stream) {
+    if (rows <= 0) return;
+    RFS_DISPATCH(t, T, {
+        add_rows_kernel<T><<<grid_for((size_t)rows * C), 256, 0, as_stream(stream)>>>((T *)y, ldy, a, lda, b, ldb, rows, C);
+        CUDA_LAUNCH_CHECK();
+    });
+}
+
+__global__ void broadcast_rows_kernel(float *dst, const float *src, size_t per_img, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = src[i % per_img];
+}
+
+extern "C" void rfs_broadcast_rows_cuda(float *dst, const float *src, int rows, int C, int nimg,
+                                        void *stream) {
+    const size_t per = (size_t)rows * C, n = per * nimg;
+    if (!n) return;
+    broadcast_rows_kernel<<<grid_for(n), 256, 0, as_stream(stream)>>>(dst, src, per, n);
+    CUDA_LAUNCH_CHECK();
+}

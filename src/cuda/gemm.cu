@@ -1,0 +1,175 @@
+/* gemm.cu - the network's matrix products through cuBLASLt, and the backend context
+ * (handle, workspace, plan cache).
+ *
+ * Row-major y (M, N) = x (M, K) . w (N, K)^T is, read column-major, y^T = w^T' x^T: a
+ * cuBLASLt product with m = N, n = M, k = K, A = w stored (K, N) with ld K and op T,
+ * B = x stored (K, M) with ld ldx, C = D = y stored (N, M) with ld ldy. The bias epilogue
+ * adds b[i] to row i of the column-major D, i.e. to column i of row-major y.
+ *
+ * Plans (descriptors, layouts and the heuristic's algorithm) are cached by shape, types,
+ * epilogue and pointer alignment, so a forward pass queries the heuristic once per
+ * distinct product; graph capture then records the kernels with their pointers. */
+#include "cuda/common.cuh"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { WORKSPACE_BYTES = 32 << 20, MAX_PLANS = 512 };
+
+typedef struct gemm_key {
+    int M, N, K, ldx, ldy, xt, yt, epi, accumulate, batch;
+    long long sx, sw, sy;
+    int align_x, align_w, align_y;
+} gemm_key;
+
+typedef struct gemm_plan {
+    gemm_key key;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatmulAlgo_t algo;
+} gemm_plan;
+
+struct rfs_cuda_ctx {
+    cublasLtHandle_t lt;
+    void *workspace;
+    gemm_plan plans[MAX_PLANS];
+    int nplans;
+};
+
+extern "C" rfs_status rfs_cuda_ctx_create(rfs_cuda_ctx **out) {
+    *out = NULL;
+    rfs_cuda_ctx *c = (rfs_cuda_ctx *)calloc(1, sizeof *c);
+    if (!c) return rfs_fail(RFS_ERR_NOMEM, "out of memory for the CUDA context");
+    if (cublasLtCreate(&c->lt) != CUBLAS_STATUS_SUCCESS) {
+        free(c);
+        return rfs_fail(RFS_ERR_BACKEND, "cuBLASLt could not be initialised");
+    }
+    if (cudaMalloc(&c->workspace, WORKSPACE_BYTES) != cudaSuccess) {
+        cudaGetLastError();
+        cublasLtDestroy(c->lt);
+        free(c);
+        return rfs_fail(RFS_ERR_NOMEM, "out of device memory for the cuBLASLt workspace");
+    }
+    *out = c;
+    return RFS_OK;
+}
+
+extern "C" void rfs_cuda_ctx_free(rfs_cuda_ctx *c) {
+    if (!c) return;
+    for (int i = 0; i < c->nplans; i++) {
+        gemm_plan *p = &c->plans[i];
+        cublasLtMatrixLayoutDestroy(p->la);
+        cublasLtMatrixLayoutDestroy(p->lb);
+        cublasLtMatrixLayoutDestroy(p->lc);
+        cublasLtMatmulDescDestroy(p->op);
+    }
+    cudaFree(c->workspace);
+    cublasLtDestroy(c->lt);
+    free(c);
+}
+
+static cudaDataType_t cuda_type(int t) {
+    return t == RFS_DT_F16 ? CUDA_R_16F : t == RFS_DT_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+static int ptr_align(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    int al = 256;
+    while (al > 1 && (a & (uintptr_t)(al - 1))) al >>= 1;
+    return al;
+}
+
+static cublasLtMatrixLayout_t layout(cudaDataType_t t, int rows, int cols, int ld, int batch,
+                                     long long stride) {
+    cublasLtMatrixLayout_t l;
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, t, (uint64_t)rows, (uint64_t)cols, ld));
+    if (batch > 1) {
+        CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
+                                                      &batch, sizeof batch));
+        int64_t s = stride;
+        CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(
+            l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &s, sizeof s));
+    }
+    return l;
+}
+
+static gemm_plan *get_plan(rfs_cuda_ctx *c, const gemm_key *k) {
+    for (int i = 0; i < c->nplans; i++)
+        if (!memcmp(&c->plans[i].key, k, sizeof *k)) return &c->plans[i];
+    RFS_CHECK(c->nplans < MAX_PLANS);
+    gemm_plan *p = &c->plans[c->nplans];
+    memset(p, 0, sizeof *p);
+    p->key = *k;
+    const cudaDataType_t ab = cuda_type(k->xt), cd = cuda_type(k->yt);
+    const cublasComputeType_t ct = CUBLAS_COMPUTE_32F; /* fp32: no TF32; halves: fp32 accumulation */
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, ct, CUDA_R_32F));
+    cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN));
+    cublasLtEpilogue_t epi = (cublasLtEpilogue_t)k->epi;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    p->la = layout(ab, k->K, k->N, k->K, k->batch, k->sw);
+    p->lb = layout(ab, k->K, k->M, k->ldx, k->batch, k->sx);
+    p->lc = layout(cd, k->N, k->M, k->ldy, k->batch, k->sy);
+
+    cublasLtMatmulPreference_t pref;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    uint64_t ws = WORKSPACE_BYTES;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    uint32_t aa = (uint32_t)k->align_w, ab_ = (uint32_t)k->align_x, ac = (uint32_t)k->align_y;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof aa));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab_, sizeof ab_));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof ac));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof ac));
+    cublasLtMatmulHeuristicResult_t res;
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->la, p->lb, p->lc, p->lc,
+                                                       pref, 1, &res, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st != CUBLAS_STATUS_SUCCESS || found < 1)
+        rfs_panic(__FILE__, __LINE__,
+                  "cuBLASLt has no algorithm for M=%d N=%d K=%d ldx=%d ldy=%d types %d->%d "
+                  "epilogue %d batch %d alignments %d/%d/%d (status %d)",
+                  k->M, k->N, k->K, k->ldx, k->ldy, k->xt, k->yt, k->epi, k->batch, k->align_x,
+                  k->align_w, k->align_y, (int)st);
+    p->algo = res.algo;
+    c->nplans++;
+    return p;
+}
+
+static void run(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy, long long sy, const void *x,
+                int ldx, long long sx, const void *w, long long sw, rfs_dtype xt, const void *b,
+                int M, int N, int K, rfs_act act, int accumulate, int batch, void *stream) {
+    if (M <= 0 || N <= 0) return;
+    RFS_CHECK(act == RFS_ACT_NONE || act == RFS_ACT_RELU);
+    RFS_CHECK(ldy >= N && ldx >= K);
+    gemm_key k;
+    memset(&k, 0, sizeof k);
+    k.M = M, k.N = N, k.K = K, k.ldx = ldx, k.ldy = ldy, k.xt = xt, k.yt = yt;
+    k.epi = b ? (act == RFS_ACT_RELU ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
+              : (act == RFS_ACT_RELU ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
+    k.accumulate = accumulate, k.batch = batch, k.sx = sx, k.sw = sw, k.sy = sy;
+    k.align_x = ptr_align(x), k.align_w = ptr_align(w), k.align_y = ptr_align(y);
+    gemm_plan *p = get_plan(c, &k);
+    if (b)
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &b,
+                                                    sizeof b));
+    const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
+    CUBLAS_CHECK(cublasLtMatmul(c->lt, p->op, &alpha, w, p->la, x, p->lb, &beta, y, p->lc, y,
+                                p->lc, &p->algo, c->workspace, WORKSPACE_BYTES,
+                                as_stream(stream)));
+}
+
+extern "C" void rfs_linear_cuda(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy, const void *x,
+                                int ldx, const void *w, rfs_dtype xt, const void *b, int M,
+                                int N, int K, rfs_act act, int accumulate, void *stream) {
+    run(c, y, yt, ldy, 0, x, ldx, 0, w, 0, xt, b, M, N, K, act, accumulate, 1, stream);
+}
+
+extern "C" void rfs_linear_batched_cuda(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy,
+                                        long long sy, const void *x, int ldx, long long sx,
+                                        const void *w, long long sw, rfs_dtype xt,
+                                        const void *b, int M, int N, int K, int batch,
+                                        void *stream) {
+    run(c, y, yt, ldy, sy, x, ldx, sx, w, sw, xt, b, M, N, K, RFS_ACT_NONE, 0, batch, stream);
+}
