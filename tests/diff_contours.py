@@ -197,6 +197,9 @@ def main():
             fams.append(fi)
     for _ in range(20):  # empty masks
         masks.append(np.zeros(size(rng), np.uint8)); fams.append(-1)
+    for fi in (0, 1, 2, 12):  # a few large frames (buffers grow)
+        masks.append(np.ascontiguousarray(FAMILIES[fi](rng, 540, 960).astype(np.uint8) & 1))
+        fams.append(fi)
     payload = bytearray()
     rects = []
     for m in masks:

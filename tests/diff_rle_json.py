@@ -127,6 +127,8 @@ def test_rle(rng):
     big[100:900, 0:1920] = 1
     big[:, 1900:] = 1
     masks.append(big)
+    for d in (0.5, 0.05):  # many transitions: the event buffer has to grow
+        masks.append((rng.random((500, 700)) < d).astype(np.uint8))
     payload = bytearray()
     for m in masks:
         H, W = m.shape

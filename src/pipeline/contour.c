@@ -28,6 +28,9 @@
 #include "util/err.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 enum { PIX_SET = 1, MARK_POS = 2, MARK_NEG = -2 };
 
@@ -104,21 +107,46 @@ static rfs_status trace(int8_t *img, const int delta[16], size_t i0, int px, int
     return RFS_OK;
 }
 
-/* First x in [x, end) with row[x] != v; end when none. The row buffer has 8 bytes of
+/* dst[i] = src[i] != 0. */
+static void copy_binary(int8_t *dst, const uint8_t *src, int n) {
+    int i = 0;
+#if defined(__SSE2__)
+    const __m128i z = _mm_setzero_si128(), one = _mm_set1_epi8(1);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(src + i));
+        _mm_storeu_si128((__m128i *)(dst + i), _mm_andnot_si128(_mm_cmpeq_epi8(v, z), one));
+    }
+#endif
+    const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full, ones = 0x0101010101010101ull;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, 8);
+        w = ((((w & lo7) + lo7) | w) >> 7) & ones;
+        memcpy(dst + i, &w, 8);
+    }
+    for (; i < n; i++) dst[i] = src[i] != 0;
+}
+
+/* First x in [x, end) with row[x] != v; end when none. The row buffer has 16 bytes of
  * readable slack after every row end. */
 static inline int skip_equal(const int8_t *row, int x, int end, int8_t v) {
-    const uint64_t pat = 0x0101010101010101ull * (uint8_t)v;
+#if defined(__SSE2__)
+    const __m128i pat = _mm_set1_epi8(v);
     while (x < end) {
-        uint64_t w;
-        memcpy(&w, row + x, 8);
-        w ^= pat;
-        if (w) {
-            x += __builtin_ctzll(w) >> 3;
+        __m128i d = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(row + x)), pat);
+        unsigned ne = ~(unsigned)_mm_movemask_epi8(d) & 0xffffu;
+        if (ne) {
+            x += __builtin_ctz(ne);
             return x < end ? x : end;
         }
-        x += 8;
+        x += 16;
     }
     return end;
+#else
+    for (; x < end; x++)
+        if (row[x] != v) return x;
+    return end;
+#endif
 }
 
 typedef enum { WANT_LONGEST, WANT_ALL } want_t;
@@ -131,7 +159,7 @@ static rfs_status find(rfs_contour_ctx *ctx, const rfs_mask *m, want_t want, rfs
     const int w = m->w, h = m->h, S = w + 2;
     if ((int64_t)S * (h + 2) > ((int64_t)1 << 31))
         return RFS_FAIL(RFS_ERR_LIMIT, "contour: mask rectangle %dx%d too large", w, h);
-    size_t need = (size_t)S * (h + 2) + 16;
+    size_t need = (size_t)S * (h + 2) + 32;
     if (need > ctx->img_cap) {
         free(ctx->img);
         ctx->img = rfs_malloc(need);
@@ -147,10 +175,10 @@ static rfs_status find(rfs_contour_ctx *ctx, const rfs_mask *m, want_t want, rfs
         int8_t *r = img + (size_t)(y + 1) * S;
         const uint8_t *src = m->data + (size_t)y * w;
         r[0] = 0;
-        for (int x = 0; x < w; x++) r[x + 1] = src[x] != 0;
+        copy_binary(r + 1, src, w);
         r[w + 1] = 0;
     }
-    memset(img + (size_t)(h + 1) * S, 0, (size_t)S + 16); /* bottom border row + slack */
+    memset(img + (size_t)(h + 1) * S, 0, (size_t)S + 32); /* bottom border row + slack */
 
     int delta[16];
     for (int k = 0; k < 8; k++) delta[k] = delta[k + 8] = k_dx[k] + k_dy[k] * S;

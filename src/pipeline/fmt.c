@@ -34,49 +34,92 @@ typedef unsigned __int128 u128;
 
 /* ---- shortest digits --------------------------------------------------------------- */
 
-/* Fast exact path. On success sets D (no trailing zeros) and q with v ~ D * 10^q. */
+static const uint64_t k_pow10[20] = {1ull,
+                                     10ull,
+                                     100ull,
+                                     1000ull,
+                                     10000ull,
+                                     100000ull,
+                                     1000000ull,
+                                     10000000ull,
+                                     100000000ull,
+                                     1000000000ull,
+                                     10000000000ull,
+                                     100000000000ull,
+                                     1000000000000ull,
+                                     10000000000000ull,
+                                     100000000000000ull,
+                                     1000000000000000ull,
+                                     10000000000000000ull,
+                                     100000000000000000ull,
+                                     1000000000000000000ull,
+                                     10000000000000000000ull};
+
+/* The decimal candidates D * 10^q inside the rounding interval of v = mv * 2^-s (interval
+ * end points mm, mp in the same units, included when `even`): [*lo, *hi], and the one
+ * nearest v (half to even, not yet clamped). Requires q in [-21, 19]. */
+static void candidates(int q, int s, u128 mm, u128 mv, u128 mp, int even, u128 *lo, u128 *hi,
+                       u128 *near) {
+    if (q >= 0) { /* divide by 2^s (exact floor/ceil), then by 10^q */
+        const uint64_t t = k_pow10[q];
+        const u128 mask = ((u128)1 << s) - 1;
+        const u128 a_fl = mm >> s, a_ce = a_fl + ((mm & mask) != 0);
+        *lo = even ? (a_ce + t - 1) / t : a_fl / t + 1;
+        *hi = even ? (mp >> s) / t : ((mp - 1) >> s) / t;
+        const u128 P = (u128)t << s;
+        u128 n = (mv >> s) / t, r = mv - n * P;
+        if (2 * r > P || (2 * r == P && (n & 1))) n++;
+        *near = n;
+        return;
+    }
+    const int k = -q;
+    const u128 F = k <= 19 ? (u128)k_pow10[k] : (u128)k_pow10[19] * k_pow10[k - 19];
+    const u128 A = mm * F, B = mp * F, V = mv * F, mask = ((u128)1 << s) - 1;
+    *lo = even ? (A >> s) + ((A & mask) != 0) : (A >> s) + 1;
+    *hi = even ? (B >> s) : ((B - 1) >> s);
+    u128 n = V >> s, r = V & mask, half = (u128)1 << (s - 1);
+    if (r > half || (r == half && (n & 1))) n++;
+    *near = n;
+}
+
+/* Fast exact path. On success sets D (no trailing zeros) and q with v ~ D * 10^q: the
+ * largest q whose multiples reach into the interval (binary search: if 10^q has a
+ * multiple there, so has every 10^q' with q' < q), then the multiple nearest v. */
 static int shortest_exact(uint64_t m, int e, int narrow, uint64_t *D_out, int *q_out) {
     const int E = e - 2; /* interval end points are X * 2^E, X in {mm, mv, mp} */
     if (E >= 0 || E < -127) return 0;
     const int s = -E;
+    if (s > 63 + 60) return 0;
     const int even = !(m & 1);
     const u128 mv = (u128)m * 4, mp = mv + 2, mm = mv - (narrow ? 1 : 2);
-    /* q never exceeds floor(log10(v)) + 1 and v < 2^(e+53) */
-    int q = (int)(((int64_t)(e + 53) * 78913) >> 18) + 1;
-    for (;; q--) {
-        u128 lo, hi, near;
-        if (q >= 0) {
-            if (q > 19 || s > 63) continue;
-            u128 P = (u128)1;
-            for (int i = 0; i < q; i++) P *= 10;
-            P <<= s;
-            lo = even ? (mm + P - 1) / P : mm / P + 1;
-            hi = even ? mp / P : (mp - 1) / P;
-            if (lo == 0) lo = 1;
-            if (lo > hi) continue;
-            near = mv / P;
-            u128 r = mv % P;
-            if (2 * r > P || (2 * r == P && (near & 1))) near++;
-        } else {
-            int k = -q;
-            if (k > 21) return 0;
-            u128 F = 1;
-            for (int i = 0; i < k; i++) F *= 10;
-            const u128 A = mm * F, B = mp * F, V = mv * F, mask = ((u128)1 << s) - 1;
-            lo = even ? (A >> s) + ((A & mask) != 0) : (A >> s) + 1;
-            hi = even ? (B >> s) : ((B - 1) >> s);
-            if (lo == 0) lo = 1;
-            if (lo > hi) continue;
-            near = V >> s;
-            u128 r = V & mask, half = (u128)1 << (s - 1);
-            if (r > half || (r == half && (near & 1))) near++;
+    /* v < 2^(e+53), so no q above floor((e+53) log10 2) + 1 has a candidate */
+    int qtop = (int)(((int64_t)(e + 53) * 78913) >> 18) + 1;
+    if (qtop > 19) return 0;
+    /* 17 significant digits always identify a double: q >= qtop - 18 has a candidate */
+    int qgood = qtop - 18 < -21 ? -21 : qtop - 18;
+    u128 lo, hi, near;
+    if (s > 63 && qgood >= 0) return 0;
+    candidates(qgood, s, mm, mv, mp, even, &lo, &hi, &near);
+    if (lo == 0) lo = 1;
+    if (lo > hi) return 0; /* shortest needs more than 21 decimals: slow path */
+    int qbad = qtop + 1; /* no candidate */
+    while (qbad - qgood > 1) {
+        int q = (qgood + qbad) / 2;
+        u128 l2, h2, n2;
+        if (q >= 0 && s > 63) {
+            qbad = q;
+            continue;
         }
-        if (near < lo) near = lo;
-        if (near > hi) near = hi;
-        *D_out = (uint64_t)near;
-        *q_out = q;
-        return 1;
+        candidates(q, s, mm, mv, mp, even, &l2, &h2, &n2);
+        if (l2 == 0) l2 = 1;
+        if (l2 <= h2) qgood = q, lo = l2, hi = h2, near = n2;
+        else qbad = q;
     }
+    if (near < lo) near = lo;
+    if (near > hi) near = hi;
+    *D_out = (uint64_t)near;
+    *q_out = qgood;
+    return 1;
 }
 
 /* printf/strtod path for any finite v > 0: ndig significant digits into digits (no
@@ -166,16 +209,29 @@ static int format_repr(char *buf, int neg, const char *d, int n, int x) {
     return (int)(p - buf);
 }
 
+static const char k_d2[201] = "00010203040506070809101112131415161718192021222324252627282930"
+                             "31323334353637383940414243444546474849505152535455565758596061"
+                             "62636465666768697071727374757677787980818283848586878889909192"
+                             "93949596979899";
+
+/* Decimal digits of v into d (no NUL), returns the count. */
 static int u64_digits(char *d, uint64_t v) {
-    char t[24];
-    int n = 0;
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (int i = 0; i < n; i++) d[i] = t[n - 1 - i];
-    d[n] = 0;
-    return n;
+    char t[20];
+    int i = 20;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        i -= 2;
+        memcpy(t + i, k_d2 + 2 * r, 2);
+    }
+    if (v >= 10) {
+        i -= 2;
+        memcpy(t + i, k_d2 + 2 * v, 2);
+    } else {
+        t[--i] = (char)('0' + v);
+    }
+    memcpy(d, t + i, (size_t)(20 - i));
+    return 20 - i;
 }
 
 static int put(char *buf, const char *s) {
@@ -199,10 +255,11 @@ int rfs_fmt_double(char *buf, double v) {
     char d[24];
     int n, x;
     if (a < 9007199254740992.0 && a == (double)(uint64_t)a) { /* integer below 2^53 */
-        n = u64_digits(d, (uint64_t)a);
-        x = n - 1;
-        while (n > 1 && d[n - 1] == '0') n--;
-        return format_repr(buf, neg, d, n, x);
+        char *p = buf;
+        if (neg) *p++ = '-';
+        p += u64_digits(p, (uint64_t)a);
+        memcpy(p, ".0", 3);
+        return (int)(p + 2 - buf);
     }
     const uint64_t m = be ? frac | (1ull << 52) : frac;
     const int e = be ? be - 1075 : -1074;

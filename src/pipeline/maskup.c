@@ -19,6 +19,66 @@
 #include "util/err.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* o[x] = value(x) > 0 for x in [0, n), where value(x) is r0[x] (taps 0), r0[x]*w0
+ * (taps 1), r0[x]*w0 + r1[x]*w1 (taps 2) or that + r2[x]*w2 (taps 3), evaluated in ATen's
+ * order (products rounded, then summed left to right). Sets the first and last x that are
+ * set (-1 when none). Inlined with a constant `taps` so each variant is a tight loop. */
+static inline __attribute__((always_inline)) void
+row_threshold_n(uint8_t *o, const float *r0, const float *r1, const float *r2, const float *w,
+                int n, int taps, int *first, int *last) {
+    int f = -1, l = -1, x = 0;
+#if defined(__SSE2__)
+    const __m128 z = _mm_setzero_ps();
+    const __m128 w0 = _mm_set1_ps(taps >= 1 ? w[0] : 1.0f);
+    const __m128 w1 = _mm_set1_ps(taps >= 2 ? w[1] : 0.0f);
+    const __m128 w2 = _mm_set1_ps(taps >= 3 ? w[2] : 0.0f);
+    const __m128i one = _mm_set1_epi8(1);
+    for (; x + 16 <= n; x += 16) {
+        __m128i m[4];
+        for (int k = 0; k < 4; k++) {
+            const int i = x + 4 * k;
+            __m128 v = _mm_loadu_ps(r0 + i);
+            if (taps >= 1) v = _mm_mul_ps(v, w0);
+            if (taps >= 2) v = _mm_add_ps(v, _mm_mul_ps(_mm_loadu_ps(r1 + i), w1));
+            if (taps >= 3) v = _mm_add_ps(v, _mm_mul_ps(_mm_loadu_ps(r2 + i), w2));
+            m[k] = _mm_castps_si128(_mm_cmpgt_ps(v, z));
+        }
+        __m128i b = _mm_packs_epi16(_mm_packs_epi32(m[0], m[1]), _mm_packs_epi32(m[2], m[3]));
+        _mm_storeu_si128((__m128i *)(o + x), _mm_and_si128(b, one));
+        unsigned bits = (unsigned)_mm_movemask_epi8(b);
+        if (bits) {
+            if (f < 0) f = x + __builtin_ctz(bits);
+            l = x + 31 - __builtin_clz(bits);
+        }
+    }
+#endif
+    for (; x < n; x++) {
+        float v = r0[x];
+        if (taps >= 1) v = r0[x] * w[0];
+        if (taps >= 2) v += r1[x] * w[1];
+        if (taps >= 3) v += r2[x] * w[2];
+        o[x] = v > 0.0f;
+        if (o[x]) {
+            if (f < 0) f = x;
+            l = x;
+        }
+    }
+    *first = f, *last = l;
+}
+
+static void row_threshold(uint8_t *o, const float *const r[3], const float *w, int n, int taps,
+                          int *first, int *last) {
+    switch (taps) {
+    case 0: row_threshold_n(o, r[0], NULL, NULL, NULL, n, 0, first, last); break;
+    case 1: row_threshold_n(o, r[0], NULL, NULL, w, n, 1, first, last); break;
+    case 2: row_threshold_n(o, r[0], r[1], NULL, w, n, 2, first, last); break;
+    default: row_threshold_n(o, r[0], r[1], r[2], w, n, 3, first, last); break;
+    }
+}
 
 rfs_status rfs_maskup_plan_init(rfs_maskup_plan *p, int in_w, int in_h, int out_w, int out_h,
                                 rfs_maskup_mode mode) {
@@ -170,29 +230,21 @@ void rfs_maskup_run(const rfs_maskup_plan *p, rfs_maskup_scratch *s, const float
                 s->hdone[r] = s->gen;
             }
         }
-        const float *v;
-        if (p->ay.identity) {
-            v = s->rows[y];
+        int first, last;
+        const float *r[3] = {NULL, NULL, NULL};
+        if (p->ay.identity) { /* the horizontal result is the output */
+            r[0] = s->rows[y] + X0;
+            row_threshold(o, r, NULL, ww, 0, &first, &last);
+        } else if (n <= 3) { /* fused vertical pass and threshold */
+            for (int t = 0; t < n; t++) r[t] = s->rows[idx[t]] + X0;
+            row_threshold(o, r, p->ay.w + (size_t)y * p->ay.K, ww, n, &first, &last);
         } else {
             rfs_interp_col(&p->ay, y, s->vrow, s->rows, X0, X1);
-            v = s->vrow;
+            r[0] = s->vrow + X0;
+            row_threshold(o, r, NULL, ww, 0, &first, &last);
         }
-        int first = -1, last = -1;
-        for (int x = X0; x < X1; x++) {
-            uint8_t b = v[x] > 0.0f;
-            o[x - X0] = b;
-        }
-        for (int x = X0; x < X1; x++)
-            if (o[x - X0]) {
-                first = x;
-                break;
-            }
         if (first < 0) continue;
-        for (int x = X1 - 1; x >= first; x--)
-            if (o[x - X0]) {
-                last = x;
-                break;
-            }
+        first += X0, last += X0;
         if (first < bx0) bx0 = first;
         if (last > bx1) bx1 = last;
         if (by0 < 0) by0 = y;

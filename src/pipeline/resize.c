@@ -284,19 +284,16 @@ void rfs_interp_axis_free(rfs_interp_axis *a) {
 void rfs_interp_row(const rfs_interp_axis *a, float *restrict dst, const float *restrict src,
                     int i0, int i1) {
     const int K = a->K;
-    if (K == 2 && !a->antialias) {
-        for (int i = i0; i < i1; i++) {
-            const int *ix = a->idx + 2 * i;
-            const float *w = a->w + 2 * i;
-            dst[i] = src[ix[0]] * w[0] + src[ix[1]] * w[1];
-        }
-        return;
-    }
+    const int *n = a->n;
     for (int i = i0; i < i1; i++) {
         const int *ix = a->idx + (size_t)i * K;
         const float *w = a->w + (size_t)i * K;
         float acc = src[ix[0]] * w[0];
-        for (int t = 1; t < a->n[i]; t++) acc += src[ix[t]] * w[t];
+        if (n[i] == 2) {
+            acc = src[ix[0]] * w[0] + src[ix[1]] * w[1];
+        } else {
+            for (int t = 1; t < n[i]; t++) acc += src[ix[t]] * w[t];
+        }
         dst[i] = acc;
     }
 }

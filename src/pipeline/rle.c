@@ -10,20 +10,25 @@
  * algorithm on random masks and frames (empty, full, border-touching, 1-pixel, runs that
  * continue from one column into the next), plus decoding back to the mask.
  *
- * The runs are found 8 columns at a time: per row, one 64-bit word of the block XORed with
- * the previous row gives the transitions of all 8 columns at once; columns outside the
- * rectangle are all zero and cost nothing.
+ * The runs are found 16 columns at a time: a row-major pass turns each 16 bytes into
+ * 16 "set" bits (SSE2 where available) and XORs them with the same bits of the row above and keeps the nonzero ones as events; the
+ * events are bucketed by 16-column block (counting sort, rows stay ordered) and each column
+ * then reads its transitions from its block's short list. Columns outside the rectangle
+ * are all zero and cost nothing.
  */
 #include "pipeline/rle.h"
 
 #include "util/err.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 void rfs_rle_free(rfs_rle *r) {
     if (!r) return;
     free(r->counts);
-    free(r->ev);
+    free(r->scratch);
     memset(r, 0, sizeof *r);
 }
 
@@ -38,10 +43,29 @@ static rfs_status push(rfs_rle *r, uint32_t v) {
     return RFS_OK;
 }
 
-/* 0/1 per byte from "nonzero" per byte. */
-static inline uint64_t bytes_nonzero(uint64_t w) {
-    const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full;
-    return ((((w & lo7) + lo7) | w) >> 7) & 0x0101010101010101ull;
+/* A change in one 16-column block of the rectangle at row y: bit c set when column c of
+ * the block differs from the row above (row h: back to background). */
+typedef struct rle_ev {
+    uint32_t y, b;
+} rle_ev;
+
+/* Bit c set when p[c] != 0, for the n <= 16 bytes at p. */
+static inline unsigned set_bits16(const uint8_t *p, int n) {
+#if defined(__SSE2__)
+    __m128i v;
+    if (n == 16) {
+        v = _mm_loadu_si128((const __m128i *)p);
+    } else {
+        uint8_t t[16] = {0};
+        memcpy(t, p, (size_t)n);
+        v = _mm_loadu_si128((const __m128i *)t);
+    }
+    return ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) & 0xffffu;
+#else
+    unsigned bits = 0;
+    for (int c = 0; c < n; c++) bits |= (unsigned)(p[c] != 0) << c;
+    return bits;
+#endif
 }
 
 rfs_status rfs_rle_counts(rfs_rle *r, const rfs_mask *m, int frame_w, int frame_h) {
@@ -56,38 +80,81 @@ rfs_status rfs_rle_counts(rfs_rle *r, const rfs_mask *m, int frame_w, int frame_
     uint64_t end = 0; /* end of the last run of ones written (column-major position) */
     if (!empty) {
         const int w = m->w, h = m->h;
-        if ((size_t)h + 1 > r->ev_cap) {
-            free(r->ev);
-            r->ev = rfs_malloc(((size_t)h + 1) * sizeof(uint64_t));
-            if (!r->ev) {
-                r->ev_cap = 0;
-                return RFS_ERR_NOMEM;
-            }
-            r->ev_cap = (size_t)h + 1;
+        const int nb = (w + 15) / 16;
+        /* scratch: previous row bits [nb], counts/offsets [nb + 1], change bits per event,
+         * then the events and their block-sorted copy */
+        size_t cap_ev = 4096;
+        const size_t fixed = ((size_t)nb * 4 + ((size_t)nb + 1) * 8 + 15) & ~(size_t)15;
+        const size_t per_ev = 2 * sizeof(rle_ev) + 2 * sizeof(uint32_t);
+        if (r->scratch_cap < fixed + cap_ev * per_ev) {
+            size_t want = fixed + cap_ev * per_ev;
+            void *ns = rfs_realloc(r->scratch, want);
+            if (!ns) return RFS_ERR_NOMEM;
+            r->scratch = ns, r->scratch_cap = want;
         }
-        for (int bx = 0; bx < w; bx += 8) {
-            const int cb = w - bx < 8 ? w - bx : 8;
-            /* transitions of the block's columns at rows 0..h (row h: back to background) */
-            uint64_t prev = 0;
-            for (int y = 0; y <= h; y++) {
-                uint64_t cur = 0;
+        cap_ev = (r->scratch_cap - fixed) / per_ev;
+        uint32_t *prevrow = r->scratch;
+        uint64_t *off = (uint64_t *)(prevrow + ((nb + 1) & ~1));
+        rle_ev *ev = (rle_ev *)((char *)r->scratch + fixed);
+        uint32_t *evd = (uint32_t *)(ev + 2 * cap_ev);
+        memset(prevrow, 0, (size_t)nb * 4);
+        memset(off, 0, ((size_t)nb + 1) * 8);
+        /* pass 1, row-major: every (row, block) whose columns change */
+        size_t ne = 0;
+        for (int y = 0; y <= h; y++) {
+            const uint8_t *row = m->data + (size_t)y * w;
+            for (int b = 0; b < nb; b++) {
+                unsigned cur = 0;
                 if (y < h) {
-                    const uint8_t *src = m->data + (size_t)y * w + bx;
-                    if (cb == 8) memcpy(&cur, src, 8);
-                    else memcpy(&cur, src, (size_t)cb);
-                    cur = bytes_nonzero(cur);
+                    const int bx = 16 * b;
+                    cur = set_bits16(row + bx, w - bx >= 16 ? 16 : w - bx);
                 }
-                r->ev[y] = cur ^ prev;
-                prev = cur;
+                const unsigned d = cur ^ prevrow[b];
+                prevrow[b] = cur;
+                if (!d) continue;
+                if (ne == cap_ev) { /* grow (rare): double the event area */
+                    size_t want = fixed + 2 * cap_ev * per_ev;
+                    void *ns = rfs_malloc(want);
+                    if (!ns) return RFS_ERR_NOMEM;
+                    memcpy(ns, r->scratch, fixed + ne * sizeof(rle_ev));
+                    rle_ev *nev = (rle_ev *)((char *)ns + fixed);
+                    uint32_t *nevd = (uint32_t *)(nev + 4 * cap_ev);
+                    memcpy(nevd, evd, ne * sizeof(uint32_t));
+                    free(r->scratch);
+                    r->scratch = ns, r->scratch_cap = want;
+                    prevrow = ns;
+                    off = (uint64_t *)(prevrow + ((nb + 1) & ~1));
+                    ev = nev, evd = nevd;
+                    cap_ev *= 2;
+                }
+                ev[ne].y = (uint32_t)y, ev[ne].b = (uint32_t)b;
+                evd[ne] = d;
+                off[b + 1]++;
+                ne++;
             }
+        }
+        /* counting sort by block (stable: rows stay in order) */
+        for (int b = 0; b < nb; b++) off[b + 1] += off[b];
+        rle_ev *sorted = ev + cap_ev;
+        uint32_t *sd = evd + cap_ev;
+        for (size_t k = 0; k < ne; k++) {
+            size_t j = off[ev[k].b]++;
+            sorted[j] = ev[k];
+            sd[j] = evd[k];
+        }
+        /* pass 2, per column: runs of ones, in column-major order (off[b] is now the end
+         * of block b's events) */
+        size_t k0 = 0;
+        for (int b = 0; b < nb; b++) {
+            const int bx = 16 * b, cb = w - bx < 16 ? w - bx : 16;
+            const size_t k1 = off[b];
             for (int c = 0; c < cb; c++) {
                 const uint64_t col = (uint64_t)(m->x0 + bx + c) * H + (uint64_t)m->y0;
-                const int sh = 8 * c;
                 uint64_t start = 0;
                 int on = 0;
-                for (int y = 0; y <= h; y++) {
-                    if (!((r->ev[y] >> sh) & 1)) continue;
-                    uint64_t pos = col + (uint64_t)y;
+                for (size_t k = k0; k < k1; k++) {
+                    if (!((sd[k] >> c) & 1)) continue;
+                    uint64_t pos = col + sorted[k].y;
                     if (!on) {
                         start = pos;
                         on = 1;
@@ -104,6 +171,7 @@ rfs_status rfs_rle_counts(rfs_rle *r, const rfs_mask *m, int frame_w, int frame_
                     end = pos;
                 }
             }
+            k0 = k1;
         }
     }
     if (end < total && push(r, (uint32_t)(total - end)) != RFS_OK) return RFS_ERR_NOMEM;

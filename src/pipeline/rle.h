@@ -20,8 +20,8 @@
 typedef struct rfs_rle {
     uint32_t *counts;
     size_t n, cap;
-    uint64_t *ev; /* scratch: per-row transition words of one 8-column block */
-    size_t ev_cap;
+    void *scratch; /* internal: transition events */
+    size_t scratch_cap;
 } rfs_rle;
 
 void rfs_rle_free(rfs_rle *r);

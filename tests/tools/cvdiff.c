@@ -212,7 +212,7 @@ static int cmd_pre(int rfdetr, int R, int w, int h, int bgr) {
 
 static double now(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); /* CPU time: this VM steals a lot */
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
