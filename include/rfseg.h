@@ -243,6 +243,15 @@ typedef struct rfs_result {
     size_t pool_cap;
 } rfs_result;
 
+/* Time spent per stage by rfs_predict on this session since the last reset, summed over
+ * frames (milliseconds of wall time; the forward pass of a batch counts once). */
+typedef struct rfs_stage_times {
+    double preprocess_ms, forward_ms, select_ms, masks_ms;
+    long frames, batches;
+} rfs_stage_times;
+void rfs_session_times(const rfs_session *s, rfs_stage_times *out);
+void rfs_session_times_reset(rfs_session *s);
+
 /* Preprocesses, runs and post-processes n frames (n <= max_batch), filling results[n]. */
 rfs_status rfs_predict(rfs_session *s, const rfs_image *frames, int n,
                        const rfs_predict_opts *o, rfs_result *results);

@@ -1,8 +1,9 @@
 /* rfseg - the command line: info, predict, bench (video and serve join as they land).
  *
  *   rfseg info MODEL
- *   rfseg predict --model MODEL [--preset rfdetr|roboflow] [--threshold T]
- *                 [--raw-out OUT.safetensors] IMAGE...
+ *   rfseg predict --model MODEL [--preset roboflow|rfdetr] [--confidence C]
+ *                 [--format polygon|rle] [--raw-out OUT.safetensors] IMAGE...
+ *   rfseg video --model MODEL IN [--jsonl OUT.jsonl] [--annotate OUT.mp4]
  *   rfseg bench --device cpu|cuda (--model MODEL | --random-weights SIZE) [--batch B]
  *               [--precision fp32|fp16|bf16] [--frames N] [--threads T]
  *
@@ -24,8 +25,12 @@ static void usage(FILE *f) {
             "\n"
             "usage:\n"
             "  rfseg info MODEL | --random-weights SIZE\n"
-            "  rfseg predict --model MODEL [--preset rfdetr|roboflow] [--threshold T]\n"
-            "                [--raw-out OUT.safetensors] [--device cpu|cuda] IMAGE...\n"
+            "  rfseg predict --model MODEL [--preset roboflow|rfdetr] [--confidence C]\n"
+            "                [--format polygon|rle] [--clip-boxes] [--raw-out OUT.safetensors]\n"
+            "                [--device cpu|cuda] IMAGE...\n"
+            "  rfseg video --model MODEL IN [--jsonl OUT.jsonl] [--annotate OUT.mp4]\n"
+            "              [--preset roboflow|rfdetr] [--confidence C] [--format polygon|rle]\n"
+            "              [--device cpu|cuda] [--precision fp32|fp16|bf16] [--batch B] [--max-frames N]\n"
             "  rfseg bench --device cpu|cuda (--model MODEL | --random-weights SIZE)\n"
             "              [--batch B] [--precision fp32|fp16|bf16] [--frames N] [--threads T]\n"
             "  rfseg convert MODEL OUT.safetensors\n"
@@ -54,6 +59,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
+    if (!strcmp(cmd, "video")) return cmd_video(argc - 1, argv + 1);
     fprintf(stderr, "rfseg: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

@@ -66,6 +66,7 @@ struct rfs_session {
     float *out_masks;  /* (B, nq, H4*H4) */
     float *input;      /* (B, 3, R, R) preprocessing output */
     void *pred;        /* prediction scratch (pipeline) */
+    rfs_stage_times times;
     void *cuda;        /* CUDA backend state */
 };
 

@@ -11,6 +11,16 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void rfs_session_times(const rfs_session *s, rfs_stage_times *out) { *out = s->times; }
+void rfs_session_times_reset(rfs_session *s) { memset(&s->times, 0, sizeof s->times); }
 
 typedef struct pred_state {
     rfs_preprocess_ctx pre;
@@ -160,6 +170,7 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
     const float *masks = s->out_masks + (size_t)b * nq * H4 * H4;
     const int W = f->width, H = f->height;
     int n;
+    double t0 = now_ms();
     if (o->preset == RFS_PRESET_RFDETR) {
         n = rfs_select_topk(ps->cand, logits, nq, K, c->num_select, ps->idx, ps->prob);
         int keep = 0;
@@ -172,6 +183,8 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
     rfs_status st = reserve(r, n);
     if (st != RFS_OK) return st;
     r->width = W, r->height = H, r->count = n;
+    double t1 = now_ms();
+    s->times.select_ms += t1 - t0;
     size_t pool_len = 0;
     if (o->want_masks && n > 0) {
         st = ensure_plan(ps, H4, W, H, o->preset == RFS_PRESET_RFDETR ? RFS_MASKUP_BILINEAR : RFS_MASKUP_AA);
@@ -207,6 +220,7 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
         rfs_mask *m = &r->dets[i].mask;
         m->data = m->w ? r->pool + (uintptr_t)m->data : NULL;
     }
+    s->times.masks_ms += now_ms() - t1;
     return RFS_OK;
 }
 
@@ -225,11 +239,17 @@ rfs_status rfs_predict(rfs_session *s, const rfs_image *frames, int n, const rfs
     const int R = s->m->cfg.resolution;
     const size_t img = (size_t)3 * R * R;
     rfs_status st;
+    double t0 = now_ms();
     for (int i = 0; i < n; i++) {
         if ((st = check_frame(&frames[i], i)) != RFS_OK) return st;
         if ((st = preprocess(s, ps, &frames[i], s->input + i * img, o->preset)) != RFS_OK) return st;
     }
+    double t1 = now_ms();
     if ((st = rfs_forward(s, s->input, n, NULL)) != RFS_OK) return st;
+    s->times.preprocess_ms += t1 - t0;
+    s->times.forward_ms += now_ms() - t1;
+    s->times.frames += n;
+    s->times.batches++;
     for (int i = 0; i < n; i++)
         if ((st = postprocess(s, ps, i, &frames[i], o, &results[i])) != RFS_OK) return st;
     return RFS_OK;

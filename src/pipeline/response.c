@@ -7,6 +7,13 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 void rfs_jbuf_free(rfs_jbuf *b) {
     if (!b) return;
@@ -90,7 +97,9 @@ static int passes_filter(const rfs_response_opts *o, const char *name) {
 
 /* "points": [{"x": 63.0, "y": 173.0}, ...] */
 static rfs_status put_polygon(rfs_jbuf *b, rfs_shape_ctx *sc, const rfs_mask *mask) {
+    double t0 = now_ms();
     rfs_status st = rfs_contour_longest(&sc->poly, &sc->contour, mask);
+    sc->shape_ms += now_ms() - t0;
     if (st != RFS_OK) return st;
     rfs_jbuf_puts(b, "\"points\":[");
     for (size_t k = 0; k + 1 < sc->poly.n; k += 2) {
@@ -107,7 +116,9 @@ static rfs_status put_polygon(rfs_jbuf *b, rfs_shape_ctx *sc, const rfs_mask *ma
 
 /* "rle": {"size": [H, W], "counts": "..."} */
 static rfs_status put_rle(rfs_jbuf *b, rfs_shape_ctx *sc, const rfs_mask *mask, int W, int H) {
+    double t0 = now_ms();
     rfs_status st = rfs_rle_counts(&sc->rle, mask, W, H);
+    sc->shape_ms += now_ms() - t0;
     if (st != RFS_OK) return st;
     rfs_jbuf_puts(b, "\"rle\":{\"size\":[");
     rfs_jbuf_int(b, H);

@@ -47,6 +47,7 @@ typedef struct rfs_shape_ctx {
     rfs_contour_ctx contour;
     rfs_ivec poly;
     rfs_rle rle;
+    double shape_ms; /* time spent tracing contours / encoding RLE, accumulated */
 } rfs_shape_ctx;
 void rfs_shape_ctx_free(rfs_shape_ctx *c);
 
