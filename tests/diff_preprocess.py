@@ -7,6 +7,10 @@
 2. roboflow (rfs_preprocess_roboflow): cv2.resize(bgr, (R, R)) (INTER_LINEAR), BGR->RGB,
    x = float32(u8) * float32(1/255), (x - mean) / std in float32, evaluated with numpy,
    must match bit for bit; on the fixture photos and random frames, for several R.
+3. roboflow letterbox and center-crop (roboflow-pipeline.md 1.4, transcribed from the
+   upstream numpy handlers: geometry with Python's int()/(//) rounding, cv2.resize, float
+   canvas with the raw padding value / zero uint8 canvas), bit for bit, and the static-crop
+   rectangle (int(pct / 100 * size)).
 Prints the counts and fails on any violation.
 """
 import json
@@ -53,6 +57,78 @@ def roboflow_ref(bgr, R):
     return ((x - mean) / std).transpose(2, 0, 1)
 
 
+def normalise(canvas_bgr_f32):
+    x = canvas_bgr_f32[:, :, ::-1] * np.float32(1.0 / 255.0)
+    mean = np.array([0.485, 0.456, 0.406], np.float32)
+    std = np.array([0.229, 0.224, 0.225], np.float32)
+    return ((x - mean) / std).transpose(2, 0, 1)
+
+
+def letterbox_ref(img, R, pad):
+    H, W = img.shape[:2]
+    scale = min(R / W, R / H)
+    nw, nh = int(W * scale), int(H * scale)
+    top, left = int((R - nh) / 2), int((R - nw) / 2)
+    canvas = np.full((R, R, 3), np.float32(pad), np.float32)
+    canvas[top:top + nh, left:left + nw] = cv2.resize(img, (nw, nh))
+    return (nw, nh, left, top, R - left - nw, R - top - nh), normalise(canvas)
+
+
+def center_crop_ref(img, R):
+    H, W = img.shape[:2]
+    canvas = np.zeros((R, R, 3), np.uint8)
+    cx, cy = max(R - W, 0), max(R - H, 0)
+    cl, ct = cx // 2, cy // 2
+    cr, cb = cx - cl, cy - ct
+    ix, iy = max(W - R, 0), max(H - R, 0)
+    il, it = ix // 2, iy // 2
+    ir, ib = ix - il, iy - it
+    canvas[ct:R - cb, cl:R - cr] = img[it:H - ib, il:W - ir]
+    pads = (cl if R > W else -il, ct if R > H else -it, cr if R > W else -ir, cb if R > H else -ib)
+    return pads, normalise(canvas.astype(np.float32))
+
+
+def test_modes(rng, frames):
+    n = bad = 0
+    for f in frames:
+        h, w = f.shape[:2]
+        for R in (312, 96, 640):
+            pad = float(rng.choice([0, 114, 255]))
+            out = subprocess.run([TOOL, "letterbox", str(R), str(w), str(h), str(pad)],
+                                 input=f.tobytes(), capture_output=True, check=True).stdout
+            geo = struct.unpack_from("<6i", out)
+            got = np.frombuffer(out, "<f4", offset=24).reshape(3, R, R)
+            wgeo, want = letterbox_ref(f, R, pad)
+            n += 1
+            if tuple(geo) != wgeo or not np.array_equal(got.view(np.uint32), want.view(np.uint32)):
+                bad += 1
+                print(f"LETTERBOX MISMATCH {w}x{h} -> {R}: geometry {geo} vs {wgeo}")
+            out = subprocess.run([TOOL, "centercrop", str(R), str(w), str(h)],
+                                 input=f.tobytes(), capture_output=True, check=True).stdout
+            pads = struct.unpack_from("<4i", out)
+            got = np.frombuffer(out, "<f4", offset=16).reshape(3, R, R)
+            wpads, want = center_crop_ref(f, R)
+            n += 1
+            if tuple(pads) != wpads or not np.array_equal(got.view(np.uint32), want.view(np.uint32)):
+                bad += 1
+                print(f"CENTER CROP MISMATCH {w}x{h} -> {R}: pads {pads} vs {wpads}")
+    for _ in range(300):
+        w, h = (int(v) for v in rng.integers(1, 3000, 2))
+        p = sorted(int(v) for v in rng.integers(0, 101, 2)), sorted(int(v) for v in rng.integers(0, 101, 2))
+        out = subprocess.run([TOOL, "staticcrop", str(w), str(h), str(p[0][0]), str(p[1][0]),
+                              str(p[0][1]), str(p[1][1])], capture_output=True, check=True).stdout
+        x0, y0, x1, y1 = (int(v) for v in out.split())
+        xs = int(p[0][0] / 100 * w), int(p[0][1] / 100 * w)
+        ys = int(p[1][0] / 100 * h), int(p[1][1] / 100 * h)
+        ref = np.zeros((h, w), np.uint8)[ys[0]:ys[1], xs[0]:xs[1]]
+        n += 1
+        if (x0, y0) != (xs[0], ys[0]) or (x1 - x0, y1 - y0) != (ref.shape[1], ref.shape[0]):
+            bad += 1
+            print(f"STATIC CROP MISMATCH {w}x{h} {p}: {x0, y0, x1, y1}")
+    print(f"letterbox / center-crop / static crop: {n - bad} of {n} exact")
+    return bad
+
+
 def main():
     bad = 0
     worst = 0.0
@@ -94,6 +170,7 @@ def main():
                 print(f"ROBOFLOW MISMATCH {w}x{h} -> {R}: max abs {np.abs(got - want).max()}")
     print(f"roboflow preprocess vs cv2 + numpy float32: {n - rb} of {n} bit-exact")
     bad += rb
+    bad += test_modes(rng, frames)
     print(f"{'all' if not bad else 'NOT all'} passed: preprocess rfdetr/roboflow ({bad} failed)")
     return 1 if bad else 0
 

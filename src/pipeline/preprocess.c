@@ -1,14 +1,16 @@
 /* preprocess.c - network input for the two presets (see preprocess.h).
  *
  * Reproduces: Roboflow R1 stretch preprocess (cv2.resize INTER_LINEAR on BGR uint8, channel
- * flip, multiplication by float32(1/255) = 0.0039215688593685627f, float32 (x-mean)/std)
+ * flip, multiplication by float32(1/255) = 0.0039215688593685627f, float32 (x-mean)/std),
+ * its letterbox (float canvas filled with the raw padding value) and center-crop (zero
+ * uint8 canvas) modes with the upstream numpy handlers' geometry (roboflow-pipeline.md 1.4),
  * and rfdetr 1.4.1 RFDETR.predict (to_tensor u8/255.0f, normalize, antialiased bilinear
  * resize, horizontal pass first; the resize is evaluated in double, see resize.h).
  * Verified: the rfdetr path against the fixtures' IMAGE/input tensors of tiny-w1 (96x96)
  * and tiny-w2 (144x144) for the four fixture photos, max abs error < 1e-6
  * (tests/diff_preprocess.py); the roboflow path is the bit-exact resize of
  * diff_resize.py followed by the float32 formula, checked against a numpy float32
- * evaluation of the same formula in diff_preprocess.py.
+ * evaluation of the same formula in diff_preprocess.py, as are letterbox / center-crop.
  */
 #include "pipeline/preprocess.h"
 
@@ -66,6 +68,73 @@ fail:
     if (c == &local) rfs_preprocess_ctx_free(&local);
     else if (st != RFS_OK) rfs_preprocess_ctx_free(c);
     return st;
+}
+
+/* Roboflow's normalisation of one raw value (0..255 as float) for RGB channel ch. */
+static inline float rf_norm(float v, int ch) {
+    return (v * 0.0039215688593685627f - k_mean[ch]) / k_std[ch];
+}
+
+rfs_status rfs_preprocess_roboflow_letterbox(float *dst, int R, const uint8_t *bgr, int w, int h,
+                                             int stride, float padding_value,
+                                             rfs_preprocess_ctx *ctx, rfs_letterbox *geometry) {
+    rfs_status st = check_args(dst, R, bgr, w, h, stride);
+    if (st != RFS_OK) return st;
+    rfs_letterbox g;
+    rfs_letterbox_geometry(&g, w, h, R, R);
+    if (geometry) *geometry = g;
+    if (g.new_w < 1 || g.new_h < 1)
+        return RFS_FAIL(RFS_ERR_ARG, "letterbox: %dx%d frame scales to %dx%d in %dx%d", w, h,
+                        g.new_w, g.new_h, R, R);
+    rfs_preprocess_ctx local = {0};
+    rfs_preprocess_ctx *c = ctx ? ctx : &local;
+    if (c->kind != 3 || c->w != w || c->h != h || c->R != R) {
+        rfs_preprocess_ctx_free(c);
+        if ((st = rfs_resize_plan_init(&c->rs, w, h, g.new_w, g.new_h)) != RFS_OK) goto fail;
+        if (!(c->u8 = rfs_malloc((size_t)g.new_w * g.new_h * 3))) {
+            st = RFS_ERR_NOMEM;
+            goto fail;
+        }
+        c->kind = 3, c->w = w, c->h = h, c->R = R;
+    }
+    rfs_resize_run(&c->rs, c->u8, 3 * g.new_w, bgr, stride);
+    const size_t plane = (size_t)R * R;
+    for (int ch = 0; ch < 3; ch++) {
+        float *d = dst + (size_t)ch * plane;
+        const float pv = rf_norm(padding_value, ch);
+        for (size_t i = 0; i < plane; i++) d[i] = pv;
+        for (int y = 0; y < g.new_h; y++) {
+            const uint8_t *s = c->u8 + (size_t)y * g.new_w * 3 + (2 - ch);
+            float *dr = d + (size_t)(y + g.pad_top) * R + g.pad_left;
+            for (int x = 0; x < g.new_w; x++) dr[x] = rf_norm((float)s[3 * x], ch);
+        }
+    }
+    st = RFS_OK;
+fail:
+    if (c == &local) rfs_preprocess_ctx_free(&local);
+    else if (st != RFS_OK) rfs_preprocess_ctx_free(c);
+    return st;
+}
+
+rfs_status rfs_preprocess_roboflow_center_crop(float *dst, int R, const uint8_t *bgr, int w,
+                                               int h, int stride, rfs_center_crop *geometry) {
+    rfs_status st = check_args(dst, R, bgr, w, h, stride);
+    if (st != RFS_OK) return st;
+    rfs_center_crop g;
+    rfs_center_crop_geometry(&g, w, h, R, R);
+    if (geometry) *geometry = g;
+    const size_t plane = (size_t)R * R;
+    for (int ch = 0; ch < 3; ch++) {
+        float *d = dst + (size_t)ch * plane;
+        const float zero = rf_norm(0.0f, ch);
+        for (size_t i = 0; i < plane; i++) d[i] = zero;
+        for (int y = 0; y < g.copy_h; y++) {
+            const uint8_t *s = bgr + (size_t)(y + g.src_y) * stride + 3 * g.src_x + (2 - ch);
+            float *dr = d + (size_t)(y + g.dst_y) * R + g.dst_x;
+            for (int x = 0; x < g.copy_w; x++) dr[x] = rf_norm((float)s[3 * x], ch);
+        }
+    }
+    return RFS_OK;
 }
 
 rfs_status rfs_preprocess_rfdetr(float *dst, int R, const uint8_t *pix, int w, int h,

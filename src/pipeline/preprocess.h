@@ -20,7 +20,7 @@
 
 typedef struct rfs_preprocess_ctx {
     int w, h, R;           /* sizes the tables below were built for (0: none yet) */
-    int kind;              /* 0 none, 1 roboflow, 2 rfdetr */
+    int kind;              /* 0 none, 1 roboflow stretch, 2 rfdetr, 3 roboflow letterbox */
     rfs_resize_plan rs;    /* roboflow */
     uint8_t *u8;           /* roboflow: R*R*3 resized BGR */
     rfs_aa_plan aa;        /* rfdetr */
@@ -32,6 +32,18 @@ void rfs_preprocess_ctx_free(rfs_preprocess_ctx *c);
 /* Roboflow R1 stretch preprocess of a packed BGR8 frame. */
 rfs_status rfs_preprocess_roboflow(float *dst, int R, const uint8_t *bgr, int w, int h,
                                    int stride, rfs_preprocess_ctx *ctx);
+
+/* Roboflow R1 letterbox: cv2 INTER_LINEAR resize to the letterbox size, placed on an R x R
+ * float canvas filled with padding_value (a raw 0..255 value, normalised like pixels);
+ * geometry (may be NULL) receives the pads and scale for the box/mask arithmetic. */
+rfs_status rfs_preprocess_roboflow_letterbox(float *dst, int R, const uint8_t *bgr, int w, int h,
+                                             int stride, float padding_value,
+                                             rfs_preprocess_ctx *ctx, rfs_letterbox *geometry);
+
+/* Roboflow R1 center-crop: the centred R x R window of the frame on a zero canvas, no
+ * resize. geometry (may be NULL) receives the reported pads. */
+rfs_status rfs_preprocess_roboflow_center_crop(float *dst, int R, const uint8_t *bgr, int w,
+                                               int h, int stride, rfs_center_crop *geometry);
 
 /* Official rfdetr preprocess of a packed 8-bit frame, RGB (bgr_input = 0) or BGR (1).
  * ctx may be NULL (temporary buffers are then allocated and freed). */

@@ -188,6 +188,47 @@ rfs_status rfs_resize_linear_u8c3(uint8_t *dst, int dst_w, int dst_h, int dst_st
     return RFS_OK;
 }
 
+/* ---- resize-mode geometry ------------------------------------------------------------- */
+
+void rfs_letterbox_geometry(rfs_letterbox *g, int w, int h, int tw, int th) {
+    const double sw = (double)tw / w, sh = (double)th / h;
+    g->scale = sw < sh ? sw : sh;
+    g->new_w = (int)(w * g->scale);
+    g->new_h = (int)(h * g->scale);
+    g->pad_top = (int)((double)(th - g->new_h) / 2);
+    g->pad_left = (int)((double)(tw - g->new_w) / 2);
+    g->pad_right = tw - g->pad_left - g->new_w;
+    g->pad_bottom = th - g->pad_top - g->new_h;
+}
+
+void rfs_center_crop_geometry(rfs_center_crop *g, int w, int h, int tw, int th) {
+    const int cx = tw > w ? tw - w : 0, cy = th > h ? th - h : 0; /* canvas margins */
+    const int ix = w > tw ? w - tw : 0, iy = h > th ? h - th : 0; /* image margins */
+    g->dst_x = cx / 2, g->dst_y = cy / 2;
+    g->src_x = ix / 2, g->src_y = iy / 2;
+    g->copy_w = w - ix, g->copy_h = h - iy;
+    g->pad_left = tw > w ? cx / 2 : -(ix / 2);
+    g->pad_right = tw > w ? cx - cx / 2 : -(ix - ix / 2);
+    g->pad_top = th > h ? cy / 2 : -(iy / 2);
+    g->pad_bottom = th > h ? cy - cy / 2 : -(iy - iy / 2);
+}
+
+/* Python slice bounds: negative values count from the end, then clamp to [0, n]. */
+static int py_slice_bound(int v, int n) {
+    if (v < 0) v += n;
+    return v < 0 ? 0 : v > n ? n : v;
+}
+
+void rfs_static_crop_rect(int r[4], int w, int h, int x_min_pct, int y_min_pct, int x_max_pct,
+                          int y_max_pct) {
+    r[0] = py_slice_bound((int)((double)x_min_pct / 100.0 * w), w);
+    r[1] = py_slice_bound((int)((double)y_min_pct / 100.0 * h), h);
+    r[2] = py_slice_bound((int)((double)x_max_pct / 100.0 * w), w);
+    r[3] = py_slice_bound((int)((double)y_max_pct / 100.0 * h), h);
+    if (r[2] < r[0]) r[2] = r[0];
+    if (r[3] < r[1]) r[3] = r[1];
+}
+
 /* ---- PyTorch bilinear tables --------------------------------------------------------- */
 
 /* HelperInterpLinear::aa_filter<float>: returns (float)(1.0 - |x|) for |x| < 1. */

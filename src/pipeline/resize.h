@@ -60,6 +60,33 @@ void rfs_resize_run_rows(const rfs_resize_plan *p, int32_t *scratch, int y0, int
 rfs_status rfs_resize_linear_u8c3(uint8_t *dst, int dst_w, int dst_h, int dst_stride,
                                   const uint8_t *src, int src_w, int src_h, int src_stride);
 
+/* ---- Roboflow geometry for the other resize modes (roboflow-pipeline.md 1.4) ------------- */
+
+/* letterbox: scale = min(tw/w, th/h) (double), new size int(w*scale) x int(h*scale)
+ * (truncated), pad_left = int((tw - new_w) / 2), pad_top likewise, right/bottom the rest. */
+typedef struct rfs_letterbox {
+    double scale;
+    int new_w, new_h;
+    int pad_left, pad_top, pad_right, pad_bottom;
+} rfs_letterbox;
+void rfs_letterbox_geometry(rfs_letterbox *g, int w, int h, int tw, int th);
+
+/* center-crop onto a tw x th canvas: the centred part of the image (floor halves) is
+ * copied to the centred place of the canvas; the reported pads are the canvas margins
+ * when the canvas is larger in that axis, else minus the cropped image margins. */
+typedef struct rfs_center_crop {
+    int src_x, src_y;   /* first copied image pixel */
+    int dst_x, dst_y;   /* where it lands on the canvas */
+    int copy_w, copy_h; /* size of the copied block */
+    int pad_left, pad_top, pad_right, pad_bottom; /* as Roboflow's metadata reports them */
+} rfs_center_crop;
+void rfs_center_crop_geometry(rfs_center_crop *g, int w, int h, int tw, int th);
+
+/* static crop from the package's percentages: x_min = int(x_min_pct / 100 * w), etc.
+ * (then clamped into the image as Python slicing does); writes [x0, x1) x [y0, y1). */
+void rfs_static_crop_rect(int r[4], int w, int h, int x_min_pct, int y_min_pct, int x_max_pct,
+                          int y_max_pct);
+
 /* ---- PyTorch bilinear interpolation tables (float32) ------------------------------------ */
 
 /* One axis: output i reads taps idx[i*K + t] with weights w[i*K + t] for t < n[i] and

@@ -14,6 +14,9 @@
  *   cvdiff uuid N        out: N lines
  *   cvdiff rfdetr R w h bgr     in: w*h*3 bytes                   out: 3*R*R floats
  *   cvdiff roboflow R w h       in: w*h*3 BGR bytes               out: 3*R*R floats
+ *   cvdiff letterbox R w h pad  in: w*h*3 BGR bytes      out: {6 ints: geometry} 3*R*R floats
+ *   cvdiff centercrop R w h     in: w*h*3 BGR bytes      out: {4 ints: pads} 3*R*R floats
+ *   cvdiff staticcrop w h x0 y0 x1 y1 (percent)           out: text "x0 y0 x1 y1"
  *   cvdiff bench         timings of the per-detection stages on 1080p masks (text)
  */
 #include "pipeline/contour.h"
@@ -51,6 +54,7 @@ static int rd(void *dst, size_t n) {
 }
 
 static void wr(const void *src, size_t n) {
+    if (!n) return;
     if (fwrite(src, 1, n, stdout) != n) die("write failed");
 }
 
@@ -208,6 +212,32 @@ static int cmd_pre(int rfdetr, int R, int w, int h, int bgr) {
     return 0;
 }
 
+static int cmd_modes(int letterbox, int R, int w, int h, float pad) {
+    size_t n = (size_t)w * h * 3;
+    uint8_t *pix = xmalloc(n);
+    if (!rd(pix, n)) die("missing pixels");
+    float *out = xmalloc((size_t)3 * R * R * 4);
+    if (letterbox) {
+        rfs_letterbox g;
+        rfs_preprocess_ctx ctx = {0};
+        if (rfs_preprocess_roboflow_letterbox(out, R, pix, w, h, 3 * w, pad, &ctx, &g) != RFS_OK)
+            die("letterbox failed");
+        int32_t geo[6] = {g.new_w, g.new_h, g.pad_left, g.pad_top, g.pad_right, g.pad_bottom};
+        wr(geo, sizeof geo);
+        rfs_preprocess_ctx_free(&ctx);
+    } else {
+        rfs_center_crop g;
+        if (rfs_preprocess_roboflow_center_crop(out, R, pix, w, h, 3 * w, &g) != RFS_OK)
+            die("center crop failed");
+        int32_t pads[4] = {g.pad_left, g.pad_top, g.pad_right, g.pad_bottom};
+        wr(pads, sizeof pads);
+    }
+    wr(out, (size_t)3 * R * R * 4);
+    free(pix);
+    free(out);
+    return 0;
+}
+
 /* ---- bench --------------------------------------------------------------------------- */
 
 static double now(void) {
@@ -337,6 +367,17 @@ int main(int argc, char **argv) {
         return cmd_pre(1, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (!strcmp(c, "roboflow") && argc > 4)
         return cmd_pre(0, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), 1);
+    if (!strcmp(c, "letterbox") && argc > 5)
+        return cmd_modes(1, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), (float)atof(argv[5]));
+    if (!strcmp(c, "centercrop") && argc > 4)
+        return cmd_modes(0, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), 0.f);
+    if (!strcmp(c, "staticcrop") && argc > 7) {
+        int r[4];
+        rfs_static_crop_rect(r, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]),
+                             atoi(argv[6]), atoi(argv[7]));
+        printf("%d %d %d %d\n", r[0], r[1], r[2], r[3]);
+        return 0;
+    }
     if (!strcmp(c, "bench")) return cmd_bench();
     fprintf(stderr, "cvdiff: unknown command %s\n", c);
     return 2;
