@@ -39,6 +39,12 @@ static rfs_status check_args(const void *dst, int R, const uint8_t *pix, int w, 
     return RFS_OK;
 }
 
+/* Roboflow's normalisation of one raw value (0..255 as float) for RGB channel ch:
+ * multiplication by float32(1/255), then float32 (x - mean) / std. */
+static inline float rf_norm(float v, int ch) {
+    return (v * 0.0039215688593685627f - k_mean[ch]) / k_std[ch];
+}
+
 rfs_status rfs_preprocess_roboflow(float *dst, int R, const uint8_t *bgr, int w, int h,
                                    int stride, rfs_preprocess_ctx *ctx) {
     rfs_status st = check_args(dst, R, bgr, w, h, stride);
@@ -55,24 +61,21 @@ rfs_status rfs_preprocess_roboflow(float *dst, int R, const uint8_t *bgr, int w,
         c->kind = 1, c->w = w, c->h = h, c->R = R;
     }
     rfs_resize_run(&c->rs, c->u8, 3 * R, bgr, stride);
-    const float inv255 = 0.0039215688593685627f; /* float32(1/255) */
+    float lut[3][256]; /* the per-pixel formula has only 256 inputs per channel */
+    for (int ch = 0; ch < 3; ch++)
+        for (int v = 0; v < 256; v++) lut[ch][v] = rf_norm((float)v, ch);
     const size_t plane = (size_t)R * R;
     for (int ch = 0; ch < 3; ch++) { /* output RGB plane ch comes from BGR byte 2-ch */
         float *d = dst + (size_t)ch * plane;
         const uint8_t *s = c->u8 + (2 - ch);
-        const float m = k_mean[ch], sd = k_std[ch];
-        for (size_t i = 0; i < plane; i++) d[i] = ((float)s[3 * i] * inv255 - m) / sd;
+        const float *l = lut[ch];
+        for (size_t i = 0; i < plane; i++) d[i] = l[s[3 * i]];
     }
     st = RFS_OK;
 fail:
     if (c == &local) rfs_preprocess_ctx_free(&local);
     else if (st != RFS_OK) rfs_preprocess_ctx_free(c);
     return st;
-}
-
-/* Roboflow's normalisation of one raw value (0..255 as float) for RGB channel ch. */
-static inline float rf_norm(float v, int ch) {
-    return (v * 0.0039215688593685627f - k_mean[ch]) / k_std[ch];
 }
 
 rfs_status rfs_preprocess_roboflow_letterbox(float *dst, int R, const uint8_t *bgr, int w, int h,
@@ -102,11 +105,13 @@ rfs_status rfs_preprocess_roboflow_letterbox(float *dst, int R, const uint8_t *b
     for (int ch = 0; ch < 3; ch++) {
         float *d = dst + (size_t)ch * plane;
         const float pv = rf_norm(padding_value, ch);
+        float lut[256];
+        for (int v = 0; v < 256; v++) lut[v] = rf_norm((float)v, ch);
         for (size_t i = 0; i < plane; i++) d[i] = pv;
         for (int y = 0; y < g.new_h; y++) {
             const uint8_t *s = c->u8 + (size_t)y * g.new_w * 3 + (2 - ch);
             float *dr = d + (size_t)(y + g.pad_top) * R + g.pad_left;
-            for (int x = 0; x < g.new_w; x++) dr[x] = rf_norm((float)s[3 * x], ch);
+            for (int x = 0; x < g.new_w; x++) dr[x] = lut[s[3 * x]];
         }
     }
     st = RFS_OK;
@@ -152,16 +157,17 @@ rfs_status rfs_preprocess_rfdetr(float *dst, int R, const uint8_t *pix, int w, i
         }
         c->kind = 2, c->w = w, c->h = h, c->R = R;
     }
-    /* to_tensor then normalize, into CHW planes */
+    /* to_tensor (u8 / 255.0f) then normalize, into CHW planes, through a 256-entry table */
     const size_t plane = (size_t)w * h;
     for (int ch = 0; ch < 3; ch++) {
         int src_ch = bgr_input ? 2 - ch : ch;
-        const float m = k_mean[ch], sd = k_std[ch];
+        float lut[256];
+        for (int v = 0; v < 256; v++) lut[v] = ((float)v / 255.0f - k_mean[ch]) / k_std[ch];
         float *d = c->f32 + (size_t)ch * plane;
         for (int y = 0; y < h; y++) {
             const uint8_t *s = pix + (size_t)y * stride + src_ch;
             float *dr = d + (size_t)y * w;
-            for (int x = 0; x < w; x++) dr[x] = ((float)s[3 * x] / 255.0f - m) / sd;
+            for (int x = 0; x < w; x++) dr[x] = lut[s[3 * x]];
         }
     }
     rfs_aa_run(&c->aa, dst, c->f32, 3);

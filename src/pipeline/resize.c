@@ -34,6 +34,9 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* ---- cv2.resize INTER_LINEAR ----------------------------------------------------------- */
 
@@ -59,7 +62,7 @@ rfs_status rfs_resize_plan_init(rfs_resize_plan *p, int src_w, int src_h, int ds
         return RFS_OK;
     }
     p->kind = RFS_RESIZE_LINEAR;
-    size_t nx = (size_t)dst_w * 2, ny = (size_t)dst_h * 2, row = (size_t)dst_w * 3;
+    size_t nx = (size_t)dst_w * 2, ny = (size_t)dst_h * 2, row = (size_t)dst_w * 3 + 4;
     size_t bytes = nx * 4 + nx * 2 + ny * 4 + ny * 2 + 2 * row * 4 + 64;
     char *b = rfs_malloc(bytes);
     if (!b) return RFS_ERR_NOMEM;
@@ -82,6 +85,7 @@ rfs_status rfs_resize_plan_init(rfs_resize_plan *p, int src_w, int src_h, int ds
         p->xofs[2 * dx + 1] = 3 * sx1;
         p->alpha[2 * dx] = round_coef((1.f - fx) * 2048.f);
         p->alpha[2 * dx + 1] = round_coef(fx * 2048.f);
+        if (sx1 < src_w - 1) p->xsafe = dx + 1; /* 4-byte loads stay inside the row */
     }
     double scale_y = 1.0 / ((double)dst_h / src_h);
     for (int dy = 0; dy < dst_h; dy++) {
@@ -102,15 +106,36 @@ void rfs_resize_plan_free(rfs_resize_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* Row buffers: 3 * dst_w values plus slack for the 4-wide stores of the horizontal pass. */
+static size_t row_len(const rfs_resize_plan *p) { return (size_t)p->dst_w * 3 + 4; }
+
 size_t rfs_resize_scratch_bytes(const rfs_resize_plan *p) {
-    return p->kind == RFS_RESIZE_LINEAR ? (size_t)p->dst_w * 3 * 2 * sizeof(int32_t) : 0;
+    return p->kind == RFS_RESIZE_LINEAR ? row_len(p) * 2 * sizeof(int32_t) : 0;
 }
 
-/* Horizontal pass of one source row into int32 (fixed point, x2048). */
+/* Horizontal pass of one source row into int32 (fixed point, x2048). D has one slack
+ * element after its 3 * dst_w values. */
 static void hpass(const rfs_resize_plan *p, int32_t *restrict D, const uint8_t *restrict S) {
     const int32_t *xofs = p->xofs;
     const int16_t *al = p->alpha;
-    for (int dx = 0; dx < p->dst_w; dx++) {
+    int dx = 0;
+#if defined(__SSE2__)
+    /* per pixel: interleave (s0[k], s1[k]) as int16 pairs, one madd with (a0, a1) pairs gives
+     * s0*a0 + s1*a1 for the 3 channels (and a 4th lane of garbage, overwritten next) */
+    const __m128i z = _mm_setzero_si128();
+    for (; dx < p->xsafe; dx++) {
+        uint32_t u0, u1;
+        memcpy(&u0, S + xofs[2 * dx], 4);
+        memcpy(&u1, S + xofs[2 * dx + 1], 4);
+        __m128i v = _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)u0), _mm_cvtsi32_si128((int)u1));
+        v = _mm_unpacklo_epi8(v, z);
+        uint32_t c;
+        memcpy(&c, al + 2 * dx, 4);
+        __m128i r = _mm_madd_epi16(v, _mm_set1_epi32((int)c));
+        _mm_storeu_si128((__m128i *)(D + 3 * dx), r);
+    }
+#endif
+    for (; dx < p->dst_w; dx++) {
         const uint8_t *s0 = S + xofs[2 * dx], *s1 = S + xofs[2 * dx + 1];
         int a0 = al[2 * dx], a1 = al[2 * dx + 1];
         D[3 * dx + 0] = s0[0] * a0 + s1[0] * a1;
@@ -152,7 +177,7 @@ void rfs_resize_run_rows(const rfs_resize_plan *p, int32_t *scratch, int y0, int
         return;
     }
     /* Two cached horizontal rows; source rows only increase with y. */
-    int32_t *buf[2] = {scratch, scratch + W3};
+    int32_t *buf[2] = {scratch, scratch + row_len(p)};
     int have[2] = {-1, -1};
     for (int y = y0; y < y1; y++) {
         int r[2] = {p->yrow[2 * y], p->yrow[2 * y + 1]};

@@ -35,6 +35,7 @@ typedef struct rfs_resize_plan {
     int src_w, src_h, dst_w, dst_h;
     rfs_resize_kind kind;
     int32_t *xofs;    /* [dst_w * 2] byte offsets (3 * column) of the two source pixels */
+    int xsafe;        /* outputs [0, xsafe) read no pixel of the last source column */
     int16_t *alpha;   /* [dst_w * 2] horizontal coefficients, sum ~2048 */
     int32_t *yrow;    /* [dst_h * 2] the two source rows, clamped to the image */
     int16_t *beta;    /* [dst_h * 2] vertical coefficients (border weights unclamped) */
