@@ -6,7 +6,8 @@
    144x144): max abs error <= 1e-5. The same frames given as BGR must give the same tensor.
 2. roboflow (rfs_preprocess_roboflow): cv2.resize(bgr, (R, R)) (INTER_LINEAR), BGR->RGB,
    x = float32(u8) * float32(1/255), (x - mean) / std in float32, evaluated with numpy,
-   must match bit for bit; on the fixture photos and random frames, for several R.
+   must match bit for bit; on the fixture photos and random frames, for several R; the RGB
+   entry point (rfs_preprocess_roboflow_rgb) on the same frames given as RGB likewise.
 3. roboflow letterbox and center-crop (roboflow-pipeline.md 1.4, transcribed from the
    upstream numpy handlers: geometry with Python's int()/(//) rounding, cv2.resize, float
    canvas with the raw padding value / zero uint8 canvas), bit for bit, and the static-crop
@@ -163,11 +164,14 @@ def main():
         for R in (312, 96, 144, 432):
             h, w = f.shape[:2]
             got = tool(["roboflow", R, w, h], f).reshape(3, R, R)
+            got_rgb = tool(["roboflow", R, w, h, "rgb"], np.ascontiguousarray(f[:, :, ::-1])).reshape(3, R, R)
             want = roboflow_ref(f, R)
             n += 1
-            if not np.array_equal(got.view(np.uint32), want.view(np.uint32)):
+            if not np.array_equal(got.view(np.uint32), want.view(np.uint32)) or \
+                    not np.array_equal(got_rgb.view(np.uint32), want.view(np.uint32)):
                 rb += 1
-                print(f"ROBOFLOW MISMATCH {w}x{h} -> {R}: max abs {np.abs(got - want).max()}")
+                print(f"ROBOFLOW MISMATCH {w}x{h} -> {R}: max abs {np.abs(got - want).max()}, "
+                      f"rgb input {np.abs(got_rgb - want).max()}")
     print(f"roboflow preprocess vs cv2 + numpy float32: {n - rb} of {n} bit-exact")
     bad += rb
     bad += test_modes(rng, frames)

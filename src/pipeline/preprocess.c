@@ -45,8 +45,11 @@ static inline float rf_norm(float v, int ch) {
     return (v * 0.0039215688593685627f - k_mean[ch]) / k_std[ch];
 }
 
-rfs_status rfs_preprocess_roboflow(float *dst, int R, const uint8_t *bgr, int w, int h,
-                                   int stride, rfs_preprocess_ctx *ctx) {
+/* The stretch path for either byte order: cv2.resize treats the three channels alike, so
+ * resizing RGB bytes and reading the channels in the other order is bit-identical to
+ * flipping first (r_byte = index of the R byte in a pixel: 2 for BGR, 0 for RGB). */
+static rfs_status roboflow_stretch(float *dst, int R, const uint8_t *bgr, int w, int h,
+                                   int stride, int r_byte, rfs_preprocess_ctx *ctx) {
     rfs_status st = check_args(dst, R, bgr, w, h, stride);
     if (st != RFS_OK) return st;
     rfs_preprocess_ctx local = {0};
@@ -65,9 +68,9 @@ rfs_status rfs_preprocess_roboflow(float *dst, int R, const uint8_t *bgr, int w,
     for (int ch = 0; ch < 3; ch++)
         for (int v = 0; v < 256; v++) lut[ch][v] = rf_norm((float)v, ch);
     const size_t plane = (size_t)R * R;
-    for (int ch = 0; ch < 3; ch++) { /* output RGB plane ch comes from BGR byte 2-ch */
+    for (int ch = 0; ch < 3; ch++) { /* output plane ch (R, G, B) */
         float *d = dst + (size_t)ch * plane;
-        const uint8_t *s = c->u8 + (2 - ch);
+        const uint8_t *s = c->u8 + (r_byte == 2 ? 2 - ch : ch);
         const float *l = lut[ch];
         for (size_t i = 0; i < plane; i++) d[i] = l[s[3 * i]];
     }
@@ -76,6 +79,16 @@ fail:
     if (c == &local) rfs_preprocess_ctx_free(&local);
     else if (st != RFS_OK) rfs_preprocess_ctx_free(c);
     return st;
+}
+
+rfs_status rfs_preprocess_roboflow(float *dst, int R, const uint8_t *bgr, int w, int h,
+                                   int stride, rfs_preprocess_ctx *ctx) {
+    return roboflow_stretch(dst, R, bgr, w, h, stride, 2, ctx);
+}
+
+rfs_status rfs_preprocess_roboflow_rgb(float *dst, int R, const uint8_t *rgb, int w, int h,
+                                       int stride, rfs_preprocess_ctx *ctx) {
+    return roboflow_stretch(dst, R, rgb, w, h, stride, 0, ctx);
 }
 
 rfs_status rfs_preprocess_roboflow_letterbox(float *dst, int R, const uint8_t *bgr, int w, int h,

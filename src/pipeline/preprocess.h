@@ -33,6 +33,11 @@ void rfs_preprocess_ctx_free(rfs_preprocess_ctx *c);
 rfs_status rfs_preprocess_roboflow(float *dst, int R, const uint8_t *bgr, int w, int h,
                                    int stride, rfs_preprocess_ctx *ctx);
 
+/* Same result for a packed RGB8 frame, without converting it to BGR first (the resize
+ * treats channels alike, so only the plane order changes). */
+rfs_status rfs_preprocess_roboflow_rgb(float *dst, int R, const uint8_t *rgb, int w, int h,
+                                       int stride, rfs_preprocess_ctx *ctx);
+
 /* Roboflow R1 letterbox: cv2 INTER_LINEAR resize to the letterbox size, placed on an R x R
  * float canvas filled with padding_value (a raw 0..255 value, normalised like pixels);
  * geometry (may be NULL) receives the pads and scale for the box/mask arithmetic. */

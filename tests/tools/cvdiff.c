@@ -13,7 +13,7 @@
  *   cvdiff escape        in: {len} + bytes                        out: {len} + bytes
  *   cvdiff uuid N        out: N lines
  *   cvdiff rfdetr R w h bgr     in: w*h*3 bytes                   out: 3*R*R floats
- *   cvdiff roboflow R w h       in: w*h*3 BGR bytes               out: 3*R*R floats
+ *   cvdiff roboflow R w h [rgb] in: w*h*3 BGR (or RGB) bytes      out: 3*R*R floats
  *   cvdiff letterbox R w h pad  in: w*h*3 BGR bytes      out: {6 ints: geometry} 3*R*R floats
  *   cvdiff centercrop R w h     in: w*h*3 BGR bytes      out: {4 ints: pads} 3*R*R floats
  *   cvdiff staticcrop w h x0 y0 x1 y1 (percent)           out: text "x0 y0 x1 y1"
@@ -203,7 +203,8 @@ static int cmd_pre(int rfdetr, int R, int w, int h, int bgr) {
     float *out = xmalloc((size_t)3 * R * R * 4);
     rfs_preprocess_ctx ctx = {0};
     rfs_status st = rfdetr ? rfs_preprocess_rfdetr(out, R, pix, w, h, 3 * w, bgr, &ctx)
-                           : rfs_preprocess_roboflow(out, R, pix, w, h, 3 * w, &ctx);
+                    : bgr  ? rfs_preprocess_roboflow(out, R, pix, w, h, 3 * w, &ctx)
+                           : rfs_preprocess_roboflow_rgb(out, R, pix, w, h, 3 * w, &ctx);
     if (st != RFS_OK) die("preprocess failed");
     wr(out, (size_t)3 * R * R * 4);
     rfs_preprocess_ctx_free(&ctx);
@@ -366,7 +367,8 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "rfdetr") && argc > 5)
         return cmd_pre(1, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (!strcmp(c, "roboflow") && argc > 4)
-        return cmd_pre(0, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), 1);
+        return cmd_pre(0, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]),
+                       !(argc > 5 && !strcmp(argv[5], "rgb")));
     if (!strcmp(c, "letterbox") && argc > 5)
         return cmd_modes(1, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), (float)atof(argv[5]));
     if (!strcmp(c, "centercrop") && argc > 4)
