@@ -77,6 +77,66 @@ static const struct {
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
+/* Names of the opcodes the VM runs (as pickletools prints them), for messages. */
+static const char *op_name(uint8_t op) {
+    switch (op) {
+    case 0x80: return "PROTO";
+    case 0x95: return "FRAME";
+    case '.': return "STOP";
+    case '(': return "MARK";
+    case '0': return "POP";
+    case '1': return "POP_MARK";
+    case '2': return "DUP";
+    case '}': return "EMPTY_DICT";
+    case ']': return "EMPTY_LIST";
+    case ')': return "EMPTY_TUPLE";
+    case 0x8f: return "EMPTY_SET";
+    case 'q': return "BINPUT";
+    case 'r': return "LONG_BINPUT";
+    case 0x94: return "MEMOIZE";
+    case 'h': return "BINGET";
+    case 'j': return "LONG_BINGET";
+    case 'X': return "BINUNICODE";
+    case 0x8c: return "SHORT_BINUNICODE";
+    case 0x8d: return "BINUNICODE8";
+    case 'T': return "BINSTRING";
+    case 'U': return "SHORT_BINSTRING";
+    case 'B': return "BINBYTES";
+    case 'C': return "SHORT_BINBYTES";
+    case 0x8e: return "BINBYTES8";
+    case 0x96: return "BYTEARRAY8";
+    case 'J': return "BININT";
+    case 'K': return "BININT1";
+    case 'M': return "BININT2";
+    case 0x8a: return "LONG1";
+    case 0x8b: return "LONG4";
+    case 'G': return "BINFLOAT";
+    case 0x88: return "NEWTRUE";
+    case 0x89: return "NEWFALSE";
+    case 'N': return "NONE";
+    case 't': return "TUPLE";
+    case 0x85: return "TUPLE1";
+    case 0x86: return "TUPLE2";
+    case 0x87: return "TUPLE3";
+    case 'l': return "LIST";
+    case 0x91: return "FROZENSET";
+    case 'd': return "DICT";
+    case 'a': return "APPEND";
+    case 'e': return "APPENDS";
+    case 0x90: return "ADDITEMS";
+    case 's': return "SETITEM";
+    case 'u': return "SETITEMS";
+    case 'c': return "GLOBAL";
+    case 0x93: return "STACK_GLOBAL";
+    case 'R': return "REDUCE";
+    case 0x81: return "NEWOBJ";
+    case 0x92: return "NEWOBJ_EX";
+    case 'b': return "BUILD";
+    case 'Q': return "BINPERSID";
+    default: return NULL;
+    }
+}
+
 static rfs_status vm_fail(vm *m, rfs_status st, const char *fmt, ...) RFS_PRINTF(3, 4);
 static rfs_status vm_fail(vm *m, rfs_status st, const char *fmt, ...) {
     char msg[512];
@@ -84,7 +144,9 @@ static rfs_status vm_fail(vm *m, rfs_status st, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return RFS_FAIL(st, "pickle opcode 0x%02x at byte %zu: %s", m->op, m->op_at, msg);
+    const char *name = op_name(m->op);
+    return RFS_FAIL(st, "pickle opcode %s%s0x%02x%s at byte %zu: %s", name ? name : "",
+                    name ? " (" : "", m->op, name ? ")" : "", m->op_at, msg);
 }
 
 #define TRY(x)                                                                            \
@@ -160,7 +222,8 @@ static rfs_status list_append(vm *m, pv *list, pv *item) {
     if (list->v.kind != RFS_V_LIST || (list->flags & PV_TUPLE)) {
         char d[128];
         return vm_fail(m, RFS_ERR_FORMAT, "cannot append to %s",
-                       rfs_tf_value_describe(&list->v, d, sizeof d));
+                       list->v.kind == RFS_V_LIST ? "a tuple"
+                                                  : rfs_tf_value_describe(&list->v, d, sizeof d));
     }
     TRY(reserve_items(m, list, list->v.len + 1));
     list->v.items[list->v.len++] = &item->v;
