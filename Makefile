@@ -8,8 +8,9 @@
 #   make asan       library, CLI and tests under ASan+UBSan in build-asan/
 #   make install    PREFIX=/usr/local: binary, library, header, pkg-config file
 #
-# Required: OpenBLAS, libzip, libpng, libjpeg(-turbo). Optional, detected with pkg-config:
-# libcurl (model download), FFmpeg (video), libmicrohttpd + libcjson (server), nvcc (CUDA).
+# Required: OpenBLAS, libzip, libpng, libjpeg(-turbo), libcjson (model packages, requests).
+# Optional, detected with pkg-config: libcurl (model download), FFmpeg (video),
+# libmicrohttpd (server), nvcc (CUDA).
 # Each optional feature can be forced off: make NO_CURL=1 NO_FFMPEG=1 NO_HTTP=1.
 
 BUILD   ?= build
@@ -42,7 +43,7 @@ endif
 
 pkg_ok = $(shell pkg-config --exists $(1) 2>/dev/null && echo yes)
 
-REQ_PKGS := libzip libpng libjpeg
+REQ_PKGS := libzip libpng libjpeg libcjson
 DEP_CFLAGS := $(BLAS_CFLAGS) $(shell pkg-config --cflags $(REQ_PKGS))
 DEP_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(REQ_PKGS))
 FEATURE_DEFS :=
@@ -58,10 +59,10 @@ ifeq ($(NO_FFMPEG)$(call pkg_ok,$(FFMPEG_PKGS)),yes)
   DEP_CFLAGS += $(shell pkg-config --cflags $(FFMPEG_PKGS))
   DEP_LIBS   += $(shell pkg-config --libs $(FFMPEG_PKGS))
 endif
-ifeq ($(NO_HTTP)$(call pkg_ok,libmicrohttpd libcjson),yes)
+ifeq ($(NO_HTTP)$(call pkg_ok,libmicrohttpd),yes)
   FEATURE_DEFS += -DRFS_HAVE_HTTP=1
-  DEP_CFLAGS += $(shell pkg-config --cflags libmicrohttpd libcjson)
-  DEP_LIBS   += $(shell pkg-config --libs libmicrohttpd libcjson)
+  DEP_CFLAGS += $(shell pkg-config --cflags libmicrohttpd)
+  DEP_LIBS   += $(shell pkg-config --libs libmicrohttpd)
 endif
 
 # CUDA: `make cuda` (or CUDA=1) compiles src/cuda/*.cu with nvcc and links cuBLASLt.

@@ -213,6 +213,8 @@ typedef struct rfs_predict_opts {
     int n_class_thresholds;
     int want_masks;                 /* compute masks for the kept detections (default 1) */
     int clip_boxes;                 /* roboflow: clamp boxes to the frame (Roboflow R2) */
+    int disable_static_crop;        /* roboflow: ignore the package's static crop */
+    int disable_grayscale;          /* roboflow: ignore the package's grayscale step */
 } rfs_predict_opts;
 
 rfs_predict_opts rfs_predict_defaults(rfs_preset preset);

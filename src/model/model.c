@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const rfs_config *rfs_model_config(const rfs_model *m) { return &m->cfg; }
 
@@ -26,11 +27,15 @@ void rfs_model_free(rfs_model *m) {
     free(m->arena);
     for (int i = 0; i < m->n_class_names; i++) free(m->class_names[i]);
     free(m->class_names);
+    for (int i = 0; i < m->n_pkg_names; i++) free(m->pkg_names[i]);
+    free(m->pkg_names);
+    rfs_package_free(&m->pkg);
     free(m->remap);
     free(m);
 }
 
 int rfs_model_class_count(const rfs_model *m) {
+    if (m->pkg_names) return m->n_pkg_names;
     return m->class_names ? m->n_class_names : 91; /* COCO: ids 0..90 */
 }
 
@@ -156,6 +161,7 @@ static rfs_status alloc_model(rfs_model **out, const rfs_config *cfg, rfs_bindin
     rfs_model *m = rfs_calloc(1, sizeof *m);
     if (!m) return RFS_ERR_NOMEM;
     m->cfg = *cfg;
+    rfs_package_defaults(&m->pkg);
     *ntab = rfs_bindings_build(tab, cfg, &m->arena_len);
     if (*ntab < 0) {
         free(m);
@@ -190,6 +196,13 @@ static rfs_status load_class_names(rfs_model *m, const rfs_tensorfile *f) {
 }
 
 rfs_status rfs_model_load(rfs_model **out, const char *path) {
+    struct stat sb;
+    *out = NULL;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return rfs_model_load_package(out, path);
+    return rfs_model_load_file(out, path);
+}
+
+rfs_status rfs_model_load_file(rfs_model **out, const char *path) {
     *out = NULL;
     rfs_tensorfile *f = NULL;
     rfs_model *m = NULL;

@@ -95,14 +95,40 @@ typedef struct rfs_weights {
 
 typedef struct rfs_tensorfile rfs_tensorfile;
 
+/* What a Roboflow model package says about the roboflow preset (package.c). */
+typedef enum rfs_resize_mode {
+    RFS_RESIZE_STRETCH = 0,
+    RFS_RESIZE_LETTERBOX = 1,
+    RFS_RESIZE_CENTER_CROP = 2,
+} rfs_resize_mode;
+
+enum { RFS_MAX_REMOVED = 64 };
+
+typedef struct rfs_package {
+    rfs_resize_mode resize_mode;
+    float padding_value;    /* letterbox canvas, raw 0..255 */
+    int auto_orient;        /* image_pre_processing.auto-orient (default on) */
+    int static_crop;        /* image_pre_processing.static-crop enabled */
+    int crop_pct[4];        /* x_min, y_min, x_max, y_max percentages */
+    int grayscale;          /* image_pre_processing.grayscale enabled */
+    char *removed[RFS_MAX_REMOVED]; /* class_names_operations removals */
+    int n_removed;
+} rfs_package;
+
+void rfs_package_defaults(rfs_package *p);
+void rfs_package_free(rfs_package *p);
+
 struct rfs_model {
     rfs_config cfg;
     rfs_weights w;     /* fields point into arena */
     float *arena;      /* all bound weights, in binding-table order */
     size_t arena_len;  /* floats */
-    char **class_names;/* by class id: args.class_names (id i+1) or a package's list */
+    char **class_names;/* by logit index: args.class_names (index i+1), or NULL (COCO) */
     int n_class_names;
-    int *remap;        /* logit index -> reported class id, -1 = removed; NULL: identity */
+    rfs_package pkg;   /* roboflow preset settings (defaults for a bare checkpoint) */
+    char **pkg_names;  /* a package's class names by reported id, or NULL */
+    int n_pkg_names;
+    int *remap;        /* logit index -> reported id, -1 = removed (packages); NULL: identity */
     char source[512];  /* path or "random:<size>" */
 };
 
@@ -132,6 +158,10 @@ typedef struct rfs_binding {
 int rfs_bindings_build(rfs_binding **out, const rfs_config *cfg, size_t *arena_len);
 /* Points every field of w into base (host or device memory) using the table. */
 void rfs_bindings_apply(rfs_weights *w, const rfs_binding *b, int n, float *base);
+
+/* Loaders behind rfs_model_load: a checkpoint file, or a package directory. */
+rfs_status rfs_model_load_file(rfs_model **out, const char *path);
+rfs_status rfs_model_load_package(rfs_model **out, const char *dir);
 
 /* Number of named classes (the roboflow preset drops logit indexes beyond it). */
 int rfs_model_class_count(const rfs_model *m);

@@ -22,12 +22,24 @@ static double now_ms(void) {
 void rfs_session_times(const rfs_session *s, rfs_stage_times *out) { *out = s->times; }
 void rfs_session_times_reset(rfs_session *s) { memset(&s->times, 0, sizeof s->times); }
 
+/* Where a frame's network input came from (roboflow preset, roboflow-pipeline.md 1.3-1.4):
+ * the static-crop rectangle of the original frame, then the resize mode's pads and scale
+ * inside the R x R input. Boxes and masks are mapped back through it. */
+typedef struct frame_geom {
+    int crop_x, crop_y, w, h;           /* the part of the frame the network saw */
+    int pad[4];                         /* left, top, right, bottom (may be negative) */
+    float scale_w, scale_h;             /* network pixels per frame pixel, float32 */
+} frame_geom;
+
 typedef struct pred_state {
     rfs_preprocess_ctx pre;
-    uint8_t *bgr;            /* RGB frames converted for the roboflow preset */
+    uint8_t *bgr;            /* frames converted for the roboflow preset (RGB in, grayscale) */
     size_t bgr_cap;
+    frame_geom *geom;        /* per batch slot */
+    float *logit_crop;       /* mask logits with the resize mode's padding removed */
+    size_t logit_cap;        /* floats */
     rfs_maskup_plan plan;    /* for the last frame size and mode */
-    int plan_w, plan_h, plan_mode, have_plan;
+    int plan_in_w, plan_in_h, plan_w, plan_h, plan_mode, have_plan;
     rfs_maskup_scratch scr;
     rfs_cand *cand;          /* nq * K */
     int *idx;                /* nq * K */
@@ -39,6 +51,8 @@ void rfs_pred_state_free(void *p) {
     if (!ps) return;
     rfs_preprocess_ctx_free(&ps->pre);
     free(ps->bgr);
+    free(ps->geom);
+    free(ps->logit_crop);
     if (ps->have_plan) {
         rfs_maskup_plan_free(&ps->plan);
         rfs_maskup_scratch_free(&ps->scr);
@@ -71,7 +85,8 @@ static pred_state *state(rfs_session *s) {
     ps->cand = rfs_malloc(sizeof(rfs_cand) * n);
     ps->idx = rfs_malloc(sizeof(int) * n);
     ps->prob = rfs_malloc(sizeof(float) * n);
-    if (!ps->cand || !ps->idx || !ps->prob) {
+    ps->geom = rfs_calloc((size_t)s->o.max_batch, sizeof *ps->geom);
+    if (!ps->cand || !ps->idx || !ps->prob || !ps->geom) {
         rfs_pred_state_free(ps);
         return NULL;
     }
@@ -90,53 +105,116 @@ static rfs_status check_frame(const rfs_image *f, int i) {
     return RFS_OK;
 }
 
-static rfs_status preprocess(rfs_session *s, pred_state *ps, const rfs_image *f, float *dst,
-                             rfs_preset preset) {
-    const int R = s->m->cfg.resolution;
-    if (preset == RFS_PRESET_RFDETR)
-        return rfs_preprocess_rfdetr(dst, R, f->data, f->width, f->height, f->stride,
-                                     f->format == RFS_PIX_BGR8, &ps->pre);
-    const uint8_t *bgr = f->data;
-    int stride = f->stride;
-    if (f->format == RFS_PIX_RGB8) { /* the reference resizes BGR bytes, then flips */
-        size_t need = (size_t)f->width * f->height * 3;
-        if (need > ps->bgr_cap) {
-            uint8_t *nb = rfs_realloc(ps->bgr, need);
-            if (!nb) return RFS_ERR_NOMEM;
-            ps->bgr = nb;
-            ps->bgr_cap = need;
-        }
-        for (int y = 0; y < f->height; y++) {
-            const uint8_t *src = f->data + (size_t)y * f->stride;
-            uint8_t *d = ps->bgr + (size_t)y * f->width * 3;
-            for (int x = 0; x < f->width; x++) {
-                d[3 * x] = src[3 * x + 2];
-                d[3 * x + 1] = src[3 * x + 1];
-                d[3 * x + 2] = src[3 * x];
-            }
-        }
-        bgr = ps->bgr;
-        stride = f->width * 3;
-    }
-    return rfs_preprocess_roboflow(dst, R, bgr, f->width, f->height, stride, &ps->pre);
+static rfs_status bgr_scratch(pred_state *ps, size_t need) {
+    if (need <= ps->bgr_cap) return RFS_OK;
+    uint8_t *nb = rfs_realloc(ps->bgr, need);
+    if (!nb) return RFS_ERR_NOMEM;
+    ps->bgr = nb;
+    ps->bgr_cap = need;
+    return RFS_OK;
 }
 
-static rfs_status ensure_plan(pred_state *ps, int in, int W, int H, rfs_maskup_mode mode) {
-    if (ps->have_plan && ps->plan_w == W && ps->plan_h == H && ps->plan_mode == (int)mode)
+/* cv2.cvtColor(BGR2GRAY) for 8-bit (fixed point, 14 fractional bits), replicated to three
+ * channels as Roboflow's grayscale pre-processing does. */
+static void gray3(uint8_t *dst, const uint8_t *src, int w, int h, int stride, int rgb) {
+    const int cb = rgb ? 2 : 0, cr = rgb ? 0 : 2;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *p = src + (size_t)y * stride;
+        uint8_t *d = dst + (size_t)y * w * 3;
+        for (int x = 0; x < w; x++) {
+            int g = (p[3 * x + cb] * 1868 + p[3 * x + 1] * 9617 + p[3 * x + cr] * 4899 + 8192) >> 14;
+            d[3 * x] = d[3 * x + 1] = d[3 * x + 2] = (uint8_t)g;
+        }
+    }
+}
+
+static rfs_status preprocess(rfs_session *s, pred_state *ps, const rfs_image *f, float *dst,
+                             const rfs_predict_opts *o, frame_geom *g) {
+    const int R = s->m->cfg.resolution;
+    const rfs_package *pkg = &s->m->pkg;
+    if (o->preset == RFS_PRESET_RFDETR)
+        return rfs_preprocess_rfdetr(dst, R, f->data, f->width, f->height, f->stride,
+                                     f->format == RFS_PIX_BGR8, &ps->pre);
+    /* static crop: a view into the frame */
+    int rect[4] = {0, 0, f->width, f->height};
+    if (pkg->static_crop && !o->disable_static_crop)
+        rfs_static_crop_rect(rect, f->width, f->height, pkg->crop_pct[0], pkg->crop_pct[1],
+                             pkg->crop_pct[2], pkg->crop_pct[3]);
+    const int w = rect[2] - rect[0], h = rect[3] - rect[1];
+    if (w < 1 || h < 1)
+        return RFS_FAIL(RFS_ERR_ARG, "the package's static crop leaves nothing of a %dx%d frame",
+                        f->width, f->height);
+    const uint8_t *pix = f->data + (size_t)rect[1] * f->stride + (size_t)rect[0] * 3;
+    int stride = f->stride;
+    rfs_status st;
+    /* the reference resizes BGR bytes: convert RGB input and apply grayscale first */
+    const int gray = pkg->grayscale && !o->disable_grayscale;
+    if (gray || f->format == RFS_PIX_RGB8) {
+        if ((st = bgr_scratch(ps, (size_t)w * h * 3)) != RFS_OK) return st;
+        if (gray) gray3(ps->bgr, pix, w, h, stride, f->format == RFS_PIX_RGB8);
+        else
+            for (int y = 0; y < h; y++) {
+                const uint8_t *src = pix + (size_t)y * stride;
+                uint8_t *d = ps->bgr + (size_t)y * w * 3;
+                for (int x = 0; x < w; x++) {
+                    d[3 * x] = src[3 * x + 2];
+                    d[3 * x + 1] = src[3 * x + 1];
+                    d[3 * x + 2] = src[3 * x];
+                }
+            }
+        pix = ps->bgr;
+        stride = w * 3;
+    }
+    g->crop_x = rect[0], g->crop_y = rect[1], g->w = w, g->h = h;
+    memset(g->pad, 0, sizeof g->pad);
+    switch (pkg->resize_mode) {
+    case RFS_RESIZE_LETTERBOX: {
+        rfs_letterbox lb;
+        st = rfs_preprocess_roboflow_letterbox(dst, R, pix, w, h, stride, pkg->padding_value,
+                                               &ps->pre, &lb);
+        g->pad[0] = lb.pad_left, g->pad[1] = lb.pad_top, g->pad[2] = lb.pad_right, g->pad[3] = lb.pad_bottom;
+        g->scale_w = g->scale_h = (float)lb.scale;
+        return st;
+    }
+    case RFS_RESIZE_CENTER_CROP: {
+        rfs_center_crop cc;
+        st = rfs_preprocess_roboflow_center_crop(dst, R, pix, w, h, stride, &cc);
+        g->pad[0] = cc.pad_left, g->pad[1] = cc.pad_top, g->pad[2] = cc.pad_right, g->pad[3] = cc.pad_bottom;
+        g->scale_w = g->scale_h = 1.0f;
+        return st;
+    }
+    case RFS_RESIZE_STRETCH:
+        break;
+    }
+    g->scale_w = (float)((double)R / w);
+    g->scale_h = (float)((double)R / h);
+    return rfs_preprocess_roboflow(dst, R, pix, w, h, stride, &ps->pre);
+}
+
+static rfs_status ensure_plan(pred_state *ps, int in_w, int in_h, int W, int H, rfs_maskup_mode mode) {
+    if (ps->have_plan && ps->plan_in_w == in_w && ps->plan_in_h == in_h && ps->plan_w == W &&
+        ps->plan_h == H && ps->plan_mode == (int)mode)
         return RFS_OK;
     if (ps->have_plan) {
         rfs_maskup_plan_free(&ps->plan);
         rfs_maskup_scratch_free(&ps->scr);
         ps->have_plan = 0;
     }
-    rfs_status st = rfs_maskup_plan_init(&ps->plan, in, in, W, H, mode);
+    rfs_status st = rfs_maskup_plan_init(&ps->plan, in_w, in_h, W, H, mode);
     if (st != RFS_OK) return st;
     if ((st = rfs_maskup_scratch_init(&ps->scr, &ps->plan)) != RFS_OK) {
         rfs_maskup_plan_free(&ps->plan);
         return st;
     }
-    ps->plan_w = W, ps->plan_h = H, ps->plan_mode = (int)mode, ps->have_plan = 1;
+    ps->plan_in_w = in_w, ps->plan_in_h = in_h, ps->plan_w = W, ps->plan_h = H;
+    ps->plan_mode = (int)mode, ps->have_plan = 1;
     return RFS_OK;
+}
+
+/* Mask padding removal (letterbox / center-crop): pads scale to the mask grid with
+ * Python's round (half to even); negative pads add rows/columns of logit 0. */
+static void mask_window(const frame_geom *g, int R, int H4, int win[4]) {
+    for (int k = 0; k < 4; k++) win[k] = (int)nearbyint((double)H4 / R * g->pad[k]);
 }
 
 static rfs_status reserve(rfs_result *r, int n) {
@@ -148,14 +226,17 @@ static rfs_status reserve(rfs_result *r, int n) {
     return RFS_OK;
 }
 
-/* Roboflow R1 box math in float32 (roboflow-pipeline.md 2.2 step 6): xyxy in the network
- * frame (x R), divided by the stretch scale R / W, rounded half to even. */
-static void box_roboflow(float out[4], const float *b, int R, int W, int H, int clip) {
-    const float sw = (float)((double)R / W), sh = (float)((double)R / H), fR = (float)R;
-    float hw = 0.5f * b[2], hh = 0.5f * b[3];
-    float v[4] = {(b[0] - hw) * fR / sw, (b[1] - hh) * fR / sh, (b[0] + hw) * fR / sw,
-                  (b[1] + hh) * fR / sh};
+/* Roboflow R1 box math in float32 (roboflow-pipeline.md 2.2 step 6): xyxy in network
+ * pixels (x R), minus the pads, divided by the scale, plus the static-crop offset, rounded
+ * half to even; optionally clamped to the frame first (R2). */
+static void box_roboflow(float out[4], const float *b, int R, const frame_geom *g, int W, int H,
+                         int clip) {
+    const float fR = (float)R;
+    const float hw = 0.5f * b[2], hh = 0.5f * b[3];
+    float v[4] = {(b[0] - hw) * fR, (b[1] - hh) * fR, (b[0] + hw) * fR, (b[1] + hh) * fR};
     for (int k = 0; k < 4; k++) {
+        v[k] = (v[k] - (float)g->pad[k & 1]) / (k & 1 ? g->scale_h : g->scale_w);
+        v[k] += (float)(k & 1 ? g->crop_y : g->crop_x);
         if (clip) v[k] = fminf(fmaxf(v[k], 0.f), (float)(k & 1 ? H : W));
         out[k] = rintf(v[k]); /* round half to even (default rounding mode) */
     }
@@ -164,14 +245,15 @@ static void box_roboflow(float out[4], const float *b, int R, int W, int H, int 
 static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_image *f,
                               const rfs_predict_opts *o, rfs_result *r) {
     const rfs_config *c = &s->m->cfg;
-    const int nq = c->num_queries, K = c->num_classes, H4 = c->mask_side;
+    const int nq = c->num_queries, K = c->num_classes, H4 = c->mask_side, R = c->resolution;
     const float *logits = s->out_logits + (size_t)b * nq * K;
     const float *boxes = s->out_boxes + (size_t)b * nq * 4;
     const float *masks = s->out_masks + (size_t)b * nq * H4 * H4;
-    const int W = f->width, H = f->height;
+    const frame_geom *g = &ps->geom[b];
+    const int W = f->width, H = f->height, rf = o->preset == RFS_PRESET_ROBOFLOW;
     int n;
     double t0 = now_ms();
-    if (o->preset == RFS_PRESET_RFDETR) {
+    if (!rf) {
         n = rfs_select_topk(ps->cand, logits, nq, K, c->num_select, ps->idx, ps->prob);
         int keep = 0;
         while (keep < n && ps->cand[keep].score > o->threshold) keep++;
@@ -185,23 +267,48 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
     r->width = W, r->height = H, r->count = n;
     double t1 = now_ms();
     s->times.select_ms += t1 - t0;
-    size_t pool_len = 0;
+    /* the mask logits that map onto the frame region the network saw */
+    int win[4] = {0, 0, 0, 0};
+    if (rf) mask_window(g, R, H4, win);
+    const int mw = H4 - win[0] - win[2], mh = H4 - win[1] - win[3];
+    const int cropped = win[0] || win[1] || win[2] || win[3];
     if (o->want_masks && n > 0) {
-        st = ensure_plan(ps, H4, W, H, o->preset == RFS_PRESET_RFDETR ? RFS_MASKUP_BILINEAR : RFS_MASKUP_AA);
+        if (mw < 1 || mh < 1)
+            return RFS_FAIL(RFS_ERR_ARG, "frame %dx%d: no mask area left after padding removal", W, H);
+        if (cropped && (size_t)mw * mh > ps->logit_cap) {
+            float *nb = rfs_realloc(ps->logit_crop, sizeof(float) * (size_t)mw * mh);
+            if (!nb) return RFS_ERR_NOMEM;
+            ps->logit_crop = nb;
+            ps->logit_cap = (size_t)mw * mh;
+        }
+        st = ensure_plan(ps, mw, mh, rf ? g->w : W, rf ? g->h : H,
+                         rf ? RFS_MASKUP_AA : RFS_MASKUP_BILINEAR);
         if (st != RFS_OK) return st;
     }
+    size_t pool_len = 0;
     for (int i = 0; i < n; i++) {
         rfs_detection *d = &r->dets[i];
         const rfs_cand *cd = &ps->cand[i];
         d->score = cd->score;
         d->class_id = cd->cls;
         d->query = cd->query;
-        if (o->preset == RFS_PRESET_RFDETR) rfs_box_xyxy(d->box, boxes + (size_t)cd->query * 4, (float)W, (float)H);
-        else box_roboflow(d->box, boxes + (size_t)cd->query * 4, c->resolution, W, H, o->clip_boxes);
+        if (!rf) rfs_box_xyxy(d->box, boxes + (size_t)cd->query * 4, (float)W, (float)H);
+        else box_roboflow(d->box, boxes + (size_t)cd->query * 4, R, g, W, H, o->clip_boxes);
         memset(&d->mask, 0, sizeof d->mask);
         if (!o->want_masks) continue;
+        const float *ml = masks + (size_t)cd->query * H4 * H4;
+        if (cropped) { /* rows/cols [win0, H4-win2) x [win1, H4-win3), zeros where negative */
+            for (int y = 0; y < mh; y++)
+                for (int x = 0; x < mw; x++) {
+                    int sy = y + win[1], sx = x + win[0];
+                    ps->logit_crop[(size_t)y * mw + x] =
+                        sy >= 0 && sy < H4 && sx >= 0 && sx < H4 ? ml[(size_t)sy * H4 + sx] : 0.f;
+                }
+            ml = ps->logit_crop;
+        }
         rfs_mask m;
-        rfs_maskup_run(&ps->plan, &ps->scr, masks + (size_t)cd->query * H4 * H4, &m);
+        rfs_maskup_run(&ps->plan, &ps->scr, ml, &m);
+        if (rf && m.w) m.x0 += g->crop_x, m.y0 += g->crop_y; /* pasted at the static crop */
         size_t bytes = (size_t)m.w * m.h;
         if (pool_len + bytes > r->pool_cap) {
             size_t cap = r->pool_cap ? r->pool_cap : 65536;
@@ -242,7 +349,8 @@ rfs_status rfs_predict(rfs_session *s, const rfs_image *frames, int n, const rfs
     double t0 = now_ms();
     for (int i = 0; i < n; i++) {
         if ((st = check_frame(&frames[i], i)) != RFS_OK) return st;
-        if ((st = preprocess(s, ps, &frames[i], s->input + i * img, o->preset)) != RFS_OK) return st;
+        if ((st = preprocess(s, ps, &frames[i], s->input + i * img, o, &ps->geom[i])) != RFS_OK)
+            return st;
     }
     double t1 = now_ms();
     if ((st = rfs_forward(s, s->input, n, NULL)) != RFS_OK) return st;

@@ -78,7 +78,9 @@ void rfs_shape_ctx_free(rfs_shape_ctx *c) {
 }
 
 const char *rfs_roboflow_class_name(const rfs_model *m, int id, char buf[16]) {
-    if (m->class_names) {
+    if (m->pkg_names) {
+        if (id >= 0 && id < m->n_pkg_names && m->pkg_names[id]) return m->pkg_names[id];
+    } else if (m->class_names) {
         if (id >= 0 && id < m->n_class_names && m->class_names[id]) return m->class_names[id];
     } else if (id >= 0 && id < 91) {
         const char *n = rfs_coco_name(id);
