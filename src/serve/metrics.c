@@ -1,0 +1,106 @@
+/* metrics.c - counters and their Prometheus text (see metrics.h). */
+#include "serve/metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const double lat_bounds[RFS_METRICS_LAT_BUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+
+void rfs_metrics_init(rfs_metrics *m) {
+    memset(m, 0, sizeof *m);
+    pthread_mutex_init(&m->mu, NULL);
+}
+
+void rfs_metrics_free(rfs_metrics *m) {
+    if (m) pthread_mutex_destroy(&m->mu);
+}
+
+void rfs_metrics_snapshot(rfs_metrics *m, rfs_metrics_counts *out) {
+    pthread_mutex_lock(&m->mu);
+    *out = m->c;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void rfs_metrics_request(rfs_metrics *m, int status, double seconds) {
+    int b = 0;
+    while (b < RFS_METRICS_LAT_BUCKETS && seconds > lat_bounds[b]) b++;
+    pthread_mutex_lock(&m->mu);
+    if (status >= 100 && status < 600) m->c.by_status[status]++;
+    m->c.lat_count[b]++;
+    m->c.lat_sum += seconds;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void rfs_metrics_dropped(rfs_metrics *m) {
+    pthread_mutex_lock(&m->mu);
+    m->c.dropped++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void rfs_metrics_batch(rfs_metrics *m, int frames, double ms) {
+    int b = 0;
+    while (b < RFS_METRICS_BATCH_BUCKETS && frames > (1 << b)) b++;
+    pthread_mutex_lock(&m->mu);
+    m->c.batch_count[b]++;
+    m->c.batches++;
+    m->c.frames += (uint64_t)frames;
+    m->c.batch_ms += ms;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void put_fmt(rfs_jbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_fmt(rfs_jbuf *o, const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0) rfs_jbuf_put(o, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+void rfs_metrics_text(rfs_metrics *m, rfs_jbuf *o, int queue_depth, int in_flight) {
+    rfs_metrics_counts c;
+    rfs_metrics_snapshot(m, &c); /* formatting happens outside the lock */
+
+    rfs_jbuf_puts(o, "# HELP rfseg_requests_total HTTP requests answered, by status code.\n"
+                     "# TYPE rfseg_requests_total counter\n");
+    for (int s = 100; s < 600; s++)
+        if (c.by_status[s]) put_fmt(o, "rfseg_requests_total{code=\"%d\"} %llu\n", s, (unsigned long long)c.by_status[s]);
+
+    rfs_jbuf_puts(o, "# HELP rfseg_request_duration_seconds Time from request headers to response.\n"
+                     "# TYPE rfseg_request_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b < RFS_METRICS_LAT_BUCKETS; b++) {
+        cum += c.lat_count[b];
+        put_fmt(o, "rfseg_request_duration_seconds_bucket{le=\"%g\"} %llu\n", lat_bounds[b], (unsigned long long)cum);
+    }
+    cum += c.lat_count[RFS_METRICS_LAT_BUCKETS];
+    put_fmt(o, "rfseg_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    put_fmt(o, "rfseg_request_duration_seconds_sum %.6f\n", c.lat_sum);
+    put_fmt(o, "rfseg_request_duration_seconds_count %llu\n", (unsigned long long)cum);
+
+    rfs_jbuf_puts(o, "# HELP rfseg_batch_size Frames per forward batch.\n"
+                     "# TYPE rfseg_batch_size histogram\n");
+    cum = 0;
+    for (int b = 0; b < RFS_METRICS_BATCH_BUCKETS; b++) {
+        cum += c.batch_count[b];
+        put_fmt(o, "rfseg_batch_size_bucket{le=\"%d\"} %llu\n", 1 << b, (unsigned long long)cum);
+    }
+    cum += c.batch_count[RFS_METRICS_BATCH_BUCKETS];
+    put_fmt(o, "rfseg_batch_size_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    put_fmt(o, "rfseg_batch_size_sum %llu\n", (unsigned long long)c.frames);
+    put_fmt(o, "rfseg_batch_size_count %llu\n", (unsigned long long)c.batches);
+
+    put_fmt(o, "# HELP rfseg_frames_total Frames run through the network.\n"
+               "# TYPE rfseg_frames_total counter\nrfseg_frames_total %llu\n", (unsigned long long)c.frames);
+    put_fmt(o, "# HELP rfseg_batch_seconds_total Wall time spent in batched predictions.\n"
+               "# TYPE rfseg_batch_seconds_total counter\nrfseg_batch_seconds_total %.6f\n", c.batch_ms / 1e3);
+    put_fmt(o, "# HELP rfseg_requests_dropped_total Requests closed without an answer (slow or gone client).\n"
+               "# TYPE rfseg_requests_dropped_total counter\nrfseg_requests_dropped_total %llu\n", (unsigned long long)c.dropped);
+    put_fmt(o, "# HELP rfseg_queue_depth Frames accepted and waiting for a batch.\n"
+               "# TYPE rfseg_queue_depth gauge\nrfseg_queue_depth %d\n", queue_depth);
+    put_fmt(o, "# HELP rfseg_requests_in_flight Requests being received or processed.\n"
+               "# TYPE rfseg_requests_in_flight gauge\nrfseg_requests_in_flight %d\n", in_flight);
+}

@@ -1,0 +1,827 @@
+/* test_serve.c - rfseg serve end to end, over real HTTP on 127.0.0.1.
+ *
+ * Servers run in forked children (the library's rfs_serve_run, stopped with SIGTERM like
+ * the CLI) on a free port, with the tiny fixture models on the CPU backend. The client
+ * here is a plain socket client, so that it can also misbehave (stall, trickle, cut a
+ * body short). Checked:
+ *   - answers equal `rfseg predict` (polygon and RLE, custom confidence, legacy route with
+ *     base64 body and multipart upload, lists of images, two models) except
+ *     detection_id, inference_id and time;
+ *   - every kind of bad request gets its status and message, and the server keeps serving;
+ *   - slow clients are dropped while others are served; concurrent requests all answer
+ *     correctly; a full queue gives 503 + Retry-After; a passed deadline gives 504;
+ *   - SIGTERM finishes the request in progress and the server exits 0 (under ASan: with
+ *     no leaks, since the child exits through exit()).
+ */
+#include "harness.h"
+
+#if RFS_HAVE_HTTP
+#include "io/image.h"
+#include "serve/server.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <jpeglib.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char rfseg_bin[1024]; /* the CLI next to this test's build directory */
+static char model_w1[1024], model_w2[1024]; /* copies: test_shared() reuses its buffers */
+
+/* ---- small utilities ------------------------------------------------------------------ */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static uint8_t *read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc((size_t)len + 1);
+    if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    *n = (size_t)len;
+    return p;
+}
+
+static char *b64(const uint8_t *d, size_t n) {
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *o = malloc(4 * ((n + 2) / 3) + 1), *p = o;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) | (i + 2 < n ? d[i + 2] : 0);
+        *p++ = t[v >> 18 & 63];
+        *p++ = t[v >> 12 & 63];
+        *p++ = i + 1 < n ? t[v >> 6 & 63] : '=';
+        *p++ = i + 2 < n ? t[v & 63] : '=';
+    }
+    *p = 0;
+    return o;
+}
+
+/* printf into a malloc'd string */
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...) {
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(NULL, 0, f, ap);
+    va_end(ap);
+    char *s = malloc((size_t)n + 1);
+    va_start(ap, f);
+    vsnprintf(s, (size_t)n + 1, f, ap);
+    va_end(ap);
+    return s;
+}
+
+static uint32_t crc32_png(const uint8_t *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xffffffffu;
+}
+
+static void be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+/* A PNG signature and a valid IHDR chunk declaring w x h RGB8, then IEND: no pixels. */
+static size_t png_header_only(uint8_t out[64], uint32_t w, uint32_t h) {
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    memcpy(out, sig, 8);
+    be32(out + 8, 13);
+    memcpy(out + 12, "IHDR", 4);
+    be32(out + 16, w);
+    be32(out + 20, h);
+    out[24] = 8, out[25] = 2, out[26] = 0, out[27] = 0, out[28] = 0;
+    be32(out + 29, crc32_png(out + 12, 17));
+    be32(out + 33, 0);
+    memcpy(out + 37, "IEND", 4);
+    be32(out + 41, crc32_png(out + 37, 4));
+    return 45;
+}
+
+/* A w x h gradient JPEG in memory (caller frees). */
+static uint8_t *make_jpeg(int w, int h, size_t *n) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr e;
+    unsigned char *out = NULL;
+    unsigned long len = 0;
+    c.err = jpeg_std_error(&e);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &out, &len);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 90, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    uint8_t *row = malloc((size_t)w * 3);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) row[3 * x] = (uint8_t)x, row[3 * x + 1] = (uint8_t)y, row[3 * x + 2] = (uint8_t)(x ^ y);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    free(row);
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    *n = len;
+    return out;
+}
+
+/* ---- HTTP client ------------------------------------------------------------------------ */
+
+typedef struct resp {
+    int status;
+    char *head; /* status line and headers */
+    char *body;
+    size_t body_len;
+} resp;
+
+static void resp_free(resp *r) {
+    free(r->head);
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+static int connect_to(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    struct timeval tv = {120, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static int send_all(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n) {
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        if (k <= 0) return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Reads a whole answer (the server closes: every request says Connection: close). */
+static int read_resp(int fd, resp *r) {
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) buf = realloc(buf, cap *= 2);
+        ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
+        if (k <= 0) break;
+        len += (size_t)k;
+    }
+    buf[len] = 0;
+    memset(r, 0, sizeof *r);
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (!sep || sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1) {
+        free(buf);
+        r->status = -1;
+        return -1;
+    }
+    size_t hl = (size_t)(sep - buf);
+    r->head = malloc(hl + 1);
+    memcpy(r->head, buf, hl);
+    r->head[hl] = 0;
+    r->body_len = len - hl - 4;
+    r->body = malloc(r->body_len + 1);
+    memcpy(r->body, sep + 4, r->body_len);
+    r->body[r->body_len] = 0;
+    free(buf);
+    return 0;
+}
+
+static void send_request(int fd, const char *method, const char *path, const char *ctype,
+                         const void *body, size_t n) {
+    char head[1024];
+    int hl = snprintf(head, sizeof head,
+                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%sContent-Length: %zu\r\n\r\n",
+                      method, path, ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "", n);
+    send_all(fd, head, (size_t)hl);
+    if (n) send_all(fd, body, n); /* a server that refused early may close: ignore */
+}
+
+static int http(int port, const char *method, const char *path, const char *ctype, const void *body,
+                size_t n, resp *r) {
+    int fd = connect_to(port);
+    if (fd < 0) {
+        memset(r, 0, sizeof *r);
+        r->status = -1;
+        return -1;
+    }
+    send_request(fd, method, path, ctype, body, n);
+    int rc = read_resp(fd, r);
+    close(fd);
+    return rc;
+}
+
+static int post_json(int port, const char *json, resp *r) {
+    return http(port, "POST", "/infer/instance_segmentation", "application/json", json, strlen(json), r);
+}
+
+static int healthy(int port) {
+    resp r;
+    http(port, "GET", "/healthz", NULL, NULL, 0, &r);
+    int ok = r.status == 200 && r.body && strstr(r.body, "\"ok\"");
+    resp_free(&r);
+    return ok;
+}
+
+/* ---- servers in child processes ------------------------------------------------------------ */
+
+typedef struct server {
+    pid_t pid;
+    int port;
+} server;
+
+static void on_ready(void *user, int port) {
+    int fd = *(int *)user;
+    if (write(fd, &port, sizeof port) != (ssize_t)sizeof port) _exit(5);
+    close(fd);
+}
+
+/* Forks a server with both fixture models ("tiny/1" = w1, "tiny/2" = w2, "w1" = w1 again). */
+static server start_server(const rfs_serve_config *base) {
+    int p[2];
+    server s = {-1, -1};
+    if (pipe(p) != 0) return s;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        rfs_model *m1 = NULL, *m2 = NULL;
+        if (rfs_model_load(&m1, model_w1) != RFS_OK || rfs_model_load(&m2, model_w2) != RFS_OK) {
+            fprintf(stderr, "server: %s\n", rfs_last_error());
+            exit(3);
+        }
+        rfs_predict_opts po = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
+        rfs_serve_model models[3] = {{"tiny/1", m1, po}, {"tiny/2", m2, po}, {"w1", m1, po}};
+        rfs_serve_config c = *base;
+        c.models = models;
+        c.n_models = 3;
+        rfs_status st = rfs_serve_run(&c, on_ready, &p[1]);
+        if (st != RFS_OK) fprintf(stderr, "server: %s\n", rfs_last_error());
+        rfs_model_free(m1);
+        rfs_model_free(m2);
+        exit(st == RFS_OK ? 0 : 4); /* exit(), not _exit(): LeakSanitizer checks the server */
+    }
+    close(p[1]);
+    struct pollfd pf = {p[0], POLLIN, 0};
+    if (pid > 0 && poll(&pf, 1, 120000) == 1 && read(p[0], &s.port, sizeof s.port) == (ssize_t)sizeof s.port)
+        s.pid = pid;
+    else if (pid > 0) kill(pid, SIGKILL), waitpid(pid, NULL, 0);
+    close(p[0]);
+    return s;
+}
+
+/* SIGTERM, then the exit status (-1 when it did not exit within 60 s). */
+static int stop_server(server *s) {
+    if (s->pid <= 0) return -1;
+    kill(s->pid, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 6000; i++) {
+        pid_t w = waitpid(s->pid, &status, WNOHANG);
+        if (w == s->pid) {
+            s->pid = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        sleep_ms(10);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    s->pid = -1;
+    return -1;
+}
+
+static rfs_serve_config test_config(void) {
+    rfs_serve_config c = rfs_serve_defaults();
+    c.port = 0;
+    c.session.threads = 2;
+    c.session.max_batch = 4;
+    c.batch_wait_ms = 20;
+    c.queue_frames = 16;
+    c.deadline_ms = 6000;
+    c.client_timeout_s = 1;
+    c.max_body = (size_t)4 << 20;
+    c.limits.max_images = 4;
+    return c;
+}
+
+static server srv; /* the main server of these tests */
+
+/* ---- comparing with `rfseg predict` ---------------------------------------------------------- */
+
+/* Removes the values of "detection_id", "inference_id" (strings) and "time" (a number). */
+static void normalize(char *s) {
+    static const char *const keys[] = {"\"detection_id\":\"", "\"inference_id\":\"", "\"time\":"};
+    for (int k = 0; k < 3; k++) {
+        size_t kl = strlen(keys[k]);
+        for (char *p = strstr(s, keys[k]); p; p = strstr(p + kl, keys[k])) {
+            char *v = p + kl, *e = v;
+            if (k < 2) while (*e && *e != '"') e++;
+            else while (*e && *e != ',' && *e != '}') e++;
+            memmove(v, e, strlen(e) + 1);
+        }
+    }
+}
+
+/* One line of `rfseg predict` output (normalized), or NULL. */
+static char *predict_cli(const char *model, const char *image, const char *extra) {
+    char *cmd = fmt("'%s' predict --model '%s' %s '%s' 2>/dev/null", rfseg_bin, model, extra ? extra : "", image);
+    FILE *f = popen(cmd, "r");
+    free(cmd);
+    if (!f) return NULL;
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    size_t k;
+    while ((k = fread(out + len, 1, cap - len - 1, f)) > 0)
+        if ((len += k) + 1 >= cap) out = realloc(out, cap *= 2);
+    out[len] = 0;
+    int st = pclose(f);
+    while (len && out[len - 1] == '\n') out[--len] = 0;
+    if (st != 0 || !len) {
+        free(out);
+        return NULL;
+    }
+    normalize(out);
+    return out;
+}
+
+static int body_equals(const resp *r, const char *expect) {
+    if (!r->body || !expect) return 0;
+    char *b = strdup(r->body);
+    normalize(b);
+    int eq = !strcmp(b, expect);
+    if (!eq) printf("  got:    %.300s\n  expect: %.300s\n", b, expect);
+    free(b);
+    return eq;
+}
+
+static char *image_b64(const char *name) {
+    size_t n;
+    uint8_t *d = read_file(test_shared(name), &n);
+    if (!d) return NULL;
+    char *s = b64(d, n);
+    free(d);
+    return s;
+}
+
+/* ---- tests --------------------------------------------------------------------------------- */
+
+TEST(server_started) {
+    CHECKF(srv.pid > 0 && srv.port > 0, "the server did not start");
+    CHECK(healthy(srv.port));
+}
+
+TEST(info_and_metrics) {
+    resp r;
+    http(srv.port, "GET", "/info", NULL, NULL, 0, &r);
+    CHECK(r.status == 200);
+    CHECK(r.body && strstr(r.body, "\"model_id\":\"tiny/1\"") && strstr(r.body, "\"model_id\":\"tiny/2\""));
+    CHECK(r.head && strstr(r.head, "application/json"));
+    resp_free(&r);
+    http(srv.port, "GET", "/metrics", NULL, NULL, 0, &r);
+    CHECK(r.status == 200);
+    CHECK(r.body && strstr(r.body, "rfseg_requests_total{code=\"200\"}"));
+    CHECK(r.body && strstr(r.body, "# TYPE rfseg_request_duration_seconds histogram"));
+    CHECK(r.body && strstr(r.body, "rfseg_batch_size_bucket{le=\"+Inf\"}"));
+    CHECK(r.body && strstr(r.body, "rfseg_queue_depth "));
+    resp_free(&r);
+}
+
+TEST(infer_equals_predict) {
+    const char *img = test_shared("fixtures/images/chelsea.png");
+    char *v = image_b64("fixtures/images/chelsea.png");
+    CHECK(v != NULL);
+    if (!v) return;
+    struct {
+        const char *model, *file, *json_extra, *cli_extra;
+    } cases[] = {
+        {"tiny/1", model_w1, "", ""},
+        {"tiny/2", model_w2, "", ""},
+        {"tiny/1", model_w1, ",\"response_mask_format\":\"rle\"", "--format rle"},
+        {"tiny/1", model_w1, ",\"confidence\":0.25,\"disable_preproc_auto_orient\":true",
+         "--confidence 0.25 --no-auto-orient"},
+        {"w1", model_w1, ",\"confidence\":\"default\",\"iou_threshold\":0.5,\"api_key\":\"k\"", ""},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        char *expect = predict_cli(cases[k].file, img, cases[k].cli_extra);
+        CHECKF(expect != NULL, "rfseg predict failed (%s)", rfseg_bin);
+        char *json = fmt("{\"model_id\":\"%s\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}%s}",
+                         cases[k].model, v, cases[k].json_extra);
+        resp r;
+        post_json(srv.port, json, &r);
+        CHECKF(r.status == 200, "case %zu: status %d %.200s", k, r.status, r.body ? r.body : "");
+        CHECKF(body_equals(&r, expect), "case %zu differs from rfseg predict", k);
+        CHECK(r.body && strstr(r.body, "\"predictions\":[{")); /* not vacuous: detections */
+        resp_free(&r);
+        free(json);
+        free(expect);
+    }
+    free(v);
+}
+
+TEST(infer_list_id_and_filter) {
+    const char *names[2] = {"fixtures/images/chelsea.png", "fixtures/images/coffee.png"};
+    char *v0 = image_b64(names[0]), *v1 = image_b64(names[1]);
+    char *e0 = predict_cli(model_w1, test_shared(names[0]), NULL);
+    char *e1 = predict_cli(model_w1, test_shared(names[1]), NULL);
+    CHECK(v0 && v1 && e0 && e1);
+    if (!(v0 && v1 && e0 && e1)) goto done;
+    char *json = fmt("{\"model_id\":\"tiny/1\",\"id\":\"req-42\",\"image\":[{\"type\":\"base64\",\"value\":\"%s\"},"
+                     "{\"type\":\"base64\",\"value\":\"%s\"}]}", v0, v1);
+    resp r;
+    post_json(srv.port, json, &r);
+    CHECK(r.status == 200);
+    char *expect = fmt("[%s,%s]", e0, e1);
+    CHECKF(body_equals(&r, expect), "list answer differs from rfseg predict");
+    /* Roboflow: the request's id is every response's inference_id */
+    const char *p = r.body ? strstr(r.body, "\"inference_id\":\"req-42\"") : NULL;
+    CHECK(p && strstr(p + 1, "\"inference_id\":\"req-42\""));
+    free(expect);
+    free(json);
+    resp_free(&r);
+
+    /* class_filter: the fixture detects "person"; an unknown name filters everything */
+    json = fmt("{\"model_id\":\"tiny/1\",\"class_filter\":[\"no-such-class\"],\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v0);
+    post_json(srv.port, json, &r);
+    CHECK(r.status == 200 && r.body && strstr(r.body, "\"predictions\":[]"));
+    free(json);
+    resp_free(&r);
+    json = fmt("{\"model_id\":\"tiny/1\",\"class_filter\":[\"person\"],\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v0);
+    post_json(srv.port, json, &r);
+    CHECK(r.status == 200 && r.body && strstr(r.body, "\"class\":\"person\""));
+    free(json);
+    resp_free(&r);
+done:
+    free(v0), free(v1), free(e0), free(e1);
+}
+
+TEST(legacy_route) {
+    const char *img = test_shared("fixtures/images/rocket.png");
+    size_t n;
+    uint8_t *raw = read_file(img, &n);
+    char *v = raw ? b64(raw, n) : NULL;
+    char *expect = predict_cli(model_w1, img, "--confidence 0.3");
+    char *expect_rle = predict_cli(model_w1, img, "--format rle");
+    CHECK(raw && v && expect && expect_rle);
+    if (!(raw && v && expect && expect_rle)) goto done;
+    resp r;
+    /* raw base64 body; confidence in percent as Roboflow's legacy route reads it */
+    http(srv.port, "POST", "/tiny/1?confidence=30&format=json&api_key=x", "application/x-www-form-urlencoded",
+         v, strlen(v), &r);
+    CHECK(r.status == 200);
+    CHECK(body_equals(&r, expect));
+    resp_free(&r);
+    /* the same as a fraction */
+    http(srv.port, "POST", "/tiny/1?confidence=0.3", NULL, v, strlen(v), &r);
+    CHECK(r.status == 200 && body_equals(&r, expect));
+    resp_free(&r);
+    /* multipart upload of the file itself */
+    const char *bnd = "----rfsegTestBoundary7MA4YWxk";
+    char *pre = fmt("--%s\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+                    "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"rocket.png\"\r\n"
+                    "Content-Type: image/png\r\n\r\n", bnd, bnd);
+    char *post = fmt("\r\n--%s--\r\n", bnd);
+    size_t pl = strlen(pre), ql = strlen(post);
+    uint8_t *body = malloc(pl + n + ql);
+    memcpy(body, pre, pl);
+    memcpy(body + pl, raw, n);
+    memcpy(body + pl + n, post, ql);
+    char *ct = fmt("multipart/form-data; boundary=%s", bnd);
+    http(srv.port, "POST", "/tiny/1?response_mask_format=rle", ct, body, pl + n + ql, &r);
+    CHECKF(r.status == 200, "multipart: %d %.200s", r.status, r.body ? r.body : "");
+    CHECK(body_equals(&r, expect_rle));
+    resp_free(&r);
+    free(ct), free(body), free(pre), free(post);
+done:
+    free(raw), free(v), free(expect), free(expect_rle);
+}
+
+typedef struct bad_case {
+    const char *what;
+    const char *method, *path, *ctype;
+    char *body; /* owned */
+    size_t len;
+    int status;
+    const char *msg; /* substring of the message */
+} bad_case;
+
+static bad_case json_case(const char *what, char *body, int status, const char *msg) {
+    return (bad_case){what, "POST", "/infer/instance_segmentation", "application/json", body, strlen(body), status, msg};
+}
+
+TEST(bad_requests) {
+    size_t jn, pn;
+    uint8_t *jpg = make_jpeg(64, 48, &jn);
+    char *jpg64 = b64(jpg, jn), *cut64 = b64(jpg, jn * 2 / 3);
+    uint8_t big[64];
+    pn = png_header_only(big, 100000, 100000);
+    char *big64 = b64(big, pn);
+    char *text64 = b64((const uint8_t *)"hello, this is not an image", 27);
+    char deep[200] = "{\"model_id\":\"tiny/1\",\"x\":";
+    for (int i = 0; i < 40; i++) strcat(deep, "[");
+    for (int i = 0; i < 40; i++) strcat(deep, "]");
+    strcat(deep, "}");
+    const char *im = "{\"type\":\"base64\",\"value\":\"%s\"}";
+    char *good_img = fmt(im, jpg64);
+    bad_case cases[] = {
+        json_case("malformed JSON", strdup("{\"model_id\": \"tiny/1\", \"image\": "), 400, "malformed JSON"),
+        json_case("trailing comma", strdup("{\"model_id\":\"tiny/1\",}"), 400, "malformed JSON"),
+        json_case("bad number", strdup("{\"model_id\":\"tiny/1\",\"confidence\":01}"), 400, "bad number"),
+        json_case("invalid UTF-8", strdup("{\"model_id\":\"tiny/\xff\"}"), 400, "UTF-8"),
+        json_case("deep nesting", strdup(deep), 400, "nested"),
+        json_case("empty body", strdup(""), 400, "empty request body"),
+        json_case("not an object", strdup("[1,2]"), 422, "must be a JSON object"),
+        json_case("missing model_id", fmt("{\"image\":%s}", good_img), 422, "model_id is required"),
+        json_case("model_id type", fmt("{\"model_id\":7,\"image\":%s}", good_img), 422, "model_id must be a string"),
+        json_case("missing image", strdup("{\"model_id\":\"tiny/1\"}"), 422, "image is required"),
+        json_case("image type", strdup("{\"model_id\":\"tiny/1\",\"image\":\"abc\"}"), 422, "must be an object"),
+        json_case("image value type", strdup("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"base64\",\"value\":3}}"), 422, "value must be a string"),
+        json_case("confidence type", fmt("{\"model_id\":\"tiny/1\",\"confidence\":\"high\",\"image\":%s}", good_img), 422, "confidence"),
+        json_case("confidence range", fmt("{\"model_id\":\"tiny/1\",\"confidence\":1.5,\"image\":%s}", good_img), 422, "confidence"),
+        json_case("class_filter type", fmt("{\"model_id\":\"tiny/1\",\"class_filter\":\"person\",\"image\":%s}", good_img), 422, "class_filter"),
+        json_case("mask format", fmt("{\"model_id\":\"tiny/1\",\"response_mask_format\":\"mask\",\"image\":%s}", good_img), 422, "response_mask_format"),
+        json_case("bool type", fmt("{\"model_id\":\"tiny/1\",\"disable_preproc_auto_orient\":\"yes\",\"image\":%s}", good_img), 422, "boolean"),
+        json_case("ignored field type", fmt("{\"model_id\":\"tiny/1\",\"iou_threshold\":\"x\",\"image\":%s}", good_img), 422, "iou_threshold"),
+        json_case("duplicate key", fmt("{\"model_id\":\"tiny/1\",\"model_id\":\"tiny/2\",\"image\":%s}", good_img), 400, "twice"),
+        json_case("bad base64", strdup("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"base64\",\"value\":\"ab$d\"}}"), 400, "invalid base64"),
+        json_case("bad padding", strdup("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"base64\",\"value\":\"abcde\"}}"), 400, "padding"),
+        json_case("not an image", fmt("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", text64), 400, "could not decode"),
+        json_case("truncated JPEG", fmt("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", cut64), 400, "could not decode"),
+        json_case("huge PNG header", fmt("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", big64), 413, "100000x100000"),
+        json_case("unknown model", fmt("{\"model_id\":\"no/such\",\"image\":%s}", good_img), 404, "no/such"),
+        json_case("image URL", strdup("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"url\",\"value\":\"http://127.0.0.1:1/x.jpg\"}}"), 400, "--allow-urls"),
+        json_case("numpy image", strdup("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"numpy\",\"value\":\"x\"}}"), 400, "base64"),
+        json_case("empty list", strdup("{\"model_id\":\"tiny/1\",\"image\":[]}"), 422, "empty list"),
+        json_case("too many images", fmt("{\"model_id\":\"tiny/1\",\"image\":[%s,%s,%s,%s,%s]}", good_img, good_img, good_img, good_img, good_img), 413, "limit 4"),
+        json_case("visualize", fmt("{\"model_id\":\"tiny/1\",\"visualize_predictions\":true,\"image\":%s}", good_img), 422, "visualize"),
+        {"unknown route", "GET", "/nope", NULL, NULL, 0, 404, "not found"},
+        {"wrong method", "GET", "/infer/instance_segmentation", NULL, NULL, 0, 405, "method not allowed"},
+        {"legacy format=image", "POST", "/tiny/1?format=image", NULL, strdup(jpg64), strlen(jpg64), 400, "format=image"},
+        {"legacy confidence", "POST", "/tiny/1?confidence=abc", NULL, strdup(jpg64), strlen(jpg64), 422, "confidence"},
+        {"legacy bool", "POST", "/tiny/1?disable_preproc_auto_orient=maybe", NULL, strdup(jpg64), strlen(jpg64), 422, "true or false"},
+        {"legacy empty body", "POST", "/tiny/1", NULL, NULL, 0, 400, "no image"},
+        {"legacy raw bytes", "POST", "/tiny/1", "image/jpeg", (char *)jpg, jn, 400, "expected base64"},
+        {"legacy unknown model", "POST", "/tiny/9", NULL, strdup(jpg64), strlen(jpg64), 404, "tiny/9"},
+        {"legacy URL", "GET", "/tiny/1?image=http%3A%2F%2F127.0.0.1%3A1%2Fx.jpg", NULL, NULL, 0, 400, "--allow-urls"},
+        {"multipart without file", "POST", "/tiny/1", "multipart/form-data; boundary=XyZ",
+         strdup("--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--XyZ\r\nContent-Disposition: form-data; name=\"b\"\r\n\r\n2\r\n--XyZ--\r\n"),
+         0, 400, "has no"},
+        {"multipart malformed", "POST", "/tiny/1", "multipart/form-data; boundary=XyZ", strdup("--XyZ\r\nno end"), 0, 400, "malformed multipart"},
+    };
+    jpg = NULL; /* owned by its case now */
+    int n = (int)(sizeof cases / sizeof *cases);
+    for (int k = 0; k < n; k++) {
+        bad_case *c = &cases[k];
+        if (c->body && !c->len) c->len = strlen(c->body);
+        resp r;
+        http(srv.port, c->method, c->path, c->ctype, c->body, c->len, &r);
+        int ok_status = r.status == c->status;
+        int ok_json = r.body && !strncmp(r.body, "{\"message\":\"", 12) && r.head && strstr(r.head, "application/json");
+        int ok_msg = r.body && strstr(r.body, c->msg);
+        CHECKF(ok_status && ok_json && ok_msg, "%s: want %d '%s', got %d %.200s", c->what, c->status,
+               c->msg, r.status, r.body ? r.body : "(none)");
+        resp_free(&r);
+        CHECKF(healthy(srv.port), "server not healthy after: %s", c->what);
+        free(c->body);
+    }
+    free(good_img), free(jpg64), free(cut64), free(big64), free(text64);
+}
+
+TEST(oversize_body) {
+    /* Content-Length over the limit: refused from the headers, before any body is read */
+    int fd = connect_to(srv.port);
+    const char *h = "POST /infer/instance_segmentation HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                    "Content-Length: 5000000\r\n\r\n{\"model_id\":";
+    send_all(fd, h, strlen(h));
+    resp r;
+    read_resp(fd, &r);
+    close(fd);
+    CHECKF(r.status == 413 && r.body && strstr(r.body, "larger than the limit"), "got %d", r.status);
+    resp_free(&r);
+    /* chunked, no length: discarded past the limit, answered at its end */
+    fd = connect_to(srv.port);
+    const char *hc = "POST /infer/instance_segmentation HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n";
+    send_all(fd, hc, strlen(hc));
+    static char chunk[65536 + 16];
+    int cl = snprintf(chunk, sizeof chunk, "10000\r\n");
+    memset(chunk + cl, ' ', 65536);
+    memcpy(chunk + cl + 65536, "\r\n", 2);
+    for (int i = 0; i < 80; i++) send_all(fd, chunk, (size_t)cl + 65536 + 2); /* 5 MiB */
+    send_all(fd, "0\r\n\r\n", 5);
+    read_resp(fd, &r);
+    close(fd);
+    CHECKF(r.status == 413 && r.body && strstr(r.body, "larger than the limit"), "chunked: got %d", r.status);
+    resp_free(&r);
+    CHECK(healthy(srv.port));
+}
+
+static int closed_by_server(int fd, int timeout_ms) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) != 1) return 0;
+    char b[256];
+    ssize_t k = recv(fd, b, sizeof b, MSG_DONTWAIT);
+    return k == 0 || (k < 0 && errno == ECONNRESET);
+}
+
+TEST(slow_clients) {
+    /* silent after connecting; stalled in the headers; stalled in the body */
+    int silent = connect_to(srv.port), mid_head = connect_to(srv.port), mid_body = connect_to(srv.port);
+    send_all(mid_head, "POST /infer/instance_segmentation HTTP/1.1\r\nHost: x\r\nContent-Le", 62);
+    const char *h = "POST /infer/instance_segmentation HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"mo";
+    send_all(mid_body, h, strlen(h));
+    double t0 = now_s();
+    CHECK(healthy(srv.port)); /* others are served meanwhile */
+    CHECKF(now_s() - t0 < 1.0, "health check took %.2f s behind slow clients", now_s() - t0);
+    /* the server drops them after client_timeout (1 s) of silence */
+    CHECK(closed_by_server(silent, 10000));
+    CHECK(closed_by_server(mid_head, 10000));
+    CHECK(closed_by_server(mid_body, 10000));
+    close(silent), close(mid_head), close(mid_body);
+    /* a trickling body (a byte every 0.5 s) is dropped when the request deadline (6 s) passes */
+    int trickle = connect_to(srv.port);
+    send_all(trickle, h, strlen(h));
+    t0 = now_s();
+    int dropped = 0;
+    while (now_s() - t0 < 20 && !dropped) {
+        if (send_all(trickle, " ", 1) != 0) break;
+        dropped = closed_by_server(trickle, 500);
+    }
+    CHECKF(now_s() - t0 < 15, "trickling client held for %.1f s", now_s() - t0);
+    close(trickle);
+    CHECK(healthy(srv.port));
+    resp r;
+    http(srv.port, "GET", "/metrics", NULL, NULL, 0, &r);
+    CHECK(r.body && strstr(r.body, "rfseg_requests_dropped_total ") &&
+          !strstr(r.body, "rfseg_requests_dropped_total 0\n"));
+    resp_free(&r);
+}
+
+typedef struct conc_arg {
+    const char *json;
+    resp r;
+} conc_arg;
+
+static void *conc_main(void *p) {
+    conc_arg *a = p;
+    post_json(srv.port, a->json, &a->r);
+    return NULL;
+}
+
+TEST(concurrent_requests) {
+    const char *names[3] = {"fixtures/images/chelsea.png", "fixtures/images/coffee.png", "fixtures/images/astronaut.png"};
+    char *json[3], *expect[3];
+    for (int i = 0; i < 3; i++) {
+        char *v = image_b64(names[i]);
+        json[i] = fmt("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+        expect[i] = predict_cli(model_w1, test_shared(names[i]), NULL);
+        free(v);
+    }
+    enum { N = 9 };
+    conc_arg args[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        args[i].json = json[i % 3];
+        pthread_create(&th[i], NULL, conc_main, &args[i]);
+    }
+    for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++) {
+        CHECKF(args[i].r.status == 200, "request %d: %d", i, args[i].r.status);
+        CHECKF(body_equals(&args[i].r, expect[i % 3]), "request %d differs from rfseg predict", i);
+        resp_free(&args[i].r);
+    }
+    for (int i = 0; i < 3; i++) free(json[i]), free(expect[i]);
+}
+
+TEST(queue_full_and_deadline) {
+    /* a second server whose batches wait long to fill: a request sits in the queue past its
+     * 1.5 s deadline (504), and while it holds the whole queue another one is refused (503) */
+    rfs_serve_config c = test_config();
+    c.session.max_batch = 8;
+    c.batch_wait_ms = 10000;
+    c.queue_frames = 4;
+    c.deadline_ms = 1500;
+    server s2 = start_server(&c);
+    CHECK(s2.pid > 0);
+    if (s2.pid <= 0) return;
+    size_t jn;
+    uint8_t *jpg = make_jpeg(32, 32, &jn);
+    char *v = b64(jpg, jn);
+    const char *im = "{\"type\":\"base64\",\"value\":\"%s\"}";
+    char *one = fmt(im, v);
+    char *four = fmt("{\"model_id\":\"tiny/1\",\"image\":[%s,%s,%s,%s]}", one, one, one, one);
+    char *single = fmt("{\"model_id\":\"tiny/1\",\"image\":%s}", one);
+    int fd = connect_to(s2.port);
+    send_request(fd, "POST", "/infer/instance_segmentation", "application/json", four, strlen(four));
+    sleep_ms(400);
+    resp r;
+    post_json(s2.port, single, &r);
+    CHECKF(r.status == 503 && r.head && strstr(r.head, "Retry-After:") && r.body && strstr(r.body, "full"),
+           "queue full: got %d %s", r.status, r.body ? r.body : "");
+    resp_free(&r);
+    double t0 = now_s();
+    read_resp(fd, &r);
+    close(fd);
+    CHECKF(r.status == 504 && r.body && strstr(r.body, "deadline"), "deadline: got %d %s", r.status, r.body ? r.body : "");
+    CHECKF(now_s() - t0 < 5, "the 504 came %.1f s late", now_s() - t0);
+    resp_free(&r);
+    /* the queue is free again: the same request is admitted (and times out the same way) */
+    post_json(s2.port, single, &r);
+    CHECKF(r.status == 504, "after: got %d", r.status);
+    resp_free(&r);
+    CHECK(healthy(s2.port));
+    CHECKF(stop_server(&s2) == 0, "second server did not exit cleanly");
+    free(jpg), free(v), free(one), free(four), free(single);
+}
+
+TEST(graceful_shutdown) {
+    char *v = image_b64("fixtures/images/astronaut.png");
+    char *json = fmt("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    int fd = connect_to(srv.port);
+    send_request(fd, "POST", "/infer/instance_segmentation", "application/json", json, strlen(json));
+    sleep_ms(150); /* accepted and in progress */
+    int port = srv.port;
+    int status = stop_server(&srv);
+    resp r;
+    read_resp(fd, &r);
+    close(fd);
+    CHECKF(r.status == 200 && r.body && strstr(r.body, "\"predictions\":"), "in-flight request: %d", r.status);
+    resp_free(&r);
+    CHECKF(status == 0, "server exit status %d (non-zero under ASan: a leak or error report)", status);
+    int late = connect_to(port);
+    CHECKF(late < 0, "the stopped server still accepts connections");
+    if (late >= 0) close(late);
+    free(json), free(v);
+}
+
+int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_IGN);
+    /* rfseg next to this binary's build directory (build/tests/test_serve -> build/rfseg) */
+    snprintf(rfseg_bin, sizeof rfseg_bin, "%s", argv[0]);
+    char *slash = strrchr(rfseg_bin, '/');
+    if (slash) *slash = 0;
+    else snprintf(rfseg_bin, sizeof rfseg_bin, ".");
+    strncat(rfseg_bin, "/../rfseg", sizeof rfseg_bin - strlen(rfseg_bin) - 1);
+    struct stat sb;
+    if (stat(rfseg_bin, &sb) != 0) {
+        const char *b = getenv("RFS_BUILD");
+        snprintf(rfseg_bin, sizeof rfseg_bin, "%s/rfseg", b && *b ? b : "build");
+    }
+    snprintf(model_w1, sizeof model_w1, "%s", test_shared("fixtures/rfdetr/tiny-w1.pth"));
+    snprintf(model_w2, sizeof model_w2, "%s", test_shared("fixtures/rfdetr/tiny-w2.pth"));
+    rfs_serve_config c = test_config();
+    srv = start_server(&c);
+    RUN(server_started);
+    if (srv.pid > 0) {
+        RUN(info_and_metrics);
+        RUN(infer_equals_predict);
+        RUN(infer_list_id_and_filter);
+        RUN(legacy_route);
+        RUN(bad_requests);
+        RUN(oversize_body);
+        RUN(slow_clients);
+        RUN(concurrent_requests);
+        RUN(queue_full_and_deadline);
+        RUN(graceful_shutdown);
+    }
+    if (srv.pid > 0) stop_server(&srv);
+    return test_summary();
+}
+#else
+int main(void) {
+    printf("rfseg serve is not built (no libmicrohttpd): nothing to test\n0 passed, 0 failed\n");
+    return 0;
+}
+#endif
