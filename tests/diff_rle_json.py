@@ -5,8 +5,9 @@
    rleEncode (Fortran order, first run = zeros) and rleToString (delta against the count two
    before from index 3 on, 5-bit chunks + 48, 0x20 continuation), which is what
    `pycocotools.mask.encode(np.asfortranarray(m))["counts"]` returns; every string is also
-   decoded back (rleFrString transcription) and compared with the mask. pycocotools itself is
-   not installed here.
+   decoded back (rleFrString transcription) and compared with the mask; the JSON form
+   (rfs_rle_string_json) must equal json.dumps of the string. pycocotools itself is not
+   installed here.
 2. rfs_fmt_double against Python's repr(float): random 64-bit patterns, random float32 values
    widened to double, uniform and log-uniform doubles, integers, halves, float32
    confidences, powers of two and ten with their neighbours, boundaries of the fixed /
@@ -150,10 +151,14 @@ def test_rle(rng):
         (n,) = struct.unpack_from("<i", out, off)
         s = out[off + 4:off + 4 + n].decode("ascii")
         off += 4 + n
+        (n,) = struct.unpack_from("<i", out, off)
+        sj = out[off + 4:off + 4 + n].decode("ascii")
+        off += 4 + n
         cnts = coco_counts(m)
         ref = coco_string(cnts)
         back = coco_decode(coco_parse(s), *m.shape)
-        if s == ref and np.array_equal(back, m) and coco_parse(ref) == cnts:
+        if s == ref and np.array_equal(back, m) and coco_parse(ref) == cnts and \
+                sj == json.dumps(ref)[1:-1]:
             ok += 1
         else:
             bad += 1

@@ -182,7 +182,7 @@ size_t rfs_rle_string_bound(const rfs_rle *r) {
     return r->n * 7 + 1; /* |delta| < 2^33 -> at most 7 chars of 5 bits */
 }
 
-size_t rfs_rle_string(char *dst, size_t cap, const rfs_rle *r) {
+static size_t rle_string(char *dst, size_t cap, const rfs_rle *r, int json) {
     size_t p = 0;
     for (size_t i = 0; i < r->n; i++) {
         int64_t x = (int64_t)r->counts[i];
@@ -192,7 +192,12 @@ size_t rfs_rle_string(char *dst, size_t cap, const rfs_rle *r) {
             x >>= 5; /* arithmetic shift (floor), as pycocotools' `long` */
             int more = (c & 0x10) ? x != -1 : x != 0;
             if (more) c |= 0x20;
-            if (p + 1 < cap) dst[p] = (char)(c + 48);
+            c += 48;
+            if (json && c == '\\') {
+                if (p + 1 < cap) dst[p] = '\\';
+                p++;
+            }
+            if (p + 1 < cap) dst[p] = (char)c;
             p++;
             if (!more) break;
         }
@@ -200,6 +205,14 @@ size_t rfs_rle_string(char *dst, size_t cap, const rfs_rle *r) {
     if (cap) dst[p < cap ? p : cap - 1] = 0;
     return p;
 }
+
+size_t rfs_rle_string(char *dst, size_t cap, const rfs_rle *r) { return rle_string(dst, cap, r, 0); }
+
+size_t rfs_rle_string_json(char *dst, size_t cap, const rfs_rle *r) {
+    return rle_string(dst, cap, r, 1);
+}
+
+size_t rfs_rle_string_json_bound(const rfs_rle *r) { return r->n * 14 + 1; }
 
 rfs_status rfs_rle_parse(rfs_rle *r, const char *s, size_t len, uint64_t total) {
     r->n = 0;

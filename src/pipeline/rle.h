@@ -36,6 +36,12 @@ size_t rfs_rle_string(char *dst, size_t cap, const rfs_rle *r);
 /* Bytes that always suffice for rfs_rle_string (NUL included). */
 size_t rfs_rle_string_bound(const rfs_rle *r);
 
+/* The same string ready to sit between JSON quotes: the alphabet ('0'..'o') contains one
+ * character JSON escapes, the backslash, which is written as two. Same semantics; bytes
+ * that always suffice: rfs_rle_string_json_bound. */
+size_t rfs_rle_string_json(char *dst, size_t cap, const rfs_rle *r);
+size_t rfs_rle_string_json_bound(const rfs_rle *r);
+
 /* Parses a compressed counts string back into r (pycocotools rleFrString); fails on a
  * malformed string or when the counts do not add up to total (when total > 0). */
 rfs_status rfs_rle_parse(rfs_rle *r, const char *s, size_t len, uint64_t total);

@@ -5,7 +5,8 @@
  *   cvdiff resize        in: {sw sh dw dh} + sw*sh*3 bytes        out: dw*dh*3 bytes
  *   cvdiff contours      in: {x0 y0 w h} + w*h bytes
  *                        out: {ncontours} {len[i]...} {points...} {nbest} {points...}
- *   cvdiff rle           in: {W H x0 y0 w h} + w*h bytes          out: {len} + chars
+ *   cvdiff rle           in: {W H x0 y0 w h} + w*h bytes
+ *                        out: {len} + chars, {len} + JSON-escaped chars
  *   cvdiff maskup        in: {mode in_w in_h out_w out_h dense} + floats
  *                        out: {x0 y0 w h} + w*h bytes [+ out_h*out_w floats if dense]
  *   cvdiff fmt           in: doubles                              out: one repr per line
@@ -125,6 +126,13 @@ static int cmd_rle(void) {
         if (back.n != r.n || memcmp(back.counts, r.counts, r.n * 4)) die("rle parse mismatch");
         wr_i32((int32_t)len);
         wr(s, len);
+        size_t capj = rfs_rle_string_json_bound(&r);
+        char *sj = xmalloc(capj);
+        size_t lenj = rfs_rle_string_json(sj, capj, &r);
+        if (lenj + 1 > capj) die("rle json bound too small");
+        wr_i32((int32_t)lenj);
+        wr(sj, lenj);
+        free(sj);
         free(s);
         free(buf);
     }
