@@ -117,8 +117,10 @@ typedef struct rfs_config {
 
 typedef struct rfs_model rfs_model;
 
-/* Loads an official checkpoint (.pth torch.save zip, or .safetensors). The state dict may
- * sit under "model", "ema_model" (preferred when present) or at the top level. */
+/* Loads an official checkpoint (.pth torch.save zip, or .safetensors), or a Roboflow model
+ * package directory (weights.pth, class_names.txt, inference_config.json). The state dict
+ * may sit under "model" (preferred, as the official loader), "ema_model" or at the top
+ * level. */
 rfs_status rfs_model_load(rfs_model **out, const char *path);
 
 /* The official seg sizes: "seg-preview", "seg-nano", "seg-small", "seg-medium",

@@ -486,7 +486,7 @@ static rfs_tensorfile *open_pk(const pk *p, rfs_status *st) {
     return f;
 }
 
-TEST(pth_ema_model_preferred) {
+TEST(pth_model_preferred_over_ema) {
     pk p;
     rfs_status st;
     pk_begin(&p);
@@ -532,9 +532,9 @@ TEST(pth_ema_model_preferred) {
     rfs_tensorfile *f = open_pk(&p, &st);
     CHECKF(st == RFS_OK, "%s", rfs_last_error());
     if (!f) return;
-    CHECK(!strcmp(f->state_key, "ema_model") && f->count == 1);
+    CHECK(!strcmp(f->state_key, "model") && f->count == 1);
     float v[256];
-    CHECK(rfs_tensor_to_f32(rfs_tensorfile_find(f, "w"), v) == RFS_OK && v[2] == -1.0f);
+    CHECK(rfs_tensor_to_f32(rfs_tensorfile_find(f, "w"), v) == RFS_OK && v[2] != -1.0f);
     CHECK(rfs_value_int(f->args, "num_classes", 0) == 3);
     CHECK(rfs_value_int(f->args, "big", 0) == -2);
     const rfs_value *path = rfs_value_get(f->args, "path");
@@ -1141,7 +1141,7 @@ int main(void) {
     RUN(safetensors_reference_outputs);
     RUN(safetensors_write_roundtrip);
     RUN(to_f32_dtypes_and_strides);
-    RUN(pth_ema_model_preferred);
+    RUN(pth_model_preferred_over_ema);
     RUN(pth_ordered_dict_shared_storage_f16_strided);
     RUN(pth_protocol4_opcodes);
     RUN(pth_written_by_cpython_pickler);

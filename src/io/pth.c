@@ -187,34 +187,27 @@ static rfs_status load_pickle(pth *p, const rfs_value **root) {
 
 /* ---- the state dict --------------------------------------------------------------------- */
 
-static bool is_tensor_dict(const rfs_value *v) {
-    if (!v || v->kind != RFS_V_DICT) return false;
-    for (size_t i = 0; i < v->len; i++)
-        if (v->items[i]->kind != RFS_V_TENSOR) return false;
-    return true;
-}
-
-/* The state dict: "ema_model" when it is a dict of tensors, else "model", else the top
- * level itself (a bare state dict). */
+/* The state dict: "model" when it is a dict of tensors (what the official loader uses,
+ * rfdetr-seg-model.md 10.1), else "ema_model", else the top level itself. */
 static rfs_status pick_state_dict(pth *p, const rfs_value *root, const rfs_value **sd) {
     char d[160];
     if (root->kind != RFS_V_DICT)
         return RFS_FAIL(RFS_ERR_FORMAT, "the checkpoint holds %s, not a dict",
                         rfs_tf_value_describe(root, d, sizeof d));
     const rfs_value *ema = rfs_value_get(root, "ema_model"), *model = rfs_value_get(root, "model");
-    if (is_tensor_dict(ema)) {
-        p->f->state_key = "ema_model";
-        *sd = ema;
-    } else if (model) {
+    if (model && (model->kind == RFS_V_DICT || !ema)) {
         p->f->state_key = "model";
         *sd = model;
-        if (model->kind != RFS_V_DICT)
-            return RFS_FAIL(RFS_ERR_FORMAT, "'model' holds %s, not a state dict of tensors",
-                            rfs_tf_value_describe(model, d, sizeof d));
+    } else if (ema) {
+        p->f->state_key = "ema_model";
+        *sd = ema;
     } else {
         p->f->state_key = "";
         *sd = root;
     }
+    if ((*sd)->kind != RFS_V_DICT)
+        return RFS_FAIL(RFS_ERR_FORMAT, "'%s' holds %s, not a state dict of tensors", p->f->state_key,
+                        rfs_tf_value_describe(*sd, d, sizeof d));
     if ((*sd)->len > RFS_TF_MAX_TENSORS)
         return RFS_FAIL(RFS_ERR_LIMIT, "state dict of %zu entries (limit %d)", (*sd)->len,
                         RFS_TF_MAX_TENSORS);

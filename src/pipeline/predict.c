@@ -147,23 +147,28 @@ static rfs_status preprocess(rfs_session *s, pred_state *ps, const rfs_image *f,
     const uint8_t *pix = f->data + (size_t)rect[1] * f->stride + (size_t)rect[0] * 3;
     int stride = f->stride;
     rfs_status st;
-    /* the reference resizes BGR bytes: convert RGB input and apply grayscale first */
-    const int gray = pkg->grayscale && !o->disable_grayscale;
-    if (gray || f->format == RFS_PIX_RGB8) {
+    /* grayscale first, into scratch (gray is the same in both channel orders) */
+    int rgb = f->format == RFS_PIX_RGB8;
+    if (pkg->grayscale && !o->disable_grayscale) {
         if ((st = bgr_scratch(ps, (size_t)w * h * 3)) != RFS_OK) return st;
-        if (gray) gray3(ps->bgr, pix, w, h, stride, f->format == RFS_PIX_RGB8);
-        else
-            for (int y = 0; y < h; y++) {
-                const uint8_t *src = pix + (size_t)y * stride;
-                uint8_t *d = ps->bgr + (size_t)y * w * 3;
-                for (int x = 0; x < w; x++) {
-                    d[3 * x] = src[3 * x + 2];
-                    d[3 * x + 1] = src[3 * x + 1];
-                    d[3 * x + 2] = src[3 * x];
-                }
-            }
+        gray3(ps->bgr, pix, w, h, stride, rgb);
         pix = ps->bgr;
         stride = w * 3;
+        rgb = 0;
+    } else if (rgb && pkg->resize_mode != RFS_RESIZE_STRETCH) { /* these take BGR bytes */
+        if ((st = bgr_scratch(ps, (size_t)w * h * 3)) != RFS_OK) return st;
+        for (int y = 0; y < h; y++) {
+            const uint8_t *src = pix + (size_t)y * stride;
+            uint8_t *d = ps->bgr + (size_t)y * w * 3;
+            for (int x = 0; x < w; x++) {
+                d[3 * x] = src[3 * x + 2];
+                d[3 * x + 1] = src[3 * x + 1];
+                d[3 * x + 2] = src[3 * x];
+            }
+        }
+        pix = ps->bgr;
+        stride = w * 3;
+        rgb = 0;
     }
     g->crop_x = rect[0], g->crop_y = rect[1], g->w = w, g->h = h;
     memset(g->pad, 0, sizeof g->pad);
@@ -188,6 +193,8 @@ static rfs_status preprocess(rfs_session *s, pred_state *ps, const rfs_image *f,
     }
     g->scale_w = (float)((double)R / w);
     g->scale_h = (float)((double)R / h);
+    /* cv2.resize treats the channels alike: RGB input resizes to the same planes */
+    if (rgb) return rfs_preprocess_roboflow_rgb(dst, R, pix, w, h, stride, &ps->pre);
     return rfs_preprocess_roboflow(dst, R, pix, w, h, stride, &ps->pre);
 }
 

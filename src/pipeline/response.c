@@ -127,8 +127,9 @@ static rfs_status put_rle(rfs_jbuf *b, rfs_shape_ctx *sc, const rfs_mask *mask, 
     rfs_jbuf_put(b, ",", 1);
     rfs_jbuf_int(b, W);
     rfs_jbuf_puts(b, "],\"counts\":\"");
-    size_t bound = rfs_rle_string_bound(&sc->rle);
-    if (grow(b, bound)) b->len += rfs_rle_string(b->p + b->len, bound, &sc->rle);
+    /* the counts alphabet ('0'..'o') includes the backslash: escaped for JSON */
+    size_t bound = rfs_rle_string_json_bound(&sc->rle);
+    if (grow(b, bound)) b->len += rfs_rle_string_json(b->p + b->len, bound, &sc->rle);
     rfs_jbuf_puts(b, "\"}");
     return RFS_OK;
 }
