@@ -53,7 +53,9 @@ int cli_float(int argc, char **argv, int *i, float *out, float lo, float hi) {
     if (!cli_str(argc, argv, i, &s)) return 0;
     char *end;
     errno = 0;
-    float v = strtof(s, &end);
+    /* decimal -> double -> float, as Python's float() then PyTorch's float32 comparison:
+     * parsing straight to float can round differently (double rounding) */
+    float v = (float)strtod(s, &end);
     if (errno || *end || end == s || !(v >= lo && v <= hi)) {
         fprintf(stderr, "rfseg: %s: '%s' is not a number in [%g, %g]\n", argv[*i - 1], s, lo, hi);
         return 0;
