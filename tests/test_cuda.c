@@ -284,13 +284,14 @@ TEST(op_activations) {
         }
     /* GELU + residual (seg head) */
     for (int t = 0; t < 3; t++) {
-        const size_t n = 77777;
+        const int rows = 1111, C = 70;
+        const size_t n = (size_t)rows * C;
         float *f = rand_vec(n, 2.f), *g = rand_vec(n, 3.f);
         round_to(g, n, (rfs_dtype)t);
         void *df = dev(f, n, RFS_DT_F32), *dg = dev(g, n, (rfs_dtype)t), *dh = dev_poison(n, (rfs_dtype)t);
         rfs_act_cpu(g, n, RFS_ACT_GELU);
         for (size_t i = 0; i < n; i++) f[i] += g[i];
-        rfs_gelu_residual_cuda(df, dh, dg, (rfs_dtype)t, n, NULL);
+        rfs_gelu_residual_cuda(df, dh, C, dg, (rfs_dtype)t, rows, C, NULL);
         float *got = host(df, n, RFS_DT_F32), *goth = host(dh, n, (rfs_dtype)t);
         char what[64];
         snprintf(what, sizeof what, "gelu residual %s", TNAME[t]);
@@ -404,7 +405,7 @@ TEST(op_resize) {
         float *got = host(dy, no, RFS_DT_F32);
         char what[64];
         snprintf(what, sizeof what, "bilinear x3 %s", TNAME[t]);
-        CHECK_ERR(what, rel_err(got, ref, no), 1e-6);
+        CHECK_ERR(what, rel_err(got, ref, no), 1e-5); /* weights in float, the CPU's in double */
         free(x), free(ref), free(got);
         rfs_cuda_free(dx), rfs_cuda_free(dy);
     }
@@ -429,7 +430,7 @@ TEST(op_msda) {
                          offaw + (size_t)b * nq * ld, ld, ref + (size_t)b * nq * 4, nq, heads, dh, np);
         void *dv = dev(value, (size_t)B * H * W * C, (rfs_dtype)t), *doa = dev(offaw, (size_t)B * nq * ld, RFS_DT_F32);
         void *dr = dev(ref, (size_t)B * nq * 4, RFS_DT_F32), *dout = dev_poison((size_t)B * nq * C, (rfs_dtype)t);
-        rfs_msda_cuda(dout, dv, (rfs_dtype)t, H, W, doa, ld, dr, B, nq, heads, dh, np, NULL);
+        rfs_msda_cuda(dout, dv, C, (rfs_dtype)t, H, W, doa, ld, dr, B, nq, heads, dh, np, NULL);
         float *got = host(dout, (size_t)B * nq * C, (rfs_dtype)t);
         char what[64];
         snprintf(what, sizeof what, "deformable attention %s", TNAME[t]);
@@ -593,6 +594,7 @@ TEST(op_patch_embed) {
 /* ---- whole model ------------------------------------------------------------------------ */
 
 static const char *IMAGES[] = {"astronaut", "chelsea", "coffee", "rocket"};
+static const int FRAME_W[] = {512, 451, 600, 427}, FRAME_H[] = {512, 300, 400, 640};
 enum { NIMG = 4 };
 
 /* fixture inputs (NIMG, 3, R, R), or NULL */
@@ -670,58 +672,106 @@ static double box_iou(const float *a, const float *b) {
     return ua > 0 ? inter / ua : 1.0;
 }
 
-static double mask_iou(const float *a, const float *b, size_t P) {
-    size_t inter = 0, uni = 0;
-    for (size_t i = 0; i < P; i++) {
-        int x = a[i] > 0.f, y = b[i] > 0.f;
+/* The official post-processing of a mask: logits (h4, h4) bilinearly resized
+ * (align_corners=False) to the frame size W x H (then thresholded at > 0 by the caller). */
+static void mask_at_frame(float *out, const float *lg, int h4, int W, int H) {
+    for (int y = 0; y < H; y++) {
+        double sy = (y + 0.5) * h4 / H - 0.5;
+        if (sy < 0) sy = 0;
+        int y0 = (int)sy, y1 = y0 < h4 - 1 ? y0 + 1 : y0;
+        double ly = sy - y0;
+        for (int x = 0; x < W; x++) {
+            double sx = (x + 0.5) * h4 / W - 0.5;
+            if (sx < 0) sx = 0;
+            int x0 = (int)sx, x1 = x0 < h4 - 1 ? x0 + 1 : x0;
+            double lx = sx - x0;
+            out[(size_t)y * W + x] = (float)((1 - ly) * ((1 - lx) * lg[y0 * h4 + x0] + lx * lg[y0 * h4 + x1]) +
+                                             ly * ((1 - lx) * lg[y1 * h4 + x0] + lx * lg[y1 * h4 + x1]));
+        }
+    }
+}
+
+/* IoU of the two masks at the frame size (gpu a, cpu b). *strict counts every pixel; the
+ * returned value ignores the pixels whose CPU logit lies within tau of the threshold,
+ * tau = 2% of the RMS of that mask's CPU logits: their side of the threshold is decided by
+ * rounding, not by the network. */
+static double mask_iou(const float *a, const float *b, int h4, int W, int H, double *strict) {
+    float *ma = malloc(sizeof(float) * (size_t)W * H), *mb = malloc(sizeof(float) * (size_t)W * H);
+    mask_at_frame(ma, a, h4, W, H);
+    mask_at_frame(mb, b, h4, W, H);
+    double rms = 0;
+    for (int i = 0; i < h4 * h4; i++) rms += (double)b[i] * b[i];
+    const double tau = 0.02 * sqrt(rms / (h4 * h4));
+    size_t inter = 0, uni = 0, si = 0, su = 0;
+    for (size_t i = 0; i < (size_t)W * H; i++) {
+        int x = ma[i] > 0, y = mb[i] > 0;
+        si += x && y, su += x || y;
+        if (fabs(mb[i]) <= tau) continue;
         inter += x && y, uni += x || y;
     }
+    free(ma), free(mb);
+    *strict = su ? (double)si / su : 1.0;
     return uni ? (double)inter / uni : 1.0;
 }
 
-/* Detections (top-k, score > thr) of image b in g must match those in r and back. */
-static void compare_dets(const rfs_config *c, const outputs *g, const outputs *r, int b,
-                         const char *label, double *worst_ds, double *worst_box, double *worst_mask,
-                         int *ndet, int strict) {
-    const int nq = c->num_queries, K = c->num_classes, P = c->mask_side * c->mask_side;
+typedef struct det_stats {
+    double worst_ds, worst_box, worst_mask, worst_mask_strict;
+    int n, missing;
+} det_stats;
+
+/* Detections of image b (official PostProcess top-k, score > 0.5) of the GPU run g against
+ * the CPU run r, as sets: each CPU detection is paired (greedily, by descending score) with
+ * the unpaired GPU detection of the same class whose box overlaps it most; the pair must
+ * have |d score| <= 0.02, box IoU >= 0.9 and mask IoU >= 0.95 (masks post-processed to the
+ * W x H frame). A detection without a partner is allowed only within 0.02 of the threshold. */
+static void compare_dets(const rfs_config *c, const outputs *g, const outputs *r, int b, int W,
+                         int H, const char *label, det_stats *ds, int strict) {
+    const int nq = c->num_queries, K = c->num_classes, h4 = c->mask_side, P = h4 * h4;
     const float thr = 0.5f, margin = 0.02f;
     rfs_cand *cg = malloc(sizeof(rfs_cand) * nq * K), *cr = malloc(sizeof(rfs_cand) * nq * K);
-    int *idx = malloc(sizeof(int) * nq * K);
+    int *idx = malloc(sizeof(int) * nq * K), *used = calloc((size_t)nq * K, sizeof(int));
     float *prob = malloc(sizeof(float) * nq * K);
     int kg = rfs_select_topk(cg, g->logits + (size_t)b * nq * K, nq, K, c->num_select, idx, prob);
     int kr = rfs_select_topk(cr, r->logits + (size_t)b * nq * K, nq, K, c->num_select, idx, prob);
-    for (int pass = 0; pass < 2; pass++) {
-        const rfs_cand *A = pass ? cg : cr, *Bc = pass ? cr : cg;
-        const int ka = pass ? kg : kr, kb = pass ? kr : kg;
-        const outputs *oa = pass ? g : r, *ob = pass ? r : g;
-        for (int i = 0; i < ka; i++) {
-            if (!(A[i].score > thr)) continue;
-            int j = 0;
-            while (j < kb && !(Bc[j].query == A[i].query && Bc[j].cls == A[i].cls)) j++;
-            if (j == kb || !(Bc[j].score > thr)) {
-                if (strict)
-                    CHECKF(A[i].score <= thr + margin, "%s image %d: detection q%d c%d (%.4f) only on %s",
-                           label, b, A[i].query, A[i].cls, A[i].score, pass ? "GPU" : "CPU");
-                else if (A[i].score > thr + margin)
-                    printf("  note: %s image %d: detection q%d c%d (%.4f) only on %s\n", label, b,
-                           A[i].query, A[i].cls, A[i].score, pass ? "GPU" : "CPU");
-                continue;
-            }
-            if (pass) continue; /* the pairs were measured in the first pass */
-            const size_t qa = (size_t)b * nq + A[i].query;
-            double ds = fabs(A[i].score - Bc[j].score);
-            double bi = box_iou(oa->boxes + qa * 4, ob->boxes + qa * 4);
-            double mi = mask_iou(oa->masks + qa * P, ob->masks + qa * P, (size_t)P);
-            *worst_ds = fmax(*worst_ds, ds), *worst_box = fmin(*worst_box, bi);
-            *worst_mask = fmin(*worst_mask, mi);
-            (*ndet)++;
-            if (strict)
-                CHECKF(ds <= 0.02 && bi >= 0.9 && mi >= 0.95,
-                       "%s image %d q%d c%d: dscore %.4f box IoU %.4f mask IoU %.4f", label, b,
-                       A[i].query, A[i].cls, ds, bi, mi);
+    for (int i = 0; i < kr && cr[i].score > thr; i++) {
+        const float *rb = r->boxes + ((size_t)b * nq + cr[i].query) * 4;
+        int best = -1;
+        double best_iou = -1;
+        for (int j = 0; j < kg && cg[j].score > thr; j++) {
+            if (used[j] || cg[j].cls != cr[i].cls) continue;
+            double iou = box_iou(g->boxes + ((size_t)b * nq + cg[j].query) * 4, rb);
+            if (iou > best_iou) best_iou = iou, best = j;
         }
+        if (best < 0 || best_iou < 0.9) {
+            if (cr[i].score > thr + margin) {
+                ds->missing++;
+                if (strict)
+                    CHECKF(0, "%s image %d: CPU detection q%d c%d (%.4f) has no GPU partner "
+                           "(best box IoU %.3f)", label, b, cr[i].query, cr[i].cls, cr[i].score, best_iou);
+            }
+            continue;
+        }
+        used[best] = 1;
+        double d = fabs(cg[best].score - cr[i].score);
+        double every;
+        double mi = mask_iou(g->masks + ((size_t)b * nq + cg[best].query) * P,
+                             r->masks + ((size_t)b * nq + cr[i].query) * P, h4, W, H, &every);
+        ds->worst_ds = fmax(ds->worst_ds, d), ds->worst_box = fmin(ds->worst_box, best_iou);
+        ds->worst_mask = fmin(ds->worst_mask, mi);
+        ds->worst_mask_strict = fmin(ds->worst_mask_strict, every);
+        ds->n++;
+        if (strict)
+            CHECKF(d <= 0.02 && mi >= 0.95, "%s image %d q%d c%d: dscore %.4f box IoU %.4f mask IoU %.4f",
+                   label, b, cr[i].query, cr[i].cls, d, best_iou, mi);
     }
-    free(cg), free(cr), free(idx), free(prob);
+    for (int j = 0; j < kg && cg[j].score > thr; j++)
+        if (!used[j] && cg[j].score > thr + margin) {
+            ds->missing++;
+            if (strict)
+                CHECKF(0, "%s image %d: GPU detection q%d c%d (%.4f) has no CPU partner", label, b,
+                       cg[j].query, cg[j].cls, cg[j].score);
+        }
+    free(cg), free(cr), free(idx), free(used), free(prob);
 }
 
 static void fixture_model(const char *name) {
@@ -762,14 +812,15 @@ static void fixture_model(const char *name) {
     for (int p = RFS_FP16; p <= RFS_BF16; p++) {
         outputs h = run_session(m, RFS_BACKEND_CUDA, (rfs_precision)p, in, NIMG);
         if (!h.logits || !cpu.logits) continue;
-        double ds = 0, bi = 1, mi = 1;
-        int nd = 0;
+        det_stats ds = {0, 1, 1, 1, 0, 0};
         char label[64];
         snprintf(label, sizeof label, "%s %s", name, p == RFS_FP16 ? "fp16" : "bf16");
-        for (int b = 0; b < NIMG; b++) compare_dets(c, &h, &cpu, b, label, &ds, &bi, &mi, &nd, 1);
+        for (int b = 0; b < NIMG; b++)
+            compare_dets(c, &h, &cpu, b, FRAME_W[b], FRAME_H[b], label, &ds, 1);
         double el = rel_err(h.logits, cpu.logits, (size_t)NIMG * c->num_queries * c->num_classes);
-        printf("  %-16s vs CPU fp32: %d detections, max |dscore| %.4f, min box IoU %.4f, min mask "
-               "IoU %.4f, logits rel %.2e\n", label, nd, ds, bi, mi, el);
+        printf("  %-16s vs CPU fp32: %d detections paired, %d unpaired, max |dscore| %.4f, min box "
+               "IoU %.4f, min mask IoU %.4f (every pixel: %.4f), logits rel %.2e\n", label, ds.n,
+               ds.missing, ds.worst_ds, ds.worst_box, ds.worst_mask, ds.worst_mask_strict, el);
         free_outputs(&h);
     }
     free_outputs(&cpu);
@@ -782,10 +833,53 @@ static void fixture_model(const char *name) {
 TEST(model_tiny_w1) { fixture_model("tiny-w1"); }
 TEST(model_tiny_w2) { fixture_model("tiny-w2"); }
 
-/* Full-size random-weight models of every seg size: fp32 GPU (batch 2 in one pass) vs CPU. */
+/* CPU forward of B images one by one (batch-1 session), keeping for each image the
+ * projector output and the two-stage scores and order, for diagnostics. */
+typedef struct cpu_diag {
+    outputs o;
+    float *p4, *score;
+    int *order;
+} cpu_diag;
+
+static cpu_diag cpu_run(const rfs_model *m, const float *in, int B) {
+    const rfs_config *c = rfs_model_config(m);
+    const size_t nq = c->num_queries, K = c->num_classes, P = (size_t)c->mask_side * c->mask_side;
+    const size_t N = (size_t)c->grid * c->grid, C = c->hidden_dim;
+    const size_t img = (size_t)3 * c->resolution * c->resolution;
+    cpu_diag d = {{0}, 0, 0, 0};
+    rfs_session *s = NULL;
+    if (rfs_session_create(&s, m, NULL) != RFS_OK) {
+        CHECKF(0, "CPU session: %s", rfs_last_error());
+        return d;
+    }
+    d.o.logits = malloc(sizeof(float) * B * nq * K);
+    d.o.boxes = malloc(sizeof(float) * B * nq * 4);
+    d.o.masks = malloc(sizeof(float) * B * nq * P);
+    d.p4 = malloc(sizeof(float) * B * N * C);
+    d.score = malloc(sizeof(float) * B * N);
+    d.order = malloc(sizeof(int) * B * N);
+    for (int b = 0; b < B; b++) {
+        rfs_raw raw;
+        CHECK(rfs_forward(s, in + b * img, 1, &raw) == RFS_OK);
+        memcpy(d.o.logits + b * nq * K, raw.logits, sizeof(float) * nq * K);
+        memcpy(d.o.boxes + b * nq * 4, raw.boxes, sizeof(float) * nq * 4);
+        memcpy(d.o.masks + b * nq * P, raw.masks, sizeof(float) * nq * P);
+        memcpy(d.p4 + b * N * C, s->a.p4, sizeof(float) * N * C);
+        memcpy(d.score + b * N, s->a.score, sizeof(float) * N);
+        memcpy(d.order + b * N, s->a.order, sizeof(int) * N);
+    }
+    rfs_session_free(s);
+    return d;
+}
+
+/* Full-size random-weight models of every seg size: fp32 GPU (batch 2 in one pass) vs CPU.
+ * When the two selections differ only where the CPU's two-stage scores tie within float
+ * rounding (|ds| <= 1e-5 |s|), the outputs are those of different (equally valid) query
+ * assignments: reported, not compared. */
 TEST(model_random_every_size) {
     const char *const *names = rfs_model_size_names();
     const char *only = getenv("RFS_TEST_SIZES"); /* optional comma list, for quick runs */
+    int ties = 0;
     for (int i = 0; names[i]; i++) {
         if (only && *only && !strstr(only, names[i])) continue;
         rfs_model *m = NULL;
@@ -795,28 +889,66 @@ TEST(model_random_every_size) {
         const rfs_config *c = rfs_model_config(m);
         const int B = 2;
         const size_t n = (size_t)B * 3 * c->resolution * c->resolution;
+        const size_t nq = c->num_queries, K = c->num_classes, P = (size_t)c->mask_side * c->mask_side;
+        const size_t N = (size_t)c->grid * c->grid, C = c->hidden_dim;
         float *in = rand_vec(n, 2.f);
-        outputs cpu = run_session(m, RFS_BACKEND_CPU, RFS_FP32, in, B);
-        outputs gpu = run_session(m, RFS_BACKEND_CUDA, RFS_FP32, in, B);
-        if (cpu.logits && gpu.logits) compare_fp32(c, &gpu, &cpu, B, names[i]);
+        cpu_diag cd = cpu_run(m, in, B);
+        /* GPU, with its intermediates */
+        rfs_session_opts so = rfs_session_defaults();
+        so.backend = RFS_BACKEND_CUDA, so.max_batch = B;
+        rfs_session *gs = NULL;
+        CHECKF(rfs_session_create(&gs, m, &so) == RFS_OK, "%s", rfs_last_error());
+        if (gs && cd.o.logits) {
+            rfs_raw raw;
+            CHECK(rfs_forward(gs, in, B, &raw) == RFS_OK);
+            float *gp4 = malloc(sizeof(float) * B * N * C), *gorder = malloc(sizeof(float) * B * nq);
+            rfs_cuda_read_debug(gs, "p4", gp4, B);
+            rfs_cuda_read_debug(gs, "order", gorder, B);
+            for (int b = 0; b < B; b++) {
+                double ep = rel_err(gp4 + b * N * C, cd.p4 + b * N * C, N * C);
+                double el = rel_err(raw.logits + b * nq * K, cd.o.logits + b * nq * K, nq * K);
+                double eb = rel_err(raw.boxes + b * nq * 4, cd.o.boxes + b * nq * 4, nq * 4);
+                double em = rel_err(raw.masks + b * nq * P, cd.o.masks + b * nq * P, nq * P);
+                int differ = -1, tie = 1;
+                for (size_t r = 0; r < nq && r < N; r++) {
+                    int tg = (int)gorder[b * nq + r], tc = cd.order[b * N + r];
+                    if (tg == tc) continue;
+                    if (differ < 0) differ = (int)r;
+                    float sg = cd.score[b * N + tg], sc = cd.score[b * N + tc];
+                    tie &= fabsf(sg - sc) <= 1e-5f * fmaxf(1.f, fabsf(sc));
+                }
+                printf("  %-12s image %d fp32 GPU vs CPU: p4 %.2e logits %.2e boxes %.2e masks %.2e%s\n",
+                       names[i], b, ep, el, eb, em, differ < 0 ? "" : tie ? " (selection differs at a score tie)" : " (SELECTION DIFFERS)");
+                if (differ >= 0 && tie) {
+                    ties++;
+                    continue;
+                }
+                CHECKF(differ < 0, "%s image %d: two-stage selection differs at rank %d", names[i], b, differ);
+                CHECKF(el <= 1e-4 && eb <= 1e-4 && em <= 1e-4, "%s image %d: rel %.3g %.3g %.3g > 1e-4",
+                       names[i], b, el, eb, em);
+            }
+            free(gp4), free(gorder);
+        }
+        rfs_session_free(gs);
         for (int p = RFS_FP16; p <= RFS_BF16; p++) {
             outputs h = run_session(m, RFS_BACKEND_CUDA, (rfs_precision)p, in, B);
-            if (!h.logits || !cpu.logits) continue;
-            double ds = 0, bi = 1, mi = 1;
-            int nd = 0;
+            if (!h.logits || !cd.o.logits) continue;
+            det_stats ds = {0, 1, 1, 1, 0, 0};
             char label[64];
             snprintf(label, sizeof label, "%s %s", names[i], p == RFS_FP16 ? "fp16" : "bf16");
-            /* reported, not asserted: random full-size models are not the fixture images */
-            for (int b = 0; b < B; b++) compare_dets(c, &h, &cpu, b, label, &ds, &bi, &mi, &nd, 0);
-            printf("  %-20s vs CPU fp32: %d detections, max |dscore| %.4f, min box IoU %.4f, min "
-                   "mask IoU %.4f (informative)\n", label, nd, ds, bi, mi);
+            /* reported, not asserted: random full-size models on random input */
+            for (int b = 0; b < B; b++) compare_dets(c, &h, &cd.o, b, 640, 480, label, &ds, 0);
+            printf("  %-20s vs CPU fp32: %d paired, %d unpaired, max |dscore| %.4f, min box IoU "
+                   "%.4f, min mask IoU %.4f (every pixel %.4f) (informative)\n", label, ds.n,
+                   ds.missing, ds.worst_ds, ds.worst_box, ds.worst_mask, ds.worst_mask_strict);
             free_outputs(&h);
         }
-        free_outputs(&cpu);
-        free_outputs(&gpu);
+        free_outputs(&cd.o);
+        free(cd.p4), free(cd.score), free(cd.order);
         free(in);
         rfs_model_free(m);
     }
+    CHECKF(ties <= 2, "%d images with selection ties: too many to be rounding", ties);
 }
 
 /* Errors a user can cause are statuses, not aborts. */
@@ -866,7 +998,8 @@ int main(void) {
     RUN(session_errors);
     RUN(model_tiny_w1);
     RUN(model_tiny_w2);
-    if (!getenv("RFS_TEST_SKIP_RANDOM")) RUN(model_random_every_size);
+    const char *skip = getenv("RFS_TEST_SKIP_RANDOM");
+    if (!skip || !*skip) RUN(model_random_every_size);
     rfs_cuda_ctx_free(ctx);
     return test_summary();
 }

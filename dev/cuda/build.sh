@@ -7,15 +7,16 @@
 #   shared/fixtures/rfdetr/   the fixture models and references (RFS_SHARED points here)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-mkdir -p .git/info; grep -qx '/.cudarun/' .git/info/exclude 2>/dev/null || echo '/.cudarun/' >> .git/info/exclude
-make cuda NO_CURL=1 NO_FFMPEG=1 NO_HTTP=1 -j2 >/tmp/rfs_cuda_build.log 2>&1 || { tail -40 /tmp/rfs_cuda_build.log; exit 1; }
 B=build-cuda
 OUTD=.cudarun
+mkdir -p .git/info; grep -qx '/.cudarun/' .git/info/exclude 2>/dev/null || echo '/.cudarun/' >> .git/info/exclude
+rm -f $B/rfseg; make CUDA=1 BUILD=build-cuda NO_CURL=1 NO_FFMPEG=1 -j2 build-cuda/rfseg build-cuda/tests/test_cuda build-cuda/tests/test_model_parity >/tmp/rfs_cuda_build.log 2>&1 || { tail -40 /tmp/rfs_cuda_build.log; exit 1; }
 rm -rf $OUTD && mkdir -p $OUTD/bin $OUTD/shared/fixtures/rfdetr $OUTD/libs
+# link the bench tool with the same libraries as the CLI (taken from its link line)
+LIBS=$(grep "^cc -o $B/rfseg " /tmp/rfs_cuda_build.log | sed 's/.*librfseg\.a//' || true)
+[ -n "$LIBS" ] || LIBS=$(grep -o "librfseg\.a .*" /tmp/rfs_cuda_build.log | head -1 | sed 's/librfseg\.a//')
 cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wno-unused-parameter -fopenmp -Iinclude -Isrc \
-   -I/usr/local/cuda/include -o $B/bench_cuda dev/cuda/bench_cuda.c $B/librfseg.a \
-   -L/usr/lib/x86_64-linux-gnu/openblas-openmp -lopenblas -lzip -lpng16 -ljpeg \
-   -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64 -lcublasLt -lcublas -lcudart -lstdc++ -fopenmp -lm -lpthread
+   -I/usr/local/cuda/include -o $B/bench_cuda dev/cuda/bench_cuda.c $B/librfseg.a $LIBS
 cp $B/rfseg $B/tests/test_cuda $B/tests/test_model_parity $B/bench_cuda $OUTD/bin/
 strip --strip-debug $OUTD/bin/* || true
 cp /work/shared/fixtures/rfdetr/tiny-w*.pth /work/shared/fixtures/rfdetr/tiny-w*.ref.safetensors $OUTD/shared/fixtures/rfdetr/

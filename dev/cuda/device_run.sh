@@ -47,14 +47,21 @@ for s in "$@"; do
         grep -E "FAIL|check failed" "$OUT/test.log" | head -20
         ;;
     sanitize)
-        for tool in memcheck racecheck; do
-            echo "=== $tool seg-nano fp16, eager, one frame" >>"$OUT/sanitize.log"
-            step sanitize 200 env RFS_CUDA_EAGER=1 $SAN --tool $tool --error-exitcode 3 \
-                $BIN/rfseg bench --device cuda --random-weights seg-nano --precision fp16 --frames 1 --warmup 0
-            echo "=== $tool tiny-w2 fp32, graph, one frame" >>"$OUT/sanitize.log"
-            step sanitize 200 $SAN --tool $tool --error-exitcode 3 \
-                $BIN/rfseg bench --device cuda --model $RFS_SHARED/fixtures/rfdetr/tiny-w2.pth --frames 1 --warmup 0
-        done
+        # racecheck does not model cuBLAS's TMA/mbarrier (nvjet_*) kernels and reports
+        # hazards inside them; our kernels are checked with those excluded
+        NANO="$BIN/rfseg bench --device cuda --random-weights seg-nano --frames 1 --warmup 0"
+        TINY="$BIN/rfseg bench --device cuda --model $RFS_SHARED/fixtures/rfdetr/tiny-w2.pth --frames 1 --warmup 0"
+        echo "=== memcheck seg-nano fp16 eager" >>"$OUT/sanitize.log"
+        step sanitize 200 env RFS_CUDA_EAGER=1 $SAN --tool memcheck --error-exitcode 3 $NANO --precision fp16
+        echo "=== memcheck seg-nano fp32 graph" >>"$OUT/sanitize.log"
+        step sanitize 200 $SAN --tool memcheck --error-exitcode 3 $NANO --precision fp32
+        echo "=== memcheck tiny-w2 bf16 graph" >>"$OUT/sanitize.log"
+        step sanitize 200 $SAN --tool memcheck --error-exitcode 3 $TINY --precision bf16
+        echo "=== racecheck seg-nano fp16 eager (cuBLAS nvjet_* hazards are TMA false positives)" >>"$OUT/sanitize.log"
+        step sanitize 300 env RFS_CUDA_EAGER=1 $SAN --tool racecheck --error-exitcode 3 $NANO --precision fp16
+        echo "=== racecheck tiny-w2 fp32 graph" >>"$OUT/sanitize.log"
+        step sanitize 200 $SAN --tool racecheck --error-exitcode 3 $TINY --precision fp32
+        summary+=("racecheck hazards outside cuBLAS (nvjet): $(grep 'Race reported' "$OUT/sanitize.log" | grep -vc nvjet)")
         ;;
     bench)
         step bench 540 $BIN/bench_cuda --sizes "${BENCH_SIZES:-seg-nano}" --batches "${BENCH_BATCHES:-1,8,32}" \
@@ -68,9 +75,11 @@ for s in "$@"; do
         grep -E "^\{" "$OUT/cli.log"
         ;;
     ncu)
-        step ncu 240 env RFS_CUDA_EAGER=1 $NCU --clock-control none --csv --print-units base \
-            --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__throughput.avg.pct_of_peak_sustained_elapsed \
-            $BIN/rfseg bench --device cuda --random-weights seg-nano --precision ${NCU_PREC:-fp16} --batch ${NCU_BATCH:-1} --frames 1 --warmup 0
+        # per-kernel device time of one seg-nano frame, eager launches (NCU_BATCH, NCU_PREC)
+        f=ncu${NCU_BATCH:-1}
+        step $f 300 env RFS_CUDA_EAGER=1 $NCU --clock-control none --csv --print-units base \
+            --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed \
+            $BIN/rfseg bench --device cuda --random-weights ${NCU_MODEL:-seg-nano} --precision ${NCU_PREC:-fp16} --batch ${NCU_BATCH:-1} --frames 1 --warmup 0
         ;;
     esac
 done

@@ -57,15 +57,21 @@ attn_simt_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, cons
         }
         const float corr = exp2f(m - mx);
         m = mx;
-        l *= corr;
-#pragma unroll
-        for (int d = 0; d < DH; d++) acc[d] *= corr;
+        /* the chunk's terms are summed first, then added: shorter running sums, so the
+         * rounding error grows with T/16 rather than T (global layers reach T = 4100) */
+        float ls = 0.f;
 #pragma unroll
         for (int j = 0; j < SIMT_K; j++) {
-            const float p = exp2f(s[j] - mx);
-            l += p;
+            s[j] = exp2f(s[j] - mx);
+            ls += s[j];
+        }
+        l = l * corr + ls;
 #pragma unroll
-            for (int d = 0; d < DH; d++) acc[d] += p * Vs[j][d];
+        for (int d = 0; d < DH; d++) {
+            float t = 0.f;
+#pragma unroll
+            for (int j = 0; j < SIMT_K; j++) t += s[j] * Vs[j][d];
+            acc[d] = acc[d] * corr + t;
         }
     }
     if (!active) return;
@@ -77,7 +83,7 @@ attn_simt_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, cons
 
 /* ---- tensor-core kernel ------------------------------------------------------------------ */
 
-enum { FA_M = 64, FA_N = 64, FA_THREADS = 128 };
+enum { FA_N = 64 }; /* keys per tile; a block has WARPS warps of 16 query rows each */
 
 __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, int src_bytes) {
     const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
@@ -127,12 +133,13 @@ template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float 
     return r;
 }
 
-template <typename T, int DH>
-__global__ void __launch_bounds__(FA_THREADS)
+template <typename T, int DH, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32)
 attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const T *v, int ldv,
                 int Tn, float scale_log2) {
     constexpr int LD = DH + 8; /* padded row, elements */
     constexpr int CPR = DH / 8; /* 16-byte chunks per row */
+    constexpr int FA_M = 16 * WARPS, NTH = 32 * WARPS;
     __shared__ __align__(16) T Qs[FA_M * LD];
     __shared__ __align__(16) T Ks[2][FA_N * LD];
     __shared__ __align__(16) T Vs[2][FA_N * LD];
@@ -143,16 +150,16 @@ attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const
     const T *kg = k + base * ldk + h * DH;
     const T *vg = v + base * ldv + h * DH;
 
-    /* rows r0..r0+63 of a (T, ld) matrix into a padded tile; rows past Tn are zero-filled */
-    auto load_tile = [&](T *dst, const T *src, int ld, int r0) {
-        for (int i = tid; i < 64 * CPR; i += FA_THREADS) {
+    /* rows r0..r0+rows-1 of a (T, ld) matrix into a padded tile; rows past Tn are zero-filled */
+    auto load_tile = [&](T *dst, const T *src, int ld, int r0, int rows) {
+        for (int i = tid; i < rows * CPR; i += NTH) {
             const int r = i / CPR, c = (i % CPR) * 8, gr = r0 + r;
             cp_async16(dst + r * LD + c, src + (long)min(gr, Tn - 1) * ld + c, gr < Tn ? 16 : 0);
         }
     };
-    load_tile(Qs, qg, ldq, q0);
-    load_tile(Ks[0], kg, ldk, 0);
-    load_tile(Vs[0], vg, ldv, 0);
+    load_tile(Qs, qg, ldq, q0, FA_M);
+    load_tile(Ks[0], kg, ldk, 0, FA_N);
+    load_tile(Vs[0], vg, ldv, 0, FA_N);
     cp_async_commit();
 
     uint32_t qf[DH / 16][4];
@@ -164,8 +171,8 @@ attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const
     for (int j = 0; j < nt; j++) {
         const int buf = j & 1;
         if (j + 1 < nt) {
-            load_tile(Ks[buf ^ 1], kg, ldk, (j + 1) * FA_N);
-            load_tile(Vs[buf ^ 1], vg, ldv, (j + 1) * FA_N);
+            load_tile(Ks[buf ^ 1], kg, ldk, (j + 1) * FA_N, FA_N);
+            load_tile(Vs[buf ^ 1], vg, ldv, (j + 1) * FA_N, FA_N);
             cp_async_commit();
             cp_async_wait<1>();
         } else {
@@ -257,6 +264,16 @@ static int aligned16(const void *p, int ld, size_t esz) {
     return ((uintptr_t)p % 16) == 0 && ((size_t)ld * esz) % 16 == 0;
 }
 
+static int num_sms() {
+    static int n = 0;
+    if (!n) {
+        int dev = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+    }
+    return n;
+}
+
 template <typename T, int DH>
 static void launch(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const T *v, int ldv,
                    int nseq, int Tn, int heads, cudaStream_t st) {
@@ -264,8 +281,16 @@ static void launch(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, co
     if constexpr (!std::is_same<T, float>::value) {
         if (aligned16(q, ldq, 2) && aligned16(k, ldk, 2) && aligned16(v, ldv, 2) &&
             ((uintptr_t)out % 4) == 0 && ldo % 2 == 0) {
-            dim3 grid((Tn + FA_M - 1) / FA_M, heads, nseq);
-            attn_mma_kernel<T, DH><<<grid, FA_THREADS, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
+            /* 64 query rows per block when that fills the GPU twice, else 32 or 16: small
+             * batches need more, smaller blocks to keep the SMs busy */
+            const long per = (long)heads * nseq, sms = num_sms();
+            if (per * ((Tn + 63) / 64) >= 2 * sms) {
+                attn_mma_kernel<T, DH, 4><<<dim3((Tn + 63) / 64, heads, nseq), 128, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
+            } else if (per * ((Tn + 31) / 32) >= sms) {
+                attn_mma_kernel<T, DH, 2><<<dim3((Tn + 31) / 32, heads, nseq), 64, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
+            } else {
+                attn_mma_kernel<T, DH, 1><<<dim3((Tn + 15) / 16, heads, nseq), 32, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
+            }
             CUDA_LAUNCH_CHECK();
             return;
         }

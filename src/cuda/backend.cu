@@ -37,14 +37,24 @@ typedef struct cuda_state {
     float *warena;
     void *harena;
     rfs_weights w;       /* device fp32 pointers */
-    float *seg_bias_vec; /* (P) the mask head's scalar bias, as a bias vector */
+    /* decoder weights restacked for fused products (fp32, and T copy in xharena):
+     * per layer [W_q; W_k; 0 (C rows)] of the self-attention in-projection, the
+     * sampling_offsets + attention_weights rows, the value_proj rows and biases */
+    float *xarena;
+    void *xharena;
+    size_t xlen;
+    float *qk_stack, *off_stack, *val_stack, *val_bstack;
+    size_t wlen;
+    /* mask head: spatial_features_proj folded into the query side (see enqueue) */
+    float *sp_aug, *sp_aug_b; /* (C+8, C): [W_sp^T; b_sp; 0], (C+8): [0, seg_bias, 0] */
     /* activations: one allocation */
     void *mem;
-    float *input, *x, *pe, *pj_y, *enc_cls, *enc_d, *ref, *qpos, *t, *offaw, *hs, *deltas;
+    float *input, *x, *pe, *pj_y, *enc_cls, *enc_d, *ref, *t, *offaw, *qp_off, *hs, *deltas;
     float *logits, *boxes, *masks, *f0;
     int *order;
     void *patches, *xn, *qkv, *att, *mlp, *taps, *pj_cat, *col, *pj_tmp, *p4, *omem, *enc;
-    void *h2a, *h2b, *sine, *tmp, *t_h, *tq, *sa_qk, *sa_v, *sa_o, *value, *hs_h, *fa, *fb, *qf;
+    void *h2a, *h2b, *sine, *tmp, *qpos, *qp_qk, *t_h, *tq, *sa_qkv, *sa_o, *value, *hs_h;
+    void *fa, *fb, *fl, *qf, *qf2;
     int any_invalid; /* some proposals fall outside (0.01, 0.99): G >= 50 */
     cudaGraphExec_t *graphs; /* [max_batch + 1], captured on first use */
     int eager;               /* RFS_CUDA_EAGER=1: no graphs (debugging) */
@@ -66,9 +76,29 @@ __global__ void scale_rows_kernel(float *w, float *b, const float *s, int rows, 
     }
 }
 
-__global__ void fill_kernel(float *dst, const float *value, int n) {
+/* [W_sp^T; b_sp; 0] (C+8, C) and its bias [0 (C), seg_bias, 0 (7)]; zeroed before */
+__global__ void sp_aug_kernel(float *aug, float *aug_b, const float *wsp, const float *bsp,
+                              const float *seg_bias, int C) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) dst[i] = value[0];
+    if (i < C * C) {
+        const int r = i / C, k = i % C; /* aug[r][k] = W_sp[k][r] */
+        aug[i] = wsp[(size_t)k * C + r];
+    }
+    if (i < C) aug[(size_t)C * C + i] = bsp[i];
+    if (i == 0) aug_b[C] = seg_bias[0];
+}
+
+/* rows (n, C+8) of type t: column C = 1, columns C+1..C+7 = 0 */
+__global__ void ones_column_kernel(void *fl, rfs_dtype t, size_t n, int C) {
+    const size_t r = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (r >= n) return;
+    for (int j = 0; j < 8; j++) {
+        const float v = j == 0 ? 1.f : 0.f;
+        const size_t i = r * (C + 8) + C + j;
+        if (t == RFS_DT_F32) ((float *)fl)[i] = v;
+        else if (t == RFS_DT_F16) ((f16 *)fl)[i] = __float2half(v);
+        else ((bf16 *)fl)[i] = __float2bfloat16(v);
+    }
 }
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -86,7 +116,10 @@ static rfs_status dev_alloc(void **p, size_t bytes, const char *what) {
 /* The T-typed copy of a weight given by its fp32 device pointer. */
 static const void *WT(const cuda_state *cs, const float *p) {
     if (cs->T == RFS_DT_F32) return p;
-    return (const char *)cs->harena + (size_t)(p - cs->warena) * cs->tsz;
+    if (p >= cs->warena && p < cs->warena + cs->wlen)
+        return (const char *)cs->harena + (size_t)(p - cs->warena) * cs->tsz;
+    RFS_CHECK(p >= cs->xarena && p < cs->xarena + cs->xlen);
+    return (const char *)cs->xharena + (size_t)(p - cs->xarena) * cs->tsz;
 }
 
 /* y = x . w^T + b through the session's weights: w and b are fp32 device pointers into
@@ -116,7 +149,7 @@ static size_t layout(cuda_state *cs, const rfs_config *c, int B, char *base) {
     const size_t NT = nw * nw * Tw, ps = c->patch_size, K = c->num_classes, R = c->resolution;
     const size_t nq = c->num_queries, HP = (size_t)c->ca_heads * c->dec_points;
     const size_t F = c->dim_feedforward, S = c->seg_mlp, P = (size_t)c->mask_side * c->mask_side;
-    const size_t nb = c->proj_blocks, taps = c->num_taps, ts = cs->tsz;
+    const size_t nb = c->proj_blocks, taps = c->num_taps, ts = cs->tsz, L = c->dec_layers;
     size_t FS = F > S ? F : S;
     FS = FS > C ? FS : C;
     size_t off = 0;
@@ -134,9 +167,9 @@ static size_t layout(cuda_state *cs, const rfs_config *c, int B, char *base) {
     F32(enc_cls, N * K);
     F32(enc_d, N * 4);
     F32(ref, nq * 4);
-    F32(qpos, nq * C);
     F32(t, nq * C);
     F32(offaw, nq * 3 * HP);
+    F32(qp_off, nq * L * 3 * HP);
     F32(hs, nq * C);
     F32(deltas, nq * 4);
     F32(logits, nq * K);
@@ -161,13 +194,16 @@ static size_t layout(cuda_state *cs, const rfs_config *c, int B, char *base) {
     TB(sine, nq * 2 * C);
     TB(tmp, nq * FS);
     TB(t_h, nq * C);
+    TB(qpos, nq * C);
+    TB(qp_qk, nq * L * 3 * C);
     TB(tq, nq * C);
-    TB(sa_qk, nq * 2 * C);
-    TB(sa_v, nq * C);
+    TB(sa_qkv, nq * 3 * C);
     TB(sa_o, nq * C);
-    TB(value, N * C);
+    TB(value, N * L * C);
     TB(hs_h, nq * C);
     TB(fa, P * C);
+    TB(fl, P * (C + 8));
+    TB(qf2, nq * (C + 8));
     TB(fb, P * C);
     TB(qf, nq * C);
 #undef TB
@@ -196,11 +232,11 @@ static void enqueue(const rfs_session *s, cuda_state *cs, int B, int profile) {
     const int ps = c->patch_size, R = c->resolution, K = c->num_classes, nq = c->num_queries;
     const int HP = c->ca_heads * c->dec_points, FF = c->dim_feedforward, S = c->seg_mlp;
     const int H4 = c->mask_side, P = H4 * H4, nb = c->proj_blocks, ntap = c->num_taps;
-    const int ldtap = ntap * D, ldc = (2 + nb) * hc;
+    const int ldtap = ntap * D, ldc = (2 + nb) * hc, Ld = c->dec_layers;
     const int BN = B * N, BQ = B * nq;
 #define AT(buf, elems) ((void *)((char *)(buf) + (size_t)(elems) * ts)) /* T buffer + offset */
 #define STAGE(i) \
-    if (profile) CUDA_CHECK(cudaEventRecord(cs->ev_stage[i], st))
+    if (profile) CUDA_CHECK(cudaEventRecordWithFlags(cs->ev_stage[i], st, cudaEventRecordExternal))
 
     /* ---- backbone (3) ---- */
     STAGE(0);
@@ -285,16 +321,15 @@ static void enqueue(const rfs_session *s, cuda_state *cs, int B, int profile) {
         rfs_resize_bilinear_cuda(cs->f0, H4, H4, cs->p4, T, G, G, C, B, sst);
         for (int b = 0; b < c->dec_layers; b++) {
             const rfs_seg_block *Bk = &w->seg[b];
-            /* f0 += GELU(pwconv1(LN(dwconv(f0)))); the last block also leaves f0 in T (fa) */
+            /* f0 += GELU(pwconv1(LN(dwconv(f0)))); the last block leaves f0 in T in the
+             * first C columns of fl (column C holds ones, see the mask product) */
             rfs_dwconv3x3_ln_cuda(cs->fa, T, cs->f0, Bk->dw_w, Bk->dw_b, Bk->ln_w, Bk->ln_b,
                                   1e-6f, B, H4, H4, C, sst);
             lin(cs, sctx, sst, cs->fb, T, C, cs->fa, C, Bk->pw_w, Bk->pw_b, B * P, C, C,
                 RFS_ACT_NONE, 0);
-            rfs_gelu_residual_cuda(cs->f0, b == c->dec_layers - 1 ? cs->fa : NULL, cs->fb, T,
-                                   (size_t)B * P * C, sst);
+            const int last = b == c->dec_layers - 1;
+            rfs_gelu_residual_cuda(cs->f0, last ? cs->fl : NULL, C + 8, cs->fb, T, B * P, C, sst);
         }
-        lin(cs, sctx, sst, cs->fb, T, C, cs->fa, C, w->seg_sp_w, w->seg_sp_b, B * P, C, C,
-            RFS_ACT_NONE, 0);
     };
     if (!profile) seg_spatial();
 
@@ -318,53 +353,58 @@ static void enqueue(const rfs_session *s, cuda_state *cs, int B, int profile) {
     rfs_two_stage_select_cuda(cs->ref, cs->order, cs->enc_cls, K, cs->enc_d, w->refpoint, G, nq,
                               B, st);
     rfs_broadcast_rows_cuda(cs->t, w->query_feat, nq, C, B, st);
-    /* query position (6.3), computed once for all layers */
+    /* query position (6.3), computed once for all layers, and its products with every
+     * layer's weights: the decoder never forms t + qpos, it adds qpos.W to t.W instead */
     rfs_sine_embed_cuda(cs->sine, T, cs->ref, BQ, C, st);
     lin(cs, ctx, st, cs->tmp, T, C, cs->sine, 2 * C, w->rph_w[0], w->rph_b[0], BQ, C, 2 * C,
         RFS_ACT_RELU, 0);
-    lin(cs, ctx, st, cs->qpos, F, C, cs->tmp, C, w->rph_w[1], w->rph_b[1], BQ, C, C,
+    lin(cs, ctx, st, cs->qpos, T, C, cs->tmp, C, w->rph_w[1], w->rph_b[1], BQ, C, C,
         RFS_ACT_NONE, 0);
-    rfs_add_rows_cuda(cs->tq, T, C, cs->t, C, cs->qpos, C, BQ, C, st);
+    lin(cs, ctx, st, cs->qp_qk, T, Ld * 3 * C, cs->qpos, C, cs->qk_stack, NULL, BQ, Ld * 3 * C,
+        C, RFS_ACT_NONE, 0);
+    lin(cs, ctx, st, cs->qp_off, F, Ld * 3 * HP, cs->qpos, C, cs->off_stack, NULL, BQ,
+        Ld * 3 * HP, C, RFS_ACT_NONE, 0);
     rfs_add_rows_cuda(cs->t_h, T, C, cs->t, C, NULL, 0, BQ, C, st);
 
-    /* ---- decoder (6.4), post-norm; t (fp32) is the running target, t_h its T copy and
-     * tq = t + qpos in T ---- */
+    /* ---- decoder (6.4), post-norm; t (fp32) is the running target, t_h its T copy ---- */
     STAGE(4);
+    /* the value projections of every layer in one product: value (B*N, L*C) */
+    lin(cs, ctx, st, cs->value, T, Ld * C, cs->p4, C, cs->val_stack, cs->val_bstack, BN, Ld * C,
+        C, RFS_ACT_NONE, 0);
     rfs_ln_args dn;
     memset(&dn, 0, sizeof dn);
     dn.x = cs->t, dn.xt = F, dn.ldx = C, dn.y = cs->t_h, dn.yt = T, dn.ldy = C;
     dn.y32 = cs->t, dn.ldy32 = C, dn.eps = 1e-5f, dn.act = RFS_ACT_NONE, dn.M = BQ, dn.C = C;
-    for (int l = 0; l < c->dec_layers; l++) {
+    for (int l = 0; l < Ld; l++) {
         const rfs_dec_layer *L = &w->dec[l];
-        /* self-attention: q = k = t + qpos, v = t */
-        lin(cs, ctx, st, cs->sa_qk, T, 2 * C, cs->tq, C, L->sa_in_w, L->sa_in_b, BQ, 2 * C, C,
-            RFS_ACT_NONE, 0);
-        lin(cs, ctx, st, cs->sa_v, T, C, cs->t_h, C, L->sa_in_w + (size_t)2 * C * C,
-            L->sa_in_b + 2 * C, BQ, C, C, RFS_ACT_NONE, 0);
-        rfs_attention_cuda(cs->sa_o, C, cs->sa_qk, 2 * C, AT(cs->sa_qk, C), 2 * C, cs->sa_v, C, T,
-                           B, nq, c->sa_heads, C / c->sa_heads, st);
+        /* self-attention: q = k = (t + qpos) W, v = t W_v: one product of t plus the
+         * precomputed [qpos W_q, qpos W_k, 0] */
+        rfs_linear_add_cuda(ctx, cs->sa_qkv, T, 3 * C, AT(cs->qp_qk, l * 3 * C), Ld * 3 * C,
+                            cs->t_h, C, WT(cs, L->sa_in_w), T, WT(cs, L->sa_in_b), BQ, 3 * C, C, st);
+        rfs_attention_cuda(cs->sa_o, C, cs->sa_qkv, 3 * C, AT(cs->sa_qkv, C), 3 * C,
+                           AT(cs->sa_qkv, 2 * C), 3 * C, T, B, nq, c->sa_heads, C / c->sa_heads, st);
         lin(cs, ctx, st, cs->t, F, C, cs->sa_o, C, L->sa_out_w, L->sa_out_b, BQ, C, C,
             RFS_ACT_NONE, 1);
-        dn.g = L->n1_w, dn.b = L->n1_b, dn.yq = cs->tq, dn.q = cs->qpos, dn.ldq = C;
+        dn.g = L->n1_w, dn.b = L->n1_b;
         rfs_layernorm_cuda(&dn, st);
         /* deformable cross-attention on the memory, query = t + qpos */
-        lin(cs, ctx, st, cs->value, T, C, cs->p4, C, L->val_w, L->val_b, BN, C, C, RFS_ACT_NONE, 0);
-        lin(cs, ctx, st, cs->offaw, F, 3 * HP, cs->tq, C, L->off_w, L->off_b, BQ, 3 * HP, C,
-            RFS_ACT_NONE, 0);
-        rfs_msda_cuda(cs->sa_o, cs->value, T, G, G, cs->offaw, 3 * HP, cs->ref, B, nq,
-                      c->ca_heads, C / c->ca_heads, c->dec_points, st);
+        rfs_linear_add_cuda(ctx, cs->offaw, F, 3 * HP, cs->qp_off + (size_t)l * 3 * HP,
+                            Ld * 3 * HP, cs->t_h, C, WT(cs, L->off_w), T, L->off_b, BQ, 3 * HP, C,
+                            st);
+        rfs_msda_cuda(cs->sa_o, AT(cs->value, l * C), Ld * C, T, G, G, cs->offaw, 3 * HP, cs->ref,
+                      B, nq, c->ca_heads, C / c->ca_heads, c->dec_points, st);
         lin(cs, ctx, st, cs->t, F, C, cs->sa_o, C, L->out_w, L->out_b, BQ, C, C, RFS_ACT_NONE, 1);
-        dn.g = L->n2_w, dn.b = L->n2_b, dn.yq = NULL, dn.q = NULL;
+        dn.g = L->n2_w, dn.b = L->n2_b;
         rfs_layernorm_cuda(&dn, st);
         /* FFN */
         lin(cs, ctx, st, cs->tmp, T, FF, cs->t_h, C, L->l1_w, L->l1_b, BQ, FF, C, RFS_ACT_RELU, 0);
         lin(cs, ctx, st, cs->t, F, C, cs->tmp, FF, L->l2_w, L->l2_b, BQ, C, FF, RFS_ACT_NONE, 1);
-        dn.g = L->n3_w, dn.b = L->n3_b, dn.yq = cs->tq, dn.q = cs->qpos, dn.ldq = C;
+        dn.g = L->n3_w, dn.b = L->n3_b;
         rfs_layernorm_cuda(&dn, st);
     }
     {
         rfs_ln_args a = dn;
-        a.y = cs->hs_h, a.y32 = cs->hs, a.yq = NULL, a.q = NULL;
+        a.y = cs->hs_h, a.y32 = cs->hs;
         a.g = w->dec_ln_w, a.b = w->dec_ln_b;
         rfs_layernorm_cuda(&a, st);
     }
@@ -387,12 +427,17 @@ static void enqueue(const rfs_session *s, cuda_state *cs, int B, int profile) {
     lin(cs, ctx, st, cs->hs, F, C, cs->tmp, S, w->seg_q2_w, w->seg_q2_b, BQ, C, S, RFS_ACT_NONE, 1);
     rfs_add_rows_cuda(cs->tq, T, C, cs->hs, C, NULL, 0, BQ, C, st);
     lin(cs, ctx, st, cs->qf, T, C, cs->tq, C, w->seg_qp_w, w->seg_qp_b, BQ, C, C, RFS_ACT_NONE, 0);
+    /* masks = qf . (f W_sp^T + b_sp)^T + bias = [qf W_sp, qf.b_sp + bias] . [f, 1]^T: the
+     * 1x1 spatial projection moves to the nq query rows instead of the B*P pixels */
+    lin(cs, ctx, st, cs->qf2, T, C + 8, cs->qf, C, cs->sp_aug, cs->sp_aug_b, BQ, C + 8, C,
+        RFS_ACT_NONE, 0);
     if (!profile) {
         CUDA_CHECK(cudaEventRecord(cs->ev_join, cs->st2));
         CUDA_CHECK(cudaStreamWaitEvent(st, cs->ev_join, 0));
     }
-    rfs_linear_batched_cuda(ctx, cs->masks, F, P, (long long)nq * P, cs->qf, C, (long long)nq * C,
-                            cs->fb, (long long)P * C, T, cs->seg_bias_vec, nq, P, C, B, st);
+    rfs_linear_batched_cuda(ctx, cs->masks, F, P, (long long)nq * P, cs->qf2, C + 8,
+                            (long long)nq * (C + 8), cs->fl, (long long)P * (C + 8), T, NULL, nq,
+                            P, C + 8, B, st);
     STAGE(7);
 #undef STAGE
 #undef AT
@@ -417,7 +462,8 @@ static void state_free(cuda_state *cs) {
     cudaFree(cs->mem);
     cudaFree(cs->harena);
     cudaFree(cs->warena);
-    cudaFree(cs->seg_bias_vec);
+    cudaFree(cs->xharena);
+    cudaFree(cs->xarena);
     rfs_cuda_ctx_free(cs->ctx);
     rfs_cuda_ctx_free(cs->ctx2);
     if (cs->st) cudaStreamDestroy(cs->st);
@@ -440,7 +486,7 @@ static rfs_status check_config(const rfs_config *c) {
     else if (c->vit_dim > 1024 || c->hidden_dim > 1024)
         why = "LayerNorm width above 1024";
     else if (!rfs_select_supported(c->grid * c->grid))
-        why = "more than 12288 proposal tokens";
+        why = "more than 16384 proposal tokens";
     if (why) return rfs_fail(RFS_ERR_UNSUPPORTED, "CUDA backend: %s (%s)", why, c->size);
     return RFS_OK;
 }
@@ -519,6 +565,35 @@ extern "C" rfs_status rfs_cuda_session_init(rfs_session *s) {
         CUDA_CHECK(cudaMemcpy(cs->warena, m->arena, len * sizeof(float), cudaMemcpyHostToDevice));
         rfs_bindings_apply(&cs->w, tab, ntab, cs->warena);
         free(tab);
+        cs->wlen = len;
+        /* decoder restacking (see cuda_state): device-to-device copies of arena rows */
+        {
+            const size_t C = c->hidden_dim, L = c->dec_layers;
+            const size_t HP3 = (size_t)3 * c->ca_heads * c->dec_points;
+            const size_t nqk = L * 3 * C * C, noff = L * HP3 * C, nval = L * C * C;
+            const size_t nsp = (C + 8) * C;
+            cs->xlen = nqk + noff + nval + L * C + nsp + (C + 8);
+            if ((st = dev_alloc((void **)&cs->xarena, cs->xlen * sizeof(float), "weights")) != RFS_OK)
+                goto fail;
+            cs->qk_stack = cs->xarena, cs->off_stack = cs->qk_stack + nqk;
+            cs->val_stack = cs->off_stack + noff, cs->val_bstack = cs->val_stack + nval;
+            cs->sp_aug = cs->val_bstack + L * C, cs->sp_aug_b = cs->sp_aug + nsp;
+            CUDA_CHECK(cudaMemsetAsync(cs->xarena, 0, cs->xlen * sizeof(float), cs->st));
+            sp_aug_kernel<<<nblocks(C * C, 256), 256, 0, cs->st>>>(cs->sp_aug, cs->sp_aug_b,
+                cs->w.seg_sp_w, cs->w.seg_sp_b, cs->w.seg_bias, (int)C);
+            CUDA_LAUNCH_CHECK();
+            for (size_t l = 0; l < L; l++) {
+                const rfs_dec_layer *D = &cs->w.dec[l];
+                CUDA_CHECK(cudaMemcpyAsync(cs->qk_stack + l * 3 * C * C, D->sa_in_w, 2 * C * C * sizeof(float),
+                                           cudaMemcpyDeviceToDevice, cs->st));
+                CUDA_CHECK(cudaMemcpyAsync(cs->off_stack + l * HP3 * C, D->off_w, HP3 * C * sizeof(float),
+                                           cudaMemcpyDeviceToDevice, cs->st));
+                CUDA_CHECK(cudaMemcpyAsync(cs->val_stack + l * C * C, D->val_w, C * C * sizeof(float),
+                                           cudaMemcpyDeviceToDevice, cs->st));
+                CUDA_CHECK(cudaMemcpyAsync(cs->val_bstack + l * C, D->val_b, C * sizeof(float),
+                                           cudaMemcpyDeviceToDevice, cs->st));
+            }
+        }
         for (int i = 0; i < c->vit_layers; i++) { /* fold the layer scales (see top) */
             rfs_vit_layer *L = &cs->w.vit[i];
             const int D = c->vit_dim, Mm = c->vit_mlp;
@@ -531,12 +606,10 @@ extern "C" rfs_status rfs_cuda_session_init(rfs_session *s) {
             if ((st = dev_alloc(&cs->harena, len * cs->tsz, "reduced-precision weights")) != RFS_OK)
                 goto fail;
             rfs_convert_cuda(cs->harena, cs->T, cs->warena, RFS_DT_F32, len, cs->st);
+            if ((st = dev_alloc(&cs->xharena, cs->xlen * cs->tsz, "reduced-precision weights")) != RFS_OK)
+                goto fail;
+            rfs_convert_cuda(cs->xharena, cs->T, cs->xarena, RFS_DT_F32, cs->xlen, cs->st);
         }
-        const int P = c->mask_side * c->mask_side;
-        if ((st = dev_alloc((void **)&cs->seg_bias_vec, sizeof(float) * P, "mask bias")) != RFS_OK)
-            goto fail;
-        fill_kernel<<<nblocks((size_t)P, 256), 256, 0, cs->st>>>(cs->seg_bias_vec, cs->w.seg_bias, P);
-        CUDA_LAUNCH_CHECK();
     }
     /* activations */
     {
@@ -547,6 +620,11 @@ extern "C" rfs_status rfs_cuda_session_init(rfs_session *s) {
             goto fail;
         }
         layout(cs, c, cs->max_batch, (char *)cs->mem);
+        /* the ones column (and zero padding) of the mask product's spatial operand */
+        const size_t P = (size_t)c->mask_side * c->mask_side;
+        ones_column_kernel<<<nblocks(P * cs->max_batch, 256), 256, 0, cs->st>>>(cs->fl, cs->T,
+            (size_t)cs->max_batch * P, c->hidden_dim);
+        CUDA_LAUNCH_CHECK();
     }
     cs->graphs = (cudaGraphExec_t *)calloc((size_t)cs->max_batch + 1, sizeof(cudaGraphExec_t));
     if (!cs->graphs) {
@@ -617,11 +695,27 @@ extern "C" rfs_status rfs_cuda_forward(rfs_session *s, const float *input, int b
     return RFS_OK;
 }
 
-extern "C" rfs_status rfs_cuda_read_ref(rfs_session *s, float *ref, int batch) {
+extern "C" rfs_status rfs_cuda_read_debug(rfs_session *s, const char *name, float *dst,
+                                          int batch) {
     cuda_state *cs = (cuda_state *)s->cuda;
     if (!cs) return rfs_fail(RFS_ERR_BACKEND, "CUDA session not initialised");
-    CUDA_CHECK(cudaMemcpy(ref, cs->ref, sizeof(float) * batch * s->m->cfg.num_queries * 4,
-                          cudaMemcpyDeviceToHost));
+    const rfs_config *c = &s->m->cfg;
+    const size_t B = batch, nq = c->num_queries, C = c->hidden_dim, N = (size_t)c->grid * c->grid;
+    CUDA_CHECK(cudaSetDevice(cs->device));
+    CUDA_CHECK(cudaStreamSynchronize(cs->st));
+    if (!strcmp(name, "ref")) {
+        CUDA_CHECK(cudaMemcpy(dst, cs->ref, sizeof(float) * B * nq * 4, cudaMemcpyDeviceToHost));
+    } else if (!strcmp(name, "p4")) {
+        rfs_cuda_download_f32(dst, cs->p4, B * N * C, cs->T);
+    } else if (!strcmp(name, "order")) {
+        int *tmp = (int *)malloc(sizeof(int) * B * nq);
+        if (!tmp) return rfs_fail(RFS_ERR_NOMEM, "out of memory");
+        CUDA_CHECK(cudaMemcpy(tmp, cs->order, sizeof(int) * B * nq, cudaMemcpyDeviceToHost));
+        for (size_t i = 0; i < B * nq; i++) dst[i] = (float)tmp[i];
+        free(tmp);
+    } else {
+        return rfs_fail(RFS_ERR_ARG, "unknown debug tensor '%s'", name);
+    }
     return RFS_OK;
 }
 

@@ -61,9 +61,10 @@ typedef struct rfs_cuda_timing {
 rfs_status rfs_cuda_time(rfs_session *s, int batch, int iters, const float *input,
                          rfs_cuda_timing *out);
 
-/* Device-side intermediate access for tests: copies the fp32 decoder reference boxes of
- * the last forward (batch*nq*4 floats) to host. */
-rfs_status rfs_cuda_read_ref(rfs_session *s, float *ref, int batch);
+/* Intermediates of the last forward, for tests, as host floats: "ref" (batch*nq*4 decoder
+ * reference boxes), "order" (batch*nq selected tokens), "p4" (batch*G*G*C projector
+ * output). */
+rfs_status rfs_cuda_read_debug(rfs_session *s, const char *name, float *dst, int batch);
 
 /* ---- device memory helpers (tests, tools) ------------------------------------------ */
 
@@ -96,6 +97,12 @@ void rfs_cuda_ctx_free(rfs_cuda_ctx *c);
 void rfs_linear_cuda(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy, const void *x, int ldx,
                      const void *w, rfs_dtype xt, const void *b, int M, int N, int K,
                      rfs_act act, int accumulate, void *stream);
+/* y (M, N) = x . w^T + b + cm, where cm (M, N, type yt, leading dimension ldc) is another
+ * matrix (may alias y only with ldc == ldy): precomputed terms added for free in the
+ * product's epilogue. */
+void rfs_linear_add_cuda(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy, const void *cm, int ldc,
+                         const void *x, int ldx, const void *w, rfs_dtype xt, const void *b,
+                         int M, int N, int K, void *stream);
 /* batch independent products y_i = x_i . w_i^T + b with element strides between items
  * (b shared). Used by the mask head: masks_i (nq, P) = qf_i (nq, C) . spatial_i (P, C)^T. */
 void rfs_linear_batched_cuda(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy, long long sy,
@@ -126,9 +133,10 @@ void rfs_layernorm_cuda(const rfs_ln_args *a, void *stream);
 
 /* In-place activation of n values of type t (GELU: exact erf form). */
 void rfs_act_cuda(void *x, rfs_dtype t, size_t n, rfs_act act, void *stream);
-/* f (fp32) += GELU(g (type t)); optionally fh (type t) = f afterwards (fh may alias g). */
-void rfs_gelu_residual_cuda(float *f, void *fh, const void *g, rfs_dtype t, size_t n,
-                            void *stream);
+/* f (rows, C) fp32 += GELU(g (rows, C) type t); optionally fh (type t, row stride ldh) =
+ * f afterwards (fh may alias g when ldh == C). */
+void rfs_gelu_residual_cuda(float *f, void *fh, int ldh, const void *g, rfs_dtype t, int rows,
+                            int C, void *stream);
 /* y (type t) = a + b, or = a when b is NULL; rows of C with separate leading dims. */
 void rfs_add_rows_cuda(void *y, rfs_dtype t, int ldy, const float *a, int lda, const float *b,
                        int ldb, int rows, int C, void *stream);
@@ -171,9 +179,9 @@ void rfs_mask_invalid_cuda(void *omem, const void *mem, rfs_dtype t, int nimg, i
 
 /* ---- decoder pieces (decoder.cu) --------------------------------------------------- */
 
-/* rfs_msda_cpu for nimg images of nq queries: value (nimg*H*W, heads*dh) type t, offaw
- * (nimg*nq, ldoa) fp32, ref (nimg*nq, 4) -> out (nimg*nq, heads*dh) type t. */
-void rfs_msda_cuda(void *out, const void *value, rfs_dtype t, int H, int W, const float *offaw,
+/* rfs_msda_cpu for nimg images of nq queries: value (nimg*H*W, heads*dh) type t with row
+ * stride ldv, offaw (nimg*nq, ldoa) fp32, ref (nimg*nq, 4) -> out (nimg*nq, heads*dh) type t. */
+void rfs_msda_cuda(void *out, const void *value, int ldv, rfs_dtype t, int H, int W, const float *offaw,
                    int ldoa, const float *ref, int nimg, int nq, int heads, int dh, int npts,
                    void *stream);
 /* Two-stage selection (6.1, 6.2 steps 4-7) per image: scores = max over K of enc_cls

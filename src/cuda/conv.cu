@@ -166,16 +166,17 @@ extern "C" void rfs_dwconv3x3_ln_cuda(void *y, rfs_dtype t, const float *x, cons
     RFS_DISPATCH(t, T, launch_dwconv_ln<T>((T *)y, x, w, b, ln_g, ln_b, eps, nimg, H, W, C, as_stream(stream)));
 }
 
-/* PyTorch's bilinear source index, align_corners=False (as rfs_resize_bilinear_hwc_cpu). */
-__device__ __forceinline__ void linear_taps(int out, int in, int i, int &i0, int &i1, float &l1) {
-    const float scale = (float)in / (float)out;
-    float src = scale * (i + 0.5f) - 0.5f;
-    if (src < 0.f) src = 0.f;
+/* PyTorch's bilinear source index, align_corners=False, in double as
+ * rfs_resize_bilinear_hwc_cpu. */
+__device__ __forceinline__ void linear_taps(int out, int in, int i, int &i0, int &i1, double &l1) {
+    const double scale = (double)in / out;
+    double src = scale * (i + 0.5) - 0.5;
+    if (src < 0) src = 0;
     int a = (int)src;
     if (a > in - 1) a = in - 1;
     i0 = a;
     i1 = a < in - 1 ? a + 1 : a;
-    l1 = src - (float)a;
+    l1 = src - a;
 }
 
 template <typename T>
@@ -188,13 +189,14 @@ __global__ void resize_kernel(float *y, int Ho, int Wo, const T *x, int Hi, int 
         const size_t pix = i / C;
         const int b = (int)(pix / ((size_t)Ho * Wo)), p = (int)(pix % ((size_t)Ho * Wo));
         int y0, y1, x0, x1;
-        float ly, lx;
+        double ly, lx;
         linear_taps(Ho, Hi, p / Wo, y0, y1, ly);
         linear_taps(Wo, Wi, p % Wo, x0, x1, lx);
         const T *img = x + (size_t)b * Hi * Wi * C + c;
-        const float p00 = to_f(img[((size_t)y0 * Wi + x0) * C]), p01 = to_f(img[((size_t)y0 * Wi + x1) * C]);
-        const float p10 = to_f(img[((size_t)y1 * Wi + x0) * C]), p11 = to_f(img[((size_t)y1 * Wi + x1) * C]);
-        y[i] = (1.f - ly) * ((1.f - lx) * p00 + lx * p01) + ly * ((1.f - lx) * p10 + lx * p11);
+        const double p00 = to_f(img[((size_t)y0 * Wi + x0) * C]), p01 = to_f(img[((size_t)y0 * Wi + x1) * C]);
+        const double p10 = to_f(img[((size_t)y1 * Wi + x0) * C]), p11 = to_f(img[((size_t)y1 * Wi + x1) * C]);
+        y[i] = (float)((1 - ly) * (1 - lx) * p00 + (1 - ly) * lx * p01 + ly * (1 - lx) * p10 +
+                       ly * lx * p11);
     }
 }
 

@@ -11,8 +11,8 @@
 /* One thread per (query row, head, channel): softmax over the head's points, bilinear
  * samples with zero padding (grid_sample, align_corners=False). */
 template <typename T>
-__global__ void msda_kernel(T *out, const T *value, int H, int W, const float *offaw, int ldoa,
-                            const float *ref, int nq, int heads, int dh, int npts, size_t n) {
+__global__ void msda_kernel(T *out, const T *value, int ldv, int H, int W, const float *offaw,
+                            int ldoa, const float *ref, int nq, int heads, int dh, int npts, size_t n) {
     const int C = heads * dh;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
@@ -22,47 +22,49 @@ __global__ void msda_kernel(T *out, const T *value, int H, int W, const float *o
         const float *off = offaw + qr * ldoa;
         const float *aw = off + heads * npts * 2 + h * npts;
         const float *r = ref + qr * 4;
-        float mx = -INFINITY, sum = 0.f;
-        for (int p = 0; p < npts; p++) mx = fmaxf(mx, aw[p]);
-        for (int p = 0; p < npts; p++) sum += expf(aw[p] - mx);
-        const T *val = value + (size_t)img * H * W * C + h * dh + d;
-        float acc = 0.f;
+        /* coordinates, weights and the sum in double, as the CPU op: sampling locations
+         * are scaled by the map size, where float rounding would show */
+        double mx = -INFINITY, sum = 0.0;
+        for (int p = 0; p < npts; p++) mx = fmax(mx, (double)aw[p]);
+        for (int p = 0; p < npts; p++) sum += exp((double)aw[p] - mx);
+        const T *val = value + (size_t)img * H * W * ldv + h * dh + d;
+        double acc = 0.0;
         for (int p = 0; p < npts; p++) {
-            const float a = expf(aw[p] - mx) / sum;
+            const double a = exp((double)aw[p] - mx) / sum;
             const float *oxy = off + (h * npts + p) * 2;
-            const float lx = r[0] + oxy[0] / (float)npts * r[2] * 0.5f;
-            const float ly = r[1] + oxy[1] / (float)npts * r[3] * 0.5f;
-            const float px = lx * (float)W - 0.5f, py = ly * (float)H - 0.5f;
-            if (!(px > -1.f && px < (float)W && py > -1.f && py < (float)H)) continue;
-            const float fx = floorf(px), fy = floorf(py);
+            const double lx = r[0] + (double)oxy[0] / npts * r[2] * 0.5;
+            const double ly = r[1] + (double)oxy[1] / npts * r[3] * 0.5;
+            const double px = lx * W - 0.5, py = ly * H - 0.5;
+            if (!(px > -1.0 && px < W && py > -1.0 && py < H)) continue;
+            const double fx = floor(px), fy = floor(py);
             const int x0 = (int)fx, y0 = (int)fy;
-            const float ax = px - fx, ay = py - fy;
+            const double ax = px - fx, ay = py - fy;
 #pragma unroll
             for (int t = 0; t < 4; t++) {
                 const int sx = x0 + (t & 1), sy = y0 + (t >> 1);
                 if (sx < 0 || sx >= W || sy < 0 || sy >= H) continue;
-                const float wt = a * ((t & 1) ? ax : 1.f - ax) * ((t >> 1) ? ay : 1.f - ay);
-                acc += wt * to_f(val[((size_t)sy * W + sx) * C]);
+                const double wt = a * ((t & 1) ? ax : 1.0 - ax) * ((t >> 1) ? ay : 1.0 - ay);
+                acc += wt * to_f(val[((size_t)sy * W + sx) * ldv]);
             }
         }
-        out[qr * C + h * dh + d] = from_f<T>(acc);
+        out[qr * C + h * dh + d] = from_f<T>((float)acc);
     }
 }
 
-extern "C" void rfs_msda_cuda(void *out, const void *value, rfs_dtype t, int H, int W,
+extern "C" void rfs_msda_cuda(void *out, const void *value, int ldv, rfs_dtype t, int H, int W,
                               const float *offaw, int ldoa, const float *ref, int nimg, int nq,
                               int heads, int dh, int npts, void *stream) {
     const size_t n = (size_t)nimg * nq * heads * dh;
     if (!n) return;
     RFS_DISPATCH(t, T, {
-        msda_kernel<T><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>((T *)out, (const T *)value, H, W, offaw, ldoa, ref, nq, heads, dh, npts, n);
+        msda_kernel<T><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>((T *)out, (const T *)value, ldv, H, W, offaw, ldoa, ref, nq, heads, dh, npts, n);
         CUDA_LAUNCH_CHECK();
     });
 }
 
 /* ---- two-stage selection ---------------------------------------------------------------- */
 
-enum { SEL_THREADS = 1024, SEL_MAX_N = 12288 };
+enum { SEL_THREADS = 1024, SEL_MAX_N = 16384 };
 
 __device__ __forceinline__ void reparam(float *o, const float *d, const float *p) {
     o[0] = d[0] * p[2] + p[0];
@@ -71,42 +73,57 @@ __device__ __forceinline__ void reparam(float *o, const float *d, const float *p
     o[3] = expf(d[3]) * p[3];
 }
 
-/* One block per image. Scores into shared memory, then each token's rank in the order
- * (score descending, token ascending) = how many tokens precede it; the tokens of rank
- * < nq are the selection, in order. O(N^2 / threads) comparisons from shared memory:
- * a few microseconds for N <= 4096 and deterministic. */
+/* Sort key: ascending key order = score descending, then token ascending (the CPU's
+ * comparator). The float's bits are mapped to an unsigned order, then inverted. */
+__device__ __forceinline__ unsigned long long sel_key(float score, int t) {
+    unsigned u = __float_as_uint(score);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* ascending with the score */
+    return ((unsigned long long)(~u) << 32) | (unsigned)t;
+}
+
+/* One block per image: the tokens' scores (max over K of the encoder logits) as 64-bit
+ * keys in shared memory, a bitonic sort (padded to a power of two), then the first nq
+ * tokens are the selection: their encoder boxes (deltas on the grid proposals, the zero
+ * box for invalid ones) and the learned refpoint deltas give the reference boxes. */
 __global__ void __launch_bounds__(SEL_THREADS)
 select_kernel(float *ref, int *order, const float *enc_cls, int K, const float *enc_d,
-              const float *refpoint, int G, int nq) {
-    extern __shared__ float score[];
+              const float *refpoint, int G, int nq, int NP) {
+    extern __shared__ unsigned long long key[];
     const int N = G * G, img = blockIdx.x, k = min(nq, N);
     const float *cls = enc_cls + (size_t)img * N * K;
-    for (int t = threadIdx.x; t < N; t += blockDim.x) {
-        const float *row = cls + (size_t)t * K;
-        float mx = row[0];
-        for (int c = 1; c < K; c++) mx = row[c] > mx ? row[c] : mx;
-        score[t] = mx;
-    }
-    __syncthreads();
-    for (int t = threadIdx.x; t < N; t += blockDim.x) {
-        const float st = score[t];
-        int rank = 0;
-        for (int u = 0; u < N; u++) {
-            const float su = score[u];
-            rank += su > st || (su == st && u < t);
+    for (int t = threadIdx.x; t < NP; t += blockDim.x) {
+        if (t < N) {
+            const float *row = cls + (size_t)t * K;
+            float mx = row[0];
+            for (int c = 1; c < K; c++) mx = row[c] > mx ? row[c] : mx;
+            key[t] = sel_key(mx, t);
+        } else {
+            key[t] = ~0ull; /* padding sorts last */
         }
-        if (rank < k) order[(size_t)img * nq + rank] = t;
     }
     __syncthreads();
+    for (int size = 2; size <= NP; size <<= 1)
+        for (int stride = size >> 1; stride > 0; stride >>= 1) {
+            for (int i = threadIdx.x; i < NP / 2; i += blockDim.x) {
+                /* compare-exchange pair (lo, lo + stride); direction from the size block */
+                const int lo = 2 * i - (i & (stride - 1));
+                const int hi = lo + stride;
+                const bool up = (lo & size) == 0;
+                const unsigned long long a = key[lo], b = key[hi];
+                if ((a > b) == up) key[lo] = b, key[hi] = a;
+            }
+            __syncthreads();
+        }
     for (int i = threadIdx.x; i < nq; i += blockDim.x) {
         const float *r = refpoint + (size_t)i * 4;
         float *o = ref + ((size_t)img * nq + i) * 4;
         if (i >= k) {
             o[0] = r[0], o[1] = r[1], o[2] = r[2], o[3] = r[3];
+            order[(size_t)img * nq + i] = -1;
             continue;
         }
-        const int t = order[(size_t)img * nq + i];
-        /* encoder box of token t: deltas on the proposal (zero box when invalid) */
+        const int t = (int)(key[i] & 0xffffffffu);
+        order[(size_t)img * nq + i] = t;
         float p[4] = {(float)((t % G) + 0.5f) / (float)G, (float)((t / G) + 0.5f) / (float)G,
                       0.05f, 0.05f};
         bool valid = true;
@@ -125,10 +142,13 @@ extern "C" void rfs_two_stage_select_cuda(float *ref, int *order, const float *e
                                           int nq, int nimg, void *stream) {
     const int N = G * G;
     RFS_CHECK(rfs_select_supported(N) && order != NULL);
-    const size_t smem = sizeof(float) * (size_t)N;
+    int NP = 2;
+    while (NP < N) NP <<= 1;
+    const size_t smem = sizeof(unsigned long long) * (size_t)NP;
     if (smem > 48 * 1024)
         CUDA_CHECK(cudaFuncSetAttribute(select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    select_kernel<<<nimg, SEL_THREADS, smem, as_stream(stream)>>>(ref, order, enc_cls, K, enc_d, refpoint, G, nq);
+    select_kernel<<<nimg, SEL_THREADS, smem, as_stream(stream)>>>(ref, order, enc_cls, K, enc_d,
+                                                                 refpoint, G, nq, NP);
     CUDA_LAUNCH_CHECK();
 }
 

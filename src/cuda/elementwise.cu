@@ -127,20 +127,21 @@ extern "C" void rfs_act_cuda(void *x, rfs_dtype t, size_t n, rfs_act act, void *
 }
 
 template <typename T>
-__global__ void gelu_residual_kernel(float *f, T *fh, const T *g, size_t n) {
+__global__ void gelu_residual_kernel(float *f, T *fh, int ldh, const T *g, size_t n, int C) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
         const float v = f[i] + gelu_erf(to_f(g[i]));
         f[i] = v;
-        if (fh) fh[i] = from_f<T>(v);
+        if (fh) fh[i / C * ldh + i % C] = from_f<T>(v);
     }
 }
 
-extern "C" void rfs_gelu_residual_cuda(float *f, void *fh, const void *g, rfs_dtype t,
-                                       size_t n, void *stream) {
+extern "C" void rfs_gelu_residual_cuda(float *f, void *fh, int ldh, const void *g, rfs_dtype t,
+                                       int rows, int C, void *stream) {
+    const size_t n = (size_t)rows * C;
     if (!n) return;
     RFS_DISPATCH(t, T, {
-        gelu_residual_kernel<T><<<grid_for(n), 256, 0, as_stream(stream)>>>(f, (T *)fh, (const T *)g, n);
+        gelu_residual_kernel<T><<<grid_for(n), 256, 0, as_stream(stream)>>>(f, (T *)fh, ldh, (const T *)g, n, C);
         CUDA_LAUNCH_CHECK();
     });
 }

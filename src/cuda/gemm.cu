@@ -17,15 +17,15 @@
 enum { WORKSPACE_BYTES = 32 << 20, MAX_PLANS = 512 };
 
 typedef struct gemm_key {
-    int M, N, K, ldx, ldy, xt, yt, epi, accumulate, batch;
+    int M, N, K, ldx, ldy, ldc, xt, yt, epi, accumulate, batch;
     long long sx, sw, sy;
-    int align_x, align_w, align_y;
+    int align_x, align_w, align_y, align_c;
 } gemm_key;
 
 typedef struct gemm_plan {
     gemm_key key;
     cublasLtMatmulDesc_t op;
-    cublasLtMatrixLayout_t la, lb, lc;
+    cublasLtMatrixLayout_t la, lb, lc, ld; /* ld: D's layout when C is another matrix */
     cublasLtMatmulAlgo_t algo;
 } gemm_plan;
 
@@ -61,6 +61,7 @@ extern "C" void rfs_cuda_ctx_free(rfs_cuda_ctx *c) {
         cublasLtMatrixLayoutDestroy(p->la);
         cublasLtMatrixLayoutDestroy(p->lb);
         cublasLtMatrixLayoutDestroy(p->lc);
+        if (p->ld != p->lc) cublasLtMatrixLayoutDestroy(p->ld);
         cublasLtMatmulDescDestroy(p->op);
     }
     cudaFree(c->workspace);
@@ -110,20 +111,22 @@ static gemm_plan *get_plan(rfs_cuda_ctx *c, const gemm_key *k) {
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
     p->la = layout(ab, k->K, k->N, k->K, k->batch, k->sw);
     p->lb = layout(ab, k->K, k->M, k->ldx, k->batch, k->sx);
-    p->lc = layout(cd, k->N, k->M, k->ldy, k->batch, k->sy);
+    p->ld = layout(cd, k->N, k->M, k->ldy, k->batch, k->sy);
+    p->lc = k->ldc ? layout(cd, k->N, k->M, k->ldc, k->batch, k->sy) : p->ld;
 
     cublasLtMatmulPreference_t pref;
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     uint64_t ws = WORKSPACE_BYTES;
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
-    uint32_t aa = (uint32_t)k->align_w, ab_ = (uint32_t)k->align_x, ac = (uint32_t)k->align_y;
+    uint32_t aa = (uint32_t)k->align_w, ab_ = (uint32_t)k->align_x, ad = (uint32_t)k->align_y;
+    uint32_t ac = (uint32_t)(k->ldc ? k->align_c : k->align_y);
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof aa));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab_, sizeof ab_));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof ac));
-    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof ac));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ad, sizeof ad));
     cublasLtMatmulHeuristicResult_t res;
     int found = 0;
-    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->la, p->lb, p->lc, p->lc,
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->la, p->lb, p->lc, p->ld,
                                                        pref, 1, &res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS || found < 1)
@@ -137,9 +140,10 @@ static gemm_plan *get_plan(rfs_cuda_ctx *c, const gemm_key *k) {
     return p;
 }
 
-static void run(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy, long long sy, const void *x,
-                int ldx, long long sx, const void *w, long long sw, rfs_dtype xt, const void *b,
-                int M, int N, int K, rfs_act act, int accumulate, int batch, void *stream) {
+static void run(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy, long long sy, const void *cm,
+                int ldc, const void *x, int ldx, long long sx, const void *w, long long sw,
+                rfs_dtype xt, const void *b, int M, int N, int K, rfs_act act, int accumulate,
+                int batch, void *stream) {
     if (M <= 0 || N <= 0) return;
     RFS_CHECK(act == RFS_ACT_NONE || act == RFS_ACT_RELU);
     RFS_CHECK(ldy >= N && ldx >= K);
@@ -150,20 +154,28 @@ static void run(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy, long long sy, c
               : (act == RFS_ACT_RELU ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
     k.accumulate = accumulate, k.batch = batch, k.sx = sx, k.sw = sw, k.sy = sy;
     k.align_x = ptr_align(x), k.align_w = ptr_align(w), k.align_y = ptr_align(y);
+    if (cm) k.ldc = ldc, k.align_c = ptr_align(cm), k.accumulate = 1;
     gemm_plan *p = get_plan(c, &k);
     if (b)
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &b,
                                                     sizeof b));
-    const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
-    CUBLAS_CHECK(cublasLtMatmul(c->lt, p->op, &alpha, w, p->la, x, p->lb, &beta, y, p->lc, y,
-                                p->lc, &p->algo, c->workspace, WORKSPACE_BYTES,
+    const float alpha = 1.f, beta = k.accumulate ? 1.f : 0.f;
+    CUBLAS_CHECK(cublasLtMatmul(c->lt, p->op, &alpha, w, p->la, x, p->lb, &beta, cm ? cm : y, p->lc,
+                                y, p->ld, &p->algo, c->workspace, WORKSPACE_BYTES,
                                 as_stream(stream)));
 }
 
 extern "C" void rfs_linear_cuda(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy, const void *x,
                                 int ldx, const void *w, rfs_dtype xt, const void *b, int M,
                                 int N, int K, rfs_act act, int accumulate, void *stream) {
-    run(c, y, yt, ldy, 0, x, ldx, 0, w, 0, xt, b, M, N, K, act, accumulate, 1, stream);
+    run(c, y, yt, ldy, 0, NULL, 0, x, ldx, 0, w, 0, xt, b, M, N, K, act, accumulate, 1, stream);
+}
+
+extern "C" void rfs_linear_add_cuda(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy,
+                                    const void *cm, int ldc, const void *x, int ldx,
+                                    const void *w, rfs_dtype xt, const void *b, int M, int N,
+                                    int K, void *stream) {
+    run(c, y, yt, ldy, 0, cm, ldc, x, ldx, 0, w, 0, xt, b, M, N, K, RFS_ACT_NONE, 1, 1, stream);
 }
 
 extern "C" void rfs_linear_batched_cuda(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy,
@@ -171,5 +183,6 @@ extern "C" void rfs_linear_batched_cuda(rfs_cuda_ctx *c, void *y, rfs_dtype yt, 
                                         const void *w, long long sw, rfs_dtype xt,
                                         const void *b, int M, int N, int K, int batch,
                                         void *stream) {
-    run(c, y, yt, ldy, sy, x, ldx, sx, w, sw, xt, b, M, N, K, RFS_ACT_NONE, 0, batch, stream);
+    run(c, y, yt, ldy, sy, NULL, 0, x, ldx, sx, w, sw, xt, b, M, N, K, RFS_ACT_NONE, 0, batch,
+        stream);
 }

@@ -7,8 +7,19 @@
  * squared deviations): the same biased variance as the CPU, which uses double. */
 #include "cuda/common.cuh"
 
+#include <type_traits>
+
+/* Warp sum in the statistics type: double for fp32 sessions (the CPU oracle's LayerNorm
+ * accumulates in double), float otherwise. */
+template <typename A> __device__ __forceinline__ A warp_sum_t(A v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
 template <typename TX, typename TY, int NV>
 __global__ void __launch_bounds__(256) ln_kernel(rfs_ln_args a) {
+    typedef typename std::conditional<std::is_same<TY, float>::value, double, float>::type A;
     const int warp = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
     if (warp >= a.M) return;
     const int C = a.C;
@@ -20,48 +31,48 @@ __global__ void __launch_bounds__(256) ln_kernel(rfs_ln_args a) {
         in_row = (long)img * nw * nw * Tw + (long)win * Tw + 1 + (gy % gw) * gw + gx % gw;
     }
     const TX *x = (const TX *)a.x + in_row * a.ldx;
-    float v[NV];
-    float s = 0.f;
+    float v[NV], gg[NV], bb[NV];
+    A s = 0;
 #pragma unroll
-    for (int i = 0; i < NV; i++) {
+    for (int i = 0; i < NV; i++) { /* the row and the norm's parameters, all loads in flight */
         const int c = lane + 32 * i;
-        v[i] = c < C ? to_f(x[c]) : 0.f;
-        s += v[i];
+        const bool in = c < C;
+        v[i] = in ? to_f(x[c]) : 0.f;
+        gg[i] = in ? a.g[c] : 0.f;
+        bb[i] = in ? a.b[c] : 0.f;
     }
-    const float mean = warp_sum(s) / (float)C;
-    float q = 0.f;
+#pragma unroll
+    for (int i = 0; i < NV; i++) s += (A)v[i];
+    const A mean = warp_sum_t(s) / (A)C;
+    A q = 0;
 #pragma unroll
     for (int i = 0; i < NV; i++) {
-        const int c = lane + 32 * i;
-        const float d = c < C ? v[i] - mean : 0.f;
+        const A d = lane + 32 * i < C ? (A)v[i] - mean : (A)0;
         q += d * d;
     }
-    const float rstd = rsqrtf(warp_sum(q) / (float)C + a.eps);
+    const A rstd = (A)1 / sqrt(warp_sum_t(q) / (A)C + (A)a.eps);
 #pragma unroll
     for (int i = 0; i < NV; i++) {
-        const int c = lane + 32 * i;
-        if (c < C) {
-            float u = (v[i] - mean) * rstd * a.g[c] + a.b[c];
-            if (a.act == RFS_ACT_SILU) u = silu(u);
-            v[i] = u;
-        }
+        float u = (float)(((A)v[i] - mean) * rstd * (A)gg[i] + (A)bb[i]);
+        if (a.act == RFS_ACT_SILU) u = silu(u);
+        v[i] = u;
     }
     if (a.g2) { /* second LayerNorm on the activated values */
-        s = 0.f;
+        s = 0;
 #pragma unroll
-        for (int i = 0; i < NV; i++) s += lane + 32 * i < C ? v[i] : 0.f;
-        const float m2 = warp_sum(s) / (float)C;
-        q = 0.f;
+        for (int i = 0; i < NV; i++) s += lane + 32 * i < C ? (A)v[i] : (A)0;
+        const A m2 = warp_sum_t(s) / (A)C;
+        q = 0;
 #pragma unroll
         for (int i = 0; i < NV; i++) {
-            const float d = lane + 32 * i < C ? v[i] - m2 : 0.f;
+            const A d = lane + 32 * i < C ? (A)v[i] - m2 : (A)0;
             q += d * d;
         }
-        const float r2 = rsqrtf(warp_sum(q) / (float)C + a.eps2);
+        const A r2 = (A)1 / sqrt(warp_sum_t(q) / (A)C + (A)a.eps2);
 #pragma unroll
         for (int i = 0; i < NV; i++) {
             const int c = lane + 32 * i;
-            if (c < C) v[i] = (v[i] - m2) * r2 * a.g2[c] + a.b2[c];
+            if (c < C) v[i] = (float)(((A)v[i] - m2) * r2 * (A)a.g2[c] + (A)a.b2[c]);
         }
     }
     TY *y = (TY *)a.y + (long)warp * a.ldy;
