@@ -40,13 +40,17 @@ int rfs_select_argmax(rfs_cand *out, const float *logits, int nq, int K, const i
                       int n_names, float threshold, const float *per_class, int n_per_class) {
     int n = 0;
     for (int q = 0; q < nq; q++) {
+        /* argmax of the probabilities, not the logits: distinct logits can round to the
+         * same float32 probability, and then the first class wins (as torch.max) */
         const float *row = logits + (size_t)q * K;
         int best = 0;
-        for (int c = 1; c < K; c++)
-            if (row[c] > row[best]) best = c; /* first maximum wins, as torch.max on CPU */
+        float p = rfs_sigmoidf(row[0]);
+        for (int c = 1; c < K; c++) {
+            float pc = rfs_sigmoidf(row[c]);
+            if (pc > p) p = pc, best = c;
+        }
         int cls = remap ? remap[best] : (best < n_names ? best : -1);
         if (cls < 0) continue;
-        float p = rfs_sigmoidf(row[best]);
         float t = per_class && cls < n_per_class ? per_class[cls] : threshold;
         if (!(p > t)) continue;
         out[n].score = p;
