@@ -29,6 +29,7 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wno-unused-param
 CFLAGS  ?= $(OPT)
 ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS) $(FEATURE_DEFS) $(DEP_CFLAGS)
 LDLIBS_BASE := -fopenmp -lm -lpthread
+LDFLAGS_BASE := -Wl,--as-needed
 
 # OpenBLAS: prefer Debian's OpenMP build (it stays single-threaded inside our parallel
 # regions instead of oversubscribing); fall back to whatever pkg-config offers.
@@ -106,15 +107,15 @@ $(BUILD)/librfseg.so: $(LIB_OBJ)
 
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
 $(BUILD)/rfseg: $(CLI_OBJ) $(BUILD)/librfseg.a
-	$(CC) -o $@ $^ $(DEP_LIBS) $(LDLIBS_BASE)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(DEP_LIBS) $(LDLIBS_BASE)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/librfseg.a tests/harness.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/librfseg.a $(DEP_LIBS) $(LDLIBS_BASE)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BASE) -Itests -o $@ $< $(BUILD)/librfseg.a $(DEP_LIBS) $(LDLIBS_BASE)
 
 $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/librfseg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/librfseg.a $(DEP_LIBS) $(LDLIBS_BASE)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BASE) -Itests -o $@ $< $(BUILD)/librfseg.a $(DEP_LIBS) $(LDLIBS_BASE)
 
 tests-bin: $(TEST_BIN) $(TOOL_BIN)
 
