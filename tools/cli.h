@@ -11,6 +11,7 @@ int cmd_predict(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_video(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Logging to stderr; RFSEG_LOG=debug for more. */
 void cli_init_logging(void);

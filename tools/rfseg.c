@@ -33,6 +33,7 @@ static void usage(FILE *f) {
             "              [--device cpu|cuda] [--precision fp32|fp16|bf16] [--batch B] [--max-frames N]\n"
             "  rfseg bench --device cpu|cuda (--model MODEL | --random-weights SIZE)\n"
             "              [--batch B] [--precision fp32|fp16|bf16] [--frames N] [--threads T]\n"
+            "  rfseg serve --model MODEL[:ID]... [--host 127.0.0.1] [--port 9001] (rfseg serve --help)\n"
             "  rfseg convert MODEL OUT.safetensors\n"
             "\n"
             "MODEL: a checkpoint (.pth or .safetensors), or an official size, downloaded once:\n"
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "video")) return cmd_video(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     fprintf(stderr, "rfseg: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
