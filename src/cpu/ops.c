@@ -11,6 +11,23 @@
 #include <omp.h>
 #include <string.h>
 
+/* The transcendental loops are compiled twice, for the baseline and for x86-64-v3 (AVX2),
+ * and picked at load time: twice the vector width where the machine has it. Contraction
+ * stays off in both (the Makefile's -ffp-contract=off), so both give the same results. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RFS_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define RFS_CLONES
+#endif
+
+RFS_CLONES static void gelu_span(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = rfs_gelu(x[i]);
+}
+
+RFS_CLONES static void exp_span(float *x, int n, float shift) {
+    for (int j = 0; j < n; j++) x[j] = rfs_expf(x[j] - shift);
+}
+
 void rfs_act_cpu(float *x, size_t n, rfs_act act) {
     switch (act) {
     case RFS_ACT_NONE: return;
@@ -19,8 +36,12 @@ void rfs_act_cpu(float *x, size_t n, rfs_act act) {
         for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.f ? x[i] : 0.f;
         return;
     case RFS_ACT_GELU: /* exact erf form */
-#pragma omp parallel for simd schedule(static) if (n > 16384)
-        for (size_t i = 0; i < n; i++) x[i] = rfs_gelu(x[i]);
+        if (n <= 16384) {
+            gelu_span(x, n);
+            return;
+        }
+#pragma omp parallel for schedule(static)
+        for (size_t i0 = 0; i0 < n; i0 += 4096) gelu_span(x + i0, n - i0 < 4096 ? n - i0 : 4096);
         return;
     case RFS_ACT_SILU:
 #pragma omp parallel for schedule(static) if (n > 16384)
@@ -101,8 +122,7 @@ void rfs_attention_cpu(float *out, int ldo, const float *q, int ldq, const float
                 float mx = row[0];
                 for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
                 double sum = 0;
-#pragma omp simd
-                for (int j = 0; j < T; j++) row[j] = rfs_expf(row[j] - mx);
+                exp_span(row, T, mx);
                 for (int j = 0; j < T; j++) sum += row[j];
                 float inv = (float)(1.0 / sum);
                 for (int j = 0; j < T; j++) row[j] *= inv;
