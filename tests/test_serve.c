@@ -123,8 +123,9 @@ static size_t png_header_only(uint8_t out[64], uint32_t w, uint32_t h) {
     return 45;
 }
 
-/* A w x h gradient JPEG in memory (caller frees). */
-static uint8_t *make_jpeg(int w, int h, size_t *n) {
+/* Encodes BGR pixels (w x h, or a gradient when bgr is NULL) as a JPEG in memory, with an
+ * EXIF APP1 segment carrying `orientation` when it is not 0 (caller frees). */
+static uint8_t *encode_jpeg(const uint8_t *bgr, int w, int h, int stride, int orientation, size_t *n) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
     unsigned char *out = NULL;
@@ -139,9 +140,20 @@ static uint8_t *make_jpeg(int w, int h, size_t *n) {
     jpeg_set_defaults(&c);
     jpeg_set_quality(&c, 90, TRUE);
     jpeg_start_compress(&c, TRUE);
+    if (orientation) { /* "Exif\0\0", little-endian TIFF, one IFD entry: Orientation (SHORT) */
+        static uint8_t exif[] = {'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0,
+                                 0x12, 1, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        exif[24] = (uint8_t)orientation;
+        jpeg_write_marker(&c, JPEG_APP0 + 1, exif, sizeof exif);
+    }
     uint8_t *row = malloc((size_t)w * 3);
     for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) row[3 * x] = (uint8_t)x, row[3 * x + 1] = (uint8_t)y, row[3 * x + 2] = (uint8_t)(x ^ y);
+        for (int x = 0; x < w; x++) {
+            const uint8_t *p = bgr ? bgr + (size_t)y * stride + 3 * x : NULL;
+            row[3 * x] = p ? p[2] : (uint8_t)x;
+            row[3 * x + 1] = p ? p[1] : (uint8_t)y;
+            row[3 * x + 2] = p ? p[0] : (uint8_t)(x ^ y);
+        }
         JSAMPROW r = row;
         jpeg_write_scanlines(&c, &r, 1);
     }
@@ -151,6 +163,8 @@ static uint8_t *make_jpeg(int w, int h, size_t *n) {
     *n = len;
     return out;
 }
+
+static uint8_t *make_jpeg(int w, int h, size_t *n) { return encode_jpeg(NULL, w, h, 0, 0, n); }
 
 /* ---- HTTP client ------------------------------------------------------------------------ */
 
@@ -486,6 +500,37 @@ TEST(infer_list_id_and_filter) {
     resp_free(&r);
 done:
     free(v0), free(v1), free(e0), free(e1);
+}
+
+TEST(exif_orientation) {
+    /* a photo stored sideways with EXIF Orientation 6: rotated unless the request says
+     * disable_preproc_auto_orient, exactly as rfseg predict does with --no-auto-orient */
+    rfs_frame f = {0};
+    CHECK(rfs_image_load(&f, test_shared("fixtures/images/chelsea.png"), NULL) == RFS_OK);
+    size_t n;
+    uint8_t *jpg = encode_jpeg(f.data, f.w, f.h, f.stride, 6, &n);
+    char path[] = "/tmp/rfs_test_serve_XXXXXX.jpg";
+    int fd = mkstemps(path, 4);
+    CHECK(fd >= 0 && write(fd, jpg, n) == (ssize_t)n);
+    if (fd >= 0) close(fd);
+    char *v = b64(jpg, n);
+    for (int dis = 0; dis < 2; dis++) {
+        char *expect = predict_cli(model_w1, path, dis ? "--no-auto-orient" : "");
+        char *json = fmt("{\"model_id\":\"tiny/1\",\"disable_preproc_auto_orient\":%s,"
+                         "\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", dis ? "true" : "false", v);
+        resp r;
+        post_json(srv.port, json, &r);
+        CHECKF(r.status == 200 && body_equals(&r, expect), "disable_preproc_auto_orient=%d differs", dis);
+        /* rotated: 300 wide, 451 high; as stored: 451 wide */
+        char dims[64];
+        snprintf(dims, sizeof dims, "\"image\":{\"width\":%d,\"height\":%d}", dis ? f.w : f.h, dis ? f.h : f.w);
+        CHECKF(r.body && strstr(r.body, dims), "expected %s", dims);
+        resp_free(&r);
+        free(json), free(expect);
+    }
+    unlink(path);
+    free(v), free(jpg);
+    rfs_frame_free(&f);
 }
 
 TEST(legacy_route) {
@@ -836,6 +881,7 @@ int main(int argc, char **argv) {
         RUN(info_and_metrics);
         RUN(infer_equals_predict);
         RUN(infer_list_id_and_filter);
+        RUN(exif_orientation);
         RUN(legacy_route);
         RUN(bad_requests);
         RUN(oversize_body);
