@@ -258,6 +258,26 @@ TEST(op_layernorm_taps) {
             r_r[(size_t)r * D + c] = ref[(size_t)r * ld + D + c];
         }
     CHECK_ERR("layernorm taps (un-windowing)", rel_err(g_r, r_r, (size_t)B * G * G * D), 1e-6);
+    /* merged with another norm of the same tokens (the next layer's norm1) */
+    {
+        float *g1 = rand_vec(D, 1.f), *b1 = rand_vec(D, 1.f);
+        float *ref1 = malloc(sizeof(float) * (size_t)B * NT * D);
+        rfs_layernorm_cpu(ref1, D, x, D, g1, b1, B * NT, D, 1e-6f);
+        void *dy2 = dev_poison((size_t)B * G * G * ld, RFS_DT_F32), *dn = dev_poison((size_t)B * NT * D, RFS_DT_F32);
+        rfs_ln_args m;
+        memset(&m, 0, sizeof m);
+        m.x = dx, m.xt = RFS_DT_F32, m.ldx = D, m.y = dn, m.yt = RFS_DT_F32, m.ldy = D;
+        m.g = dev(g1, D, RFS_DT_F32), m.b = dev(b1, D, RFS_DT_F32), m.eps = 1e-6f, m.M = B * NT, m.C = D;
+        m.tap_y = (float *)dy2 + D, m.tap_ld = ld, m.tap_g = a.g, m.tap_b = a.b, m.tap_G = G, m.tap_nw = nw;
+        rfs_layernorm_cuda(&m, NULL);
+        float *gn = host(dn, (size_t)B * NT * D, RFS_DT_F32), *gt = host(dy2, (size_t)B * G * G * ld, RFS_DT_F32);
+        for (int r = 0; r < B * G * G; r++)
+            for (int c = 0; c < D; c++) g_r[(size_t)r * D + c] = gt[(size_t)r * ld + D + c];
+        CHECK_ERR("layernorm + merged tap: tap", rel_err(g_r, r_r, (size_t)B * G * G * D), 1e-6);
+        CHECK_ERR("layernorm + merged tap: norm", rel_err(gn, ref1, (size_t)B * NT * D), 1e-6);
+        free(g1), free(b1), free(ref1), free(gn), free(gt);
+        rfs_cuda_free(dy2), rfs_cuda_free(dn), rfs_cuda_free((void *)m.g), rfs_cuda_free((void *)m.b);
+    }
     free(x), free(g), free(b), free(ref), free(got), free(g_r), free(r_r);
     rfs_cuda_free(dx), rfs_cuda_free(dy), rfs_cuda_free((void *)a.g), rfs_cuda_free((void *)a.b);
 }
@@ -282,22 +302,27 @@ TEST(op_activations) {
             free(x), free(got);
             rfs_cuda_free(d);
         }
-    /* GELU + residual (seg head) */
+    /* GELU + residual (seg head), in place and into a wider matrix */
     for (int t = 0; t < 3; t++) {
-        const int rows = 1111, C = 70;
+        const int rows = 1111, C = 72, ldh = 80;
         const size_t n = (size_t)rows * C;
         float *f = rand_vec(n, 2.f), *g = rand_vec(n, 3.f);
+        round_to(f, n, (rfs_dtype)t);
         round_to(g, n, (rfs_dtype)t);
-        void *df = dev(f, n, RFS_DT_F32), *dg = dev(g, n, (rfs_dtype)t), *dh = dev_poison(n, (rfs_dtype)t);
+        void *df = dev(f, n, (rfs_dtype)t), *dg = dev(g, n, (rfs_dtype)t);
+        void *dh = dev_poison((size_t)rows * ldh, (rfs_dtype)t);
         rfs_act_cpu(g, n, RFS_ACT_GELU);
         for (size_t i = 0; i < n; i++) f[i] += g[i];
-        rfs_gelu_residual_cuda(df, dh, C, dg, (rfs_dtype)t, rows, C, NULL);
-        float *got = host(df, n, RFS_DT_F32), *goth = host(dh, n, (rfs_dtype)t);
+        rfs_gelu_residual_cuda(df, dh, ldh, dg, (rfs_dtype)t, rows, C, NULL); /* into dh */
+        float *goth = host(dh, (size_t)rows * ldh, (rfs_dtype)t), *gh = malloc(sizeof(float) * n);
+        for (int r = 0; r < rows; r++) memcpy(gh + (size_t)r * C, goth + (size_t)r * ldh, sizeof(float) * C);
+        rfs_gelu_residual_cuda(df, NULL, 0, dg, (rfs_dtype)t, rows, C, NULL); /* in place */
+        float *got = host(df, n, (rfs_dtype)t);
         char what[64];
         snprintf(what, sizeof what, "gelu residual %s", TNAME[t]);
         CHECK_ERR(what, rel_err(got, f, n), t ? 8e-3 : 1e-6);
-        CHECK_ERR("  T copy", rel_err(goth, f, n), t ? 8e-3 : 1e-6);
-        free(f), free(g), free(got), free(goth);
+        CHECK_ERR("  into a wider matrix", rel_err(gh, f, n), t ? 8e-3 : 1e-6);
+        free(f), free(g), free(got), free(goth), free(gh);
         rfs_cuda_free(df), rfs_cuda_free(dg), rfs_cuda_free(dh);
     }
 }
@@ -337,6 +362,8 @@ TEST(op_attention) {
         attn_case((rfs_dtype)t, 2, 301, 8, 32, 0);
         attn_case((rfs_dtype)t, 2, 20, 4, 16, 0);    /* tiny fixture decoder */
         attn_case((rfs_dtype)t, 5, 1, 2, 64, 1);     /* a single token */
+        attn_case((rfs_dtype)t, 40, 301, 6, 64, 1);  /* large batches: 64-row blocks */
+        attn_case((rfs_dtype)t, 64, 100, 8, 32, 0);
     }
 }
 
@@ -361,34 +388,42 @@ TEST(op_im2col) {
     }
 }
 
-TEST(op_dwconv_ln) {
-    const int B = 2, H = 17, W = 23, C = 256;
+static void dwconv_case(int C) {
+    const int B = 2, H = 17, W = 23;
     const size_t n = (size_t)B * H * W * C;
     float *x = rand_vec(n, 1.f), *w = rand_vec((size_t)C * 9, 0.5f), *b = rand_vec(C, 0.1f);
     float *g = rand_vec(C, 1.f), *be = rand_vec(C, 1.f);
-    float *ref = malloc(sizeof(float) * n);
-    for (int i = 0; i < B; i++)
-        rfs_dwconv3x3_cpu(ref + (size_t)i * H * W * C, x + (size_t)i * H * W * C, w, b, H, W, C);
-    void *dx = dev(x, n, RFS_DT_F32), *dw = dev(w, (size_t)C * 9, RFS_DT_F32), *db = dev(b, C, RFS_DT_F32);
+    void *dw = dev(w, (size_t)C * 9, RFS_DT_F32), *db = dev(b, C, RFS_DT_F32);
     void *dg = dev(g, C, RFS_DT_F32), *dbe = dev(be, C, RFS_DT_F32);
-    void *dy = dev_poison(n, RFS_DT_F32);
-    rfs_dwconv3x3_ln_cuda(dy, RFS_DT_F32, dx, dw, db, NULL, NULL, 0, B, H, W, C, NULL);
-    float *got = host(dy, n, RFS_DT_F32);
-    CHECK_ERR("dwconv 3x3 fp32", rel_err(got, ref, n), 1e-6);
-    free(got);
-    rfs_layernorm_cpu(ref, C, ref, C, g, be, B * H * W, C, 1e-6f);
+    float *ref = malloc(sizeof(float) * n);
     for (int t = 0; t < 3; t++) {
-        void *dt = dev_poison(n, (rfs_dtype)t);
-        rfs_dwconv3x3_ln_cuda(dt, (rfs_dtype)t, dx, dw, db, dg, dbe, 1e-6f, B, H, W, C, NULL);
-        got = host(dt, n, (rfs_dtype)t);
+        round_to(x, n, (rfs_dtype)t);
+        for (int i = 0; i < B; i++)
+            rfs_dwconv3x3_cpu(ref + (size_t)i * H * W * C, x + (size_t)i * H * W * C, w, b, H, W, C);
+        void *dx = dev(x, n, (rfs_dtype)t), *dy = dev_poison(n, (rfs_dtype)t);
         char what[64];
-        snprintf(what, sizeof what, "dwconv 3x3 + layernorm %s", TNAME[t]);
+        if (t == 0) {
+            rfs_dwconv3x3_ln_cuda(dy, RFS_DT_F32, dx, dw, db, NULL, NULL, 0, B, H, W, C, NULL);
+            float *got = host(dy, n, RFS_DT_F32);
+            snprintf(what, sizeof what, "dwconv 3x3 fp32 C%d", C);
+            CHECK_ERR(what, rel_err(got, ref, n), 1e-6);
+            free(got);
+        }
+        rfs_layernorm_cpu(ref, C, ref, C, g, be, B * H * W, C, 1e-6f);
+        rfs_dwconv3x3_ln_cuda(dy, (rfs_dtype)t, dx, dw, db, dg, dbe, 1e-6f, B, H, W, C, NULL);
+        float *got = host(dy, n, (rfs_dtype)t);
+        snprintf(what, sizeof what, "dwconv 3x3 + layernorm %s C%d", TNAME[t], C);
         CHECK_ERR(what, rel_err(got, ref, n), t ? 8e-3 : 1e-6);
         free(got);
-        rfs_cuda_free(dt);
+        rfs_cuda_free(dx), rfs_cuda_free(dy);
     }
     free(x), free(w), free(b), free(g), free(be), free(ref);
-    rfs_cuda_free(dx), rfs_cuda_free(dw), rfs_cuda_free(db), rfs_cuda_free(dg), rfs_cuda_free(dbe), rfs_cuda_free(dy);
+    rfs_cuda_free(dw), rfs_cuda_free(db), rfs_cuda_free(dg), rfs_cuda_free(dbe);
+}
+
+TEST(op_dwconv_ln) {
+    dwconv_case(256); /* the vectorised kernel */
+    dwconv_case(64);  /* the general one */
 }
 
 TEST(op_resize) {
@@ -400,12 +435,12 @@ TEST(op_resize) {
         float *ref = malloc(sizeof(float) * no);
         for (int b = 0; b < B; b++)
             rfs_resize_bilinear_hwc_cpu(ref + (size_t)b * Ho * Wo * C, Ho, Wo, x + (size_t)b * Hi * Wi * C, Hi, Wi, C);
-        void *dx = dev(x, (size_t)B * Hi * Wi * C, (rfs_dtype)t), *dy = dev_poison(no, RFS_DT_F32);
+        void *dx = dev(x, (size_t)B * Hi * Wi * C, (rfs_dtype)t), *dy = dev_poison(no, (rfs_dtype)t);
         rfs_resize_bilinear_cuda(dy, Ho, Wo, dx, (rfs_dtype)t, Hi, Wi, C, B, NULL);
-        float *got = host(dy, no, RFS_DT_F32);
+        float *got = host(dy, no, (rfs_dtype)t);
         char what[64];
         snprintf(what, sizeof what, "bilinear x3 %s", TNAME[t]);
-        CHECK_ERR(what, rel_err(got, ref, no), 1e-5); /* weights in float, the CPU's in double */
+        CHECK_ERR(what, rel_err(got, ref, no), t ? 8e-3 : 1e-6);
         free(x), free(ref), free(got);
         rfs_cuda_free(dx), rfs_cuda_free(dy);
     }
@@ -774,65 +809,6 @@ static void compare_dets(const rfs_config *c, const outputs *g, const outputs *r
     free(cg), free(cr), free(idx), free(used), free(prob);
 }
 
-static void fixture_model(const char *name) {
-    char path[256];
-    snprintf(path, sizeof path, "fixtures/rfdetr/%s.pth", name);
-    rfs_model *m = NULL;
-    rfs_status st = rfs_model_load(&m, test_shared(path));
-    CHECKF(st == RFS_OK, "load %s: %s", name, rfs_last_error());
-    if (!m) return;
-    const rfs_config *c = rfs_model_config(m);
-    const rfs_tensorfile *ref = NULL;
-    float *in = fixture_inputs(name, c, &ref);
-    if (!in) {
-        rfs_model_free(m);
-        return;
-    }
-    outputs cpu = run_session(m, RFS_BACKEND_CPU, RFS_FP32, in, NIMG);
-    outputs gpu = run_session(m, RFS_BACKEND_CUDA, RFS_FP32, in, NIMG);
-    if (cpu.logits && gpu.logits) compare_fp32(c, &gpu, &cpu, NIMG, name);
-    /* and against the official float64 reference directly */
-    for (int i = 0; i < NIMG && gpu.logits; i++) {
-        const size_t nq = c->num_queries, K = c->num_classes, P = (size_t)c->mask_side * c->mask_side;
-        const char *outs[] = {"pred_logits", "pred_boxes", "pred_masks"};
-        const float *mine[] = {gpu.logits + i * nq * K, gpu.boxes + i * nq * 4, gpu.masks + i * nq * P};
-        for (int k = 0; k < 3; k++) {
-            char key[128];
-            snprintf(key, sizeof key, "%s/%s", IMAGES[i], outs[k]);
-            const rfs_tensor *t = rfs_tensorfile_find(ref, key);
-            if (!t) continue;
-            size_t n = (size_t)rfs_tensor_numel(t);
-            float *r = malloc(sizeof(float) * n);
-            rfs_tensor_to_f32(t, r);
-            double e = rel_err(mine[k], r, n);
-            CHECKF(e <= 1e-4, "%s %s %s vs official reference: %.3g", name, IMAGES[i], outs[k], e);
-            free(r);
-        }
-    }
-    for (int p = RFS_FP16; p <= RFS_BF16; p++) {
-        outputs h = run_session(m, RFS_BACKEND_CUDA, (rfs_precision)p, in, NIMG);
-        if (!h.logits || !cpu.logits) continue;
-        det_stats ds = {0, 1, 1, 1, 0, 0};
-        char label[64];
-        snprintf(label, sizeof label, "%s %s", name, p == RFS_FP16 ? "fp16" : "bf16");
-        for (int b = 0; b < NIMG; b++)
-            compare_dets(c, &h, &cpu, b, FRAME_W[b], FRAME_H[b], label, &ds, 1);
-        double el = rel_err(h.logits, cpu.logits, (size_t)NIMG * c->num_queries * c->num_classes);
-        printf("  %-16s vs CPU fp32: %d detections paired, %d unpaired, max |dscore| %.4f, min box "
-               "IoU %.4f, min mask IoU %.4f (every pixel: %.4f), logits rel %.2e\n", label, ds.n,
-               ds.missing, ds.worst_ds, ds.worst_box, ds.worst_mask, ds.worst_mask_strict, el);
-        free_outputs(&h);
-    }
-    free_outputs(&cpu);
-    free_outputs(&gpu);
-    free(in);
-    rfs_tensorfile_free((rfs_tensorfile *)ref);
-    rfs_model_free(m);
-}
-
-TEST(model_tiny_w1) { fixture_model("tiny-w1"); }
-TEST(model_tiny_w2) { fixture_model("tiny-w2"); }
-
 /* CPU forward of B images one by one (batch-1 session), keeping for each image the
  * projector output and the two-stage scores and order, for diagnostics. */
 typedef struct cpu_diag {
@@ -871,6 +847,114 @@ static cpu_diag cpu_run(const rfs_model *m, const float *in, int B) {
     rfs_session_free(s);
     return d;
 }
+
+static void fixture_model(const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, "fixtures/rfdetr/%s.pth", name);
+    rfs_model *m = NULL;
+    rfs_status st = rfs_model_load(&m, test_shared(path));
+    CHECKF(st == RFS_OK, "load %s: %s", name, rfs_last_error());
+    if (!m) return;
+    const rfs_config *c = rfs_model_config(m);
+    const rfs_tensorfile *ref = NULL;
+    float *in = fixture_inputs(name, c, &ref);
+    if (!in) {
+        rfs_model_free(m);
+        return;
+    }
+    outputs cpu = run_session(m, RFS_BACKEND_CPU, RFS_FP32, in, NIMG);
+    outputs gpu = run_session(m, RFS_BACKEND_CUDA, RFS_FP32, in, NIMG);
+    if (cpu.logits && gpu.logits) compare_fp32(c, &gpu, &cpu, NIMG, name);
+    /* and against the official float64 reference directly */
+    for (int i = 0; i < NIMG && gpu.logits; i++) {
+        const size_t nq = c->num_queries, K = c->num_classes, P = (size_t)c->mask_side * c->mask_side;
+        const char *outs[] = {"pred_logits", "pred_boxes", "pred_masks"};
+        const float *mine[] = {gpu.logits + i * nq * K, gpu.boxes + i * nq * 4, gpu.masks + i * nq * P};
+        for (int k = 0; k < 3; k++) {
+            char key[128];
+            snprintf(key, sizeof key, "%s/%s", IMAGES[i], outs[k]);
+            const rfs_tensor *t = rfs_tensorfile_find(ref, key);
+            if (!t) continue;
+            size_t n = (size_t)rfs_tensor_numel(t);
+            float *r = malloc(sizeof(float) * n);
+            rfs_tensor_to_f32(t, r);
+            double e = rel_err(mine[k], r, n);
+            CHECKF(e <= 1e-4, "%s %s %s vs official reference: %.3g", name, IMAGES[i], outs[k], e);
+            free(r);
+        }
+    }
+    /* fp16 / bf16: detections of the CPU fp32 pass. Where the two-stage selection differs
+     * and every difference is explained by the measured score perturbation (at each rank
+     * where they differ, the two tokens' CPU scores are closer than twice the largest
+     * GPU-vs-CPU score error of the image: a tie at this precision, torch.topk's order
+     * being unspecified for ties), the image's queries are assigned
+     * differently and its detections are reported, not compared; any other selection
+     * difference fails. */
+    cpu_diag cd = cpu_run(m, in, NIMG);
+    const size_t nq = c->num_queries, K = c->num_classes, N = (size_t)c->grid * c->grid;
+    for (int p = RFS_FP16; p <= RFS_BF16 && cd.o.logits; p++) {
+        rfs_session_opts so = rfs_session_defaults();
+        so.backend = RFS_BACKEND_CUDA, so.precision = (rfs_precision)p, so.max_batch = NIMG;
+        rfs_session *hs = NULL;
+        CHECKF(rfs_session_create(&hs, m, &so) == RFS_OK, "%s", rfs_last_error());
+        if (!hs) continue;
+        rfs_raw raw;
+        CHECK(rfs_forward(hs, in, NIMG, &raw) == RFS_OK);
+        outputs h = {(float *)raw.logits, (float *)raw.boxes, (float *)raw.masks};
+        float *gorder = malloc(sizeof(float) * NIMG * nq), *gcls = malloc(sizeof(float) * NIMG * N * K);
+        rfs_cuda_read_debug(hs, "order", gorder, NIMG);
+        rfs_cuda_read_debug(hs, "enc_cls", gcls, NIMG);
+        det_stats ds = {0, 1, 1, 1, 0, 0};
+        int reselected = 0;
+        char label[64];
+        snprintf(label, sizeof label, "%s %s", name, p == RFS_FP16 ? "fp16" : "bf16");
+        for (int b = 0; b < NIMG; b++) {
+            /* the largest score perturbation of this image at this precision */
+            float noise = 0.f;
+            for (size_t t2 = 0; t2 < N; t2++) {
+                const float *row = gcls + ((size_t)b * N + t2) * K;
+                float sg = row[0];
+                for (size_t k2 = 1; k2 < K; k2++) sg = fmaxf(sg, row[k2]);
+                noise = fmaxf(noise, fabsf(sg - cd.score[b * N + t2]));
+            }
+            int differs = 0, explained = 1;
+            for (size_t r = 0; r < nq && r < N; r++) {
+                const int tg = (int)gorder[b * nq + r], tc = cd.order[b * N + r];
+                if (tg == tc) continue;
+                differs = 1;
+                explained &= fabsf(cd.score[b * N + tg] - cd.score[b * N + tc]) <= 2 * noise;
+            }
+            CHECKF(!differs || explained, "%s image %d: two-stage selection differs beyond the "
+                   "score perturbation", label, b);
+            if (differs) {
+                reselected++;
+                det_stats tmp = {0, 1, 1, 1, 0, 0};
+                compare_dets(c, &h, &cd.o, b, FRAME_W[b], FRAME_H[b], label, &tmp, 0);
+                printf("  %-16s image %d: selection differs at a score tie (%d paired, %d unpaired; "
+                       "not compared)\n", label, b, tmp.n, tmp.missing);
+                continue;
+            }
+            compare_dets(c, &h, &cd.o, b, FRAME_W[b], FRAME_H[b], label, &ds, 1);
+        }
+        double el = rel_err(h.logits, cd.o.logits, (size_t)NIMG * nq * K);
+        printf("  %-16s vs CPU fp32: %d images compared, %d detections paired, %d unpaired, max "
+               "|dscore| %.4f, min box IoU %.4f, min mask IoU %.4f (every pixel: %.4f), logits rel "
+               "%.2e\n", label, NIMG - reselected, ds.n, ds.missing, ds.worst_ds, ds.worst_box,
+               ds.worst_mask, ds.worst_mask_strict, el);
+        free(gorder), free(gcls);
+        rfs_session_free(hs);
+    }
+    free_outputs(&cd.o);
+    free(cd.p4), free(cd.score), free(cd.order);
+    free_outputs(&cpu);
+    free_outputs(&gpu);
+    free(in);
+    rfs_tensorfile_free((rfs_tensorfile *)ref);
+    rfs_model_free(m);
+}
+
+TEST(model_tiny_w1) { fixture_model("tiny-w1"); }
+TEST(model_tiny_w2) { fixture_model("tiny-w2"); }
 
 /* Full-size random-weight models of every seg size: fp32 GPU (batch 2 in one pass) vs CPU.
  * When the two selections differ only where the CPU's two-stage scores tie within float

@@ -121,6 +121,14 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+/* 2^x with the SFU's approximation (~2 ulp): the probabilities are rounded to fp16/bf16
+ * right after, and exp2(-inf) = 0 as needed for masked keys */
+__device__ __forceinline__ float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
 template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
     uint32_t r;
     if constexpr (std::is_same<T, f16>::value) {
@@ -214,7 +222,7 @@ attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const
         mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
         mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
         mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        const float c0 = exp2f(m0 - mx0), c1 = exp2f(m1 - mx1);
+        const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
         m0 = mx0, m1 = mx1;
         l0 *= c0, l1 *= c1;
 #pragma unroll
@@ -222,8 +230,8 @@ attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const
         uint32_t pa[4][4]; /* P as the A operand of P V, one 16-key chunk per index */
 #pragma unroll
         for (int n = 0; n < 8; n++) {
-            const float p0 = exp2f(s[n][0] - mx0), p1 = exp2f(s[n][1] - mx0);
-            const float p2 = exp2f(s[n][2] - mx1), p3 = exp2f(s[n][3] - mx1);
+            const float p0 = ex2(s[n][0] - mx0), p1 = ex2(s[n][1] - mx0);
+            const float p2 = ex2(s[n][2] - mx1), p3 = ex2(s[n][3] - mx1);
             l0 += p0 + p1, l1 += p2 + p3;
             pa[n / 2][(n & 1) * 2 + 0] = pack2<T>(p0, p1);
             pa[n / 2][(n & 1) * 2 + 1] = pack2<T>(p2, p3);
@@ -256,6 +264,144 @@ attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const
     }
 }
 
+/* Small batches: a block of SPLIT warps owns 16 query rows and splits the key tiles among
+ * its warps (warp w takes tiles w, w + SPLIT, ...), each with its own running maximum, sum
+ * and output; the partial results are merged through shared memory at the end. This
+ * shortens the serial chain of tiles per warp SPLIT times when there are too few
+ * (sequence, head, row block) triples to fill the GPU. */
+template <typename T, int DH, int SPLIT>
+__global__ void __launch_bounds__(SPLIT * 32)
+attn_mma_split_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const T *v,
+                      int ldv, int Tn, float scale_log2) {
+    constexpr int LD = DH + 8, CPR = DH / 8, NTH = SPLIT * 32;
+    extern __shared__ __align__(16) unsigned char smraw[];
+    T *Qs = (T *)smraw;        /* [16][LD] */
+    T *KV = Qs + 16 * LD;      /* per warp: K [64][LD] then V [64][LD] */
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int h = blockIdx.y, q0 = blockIdx.x * 16;
+    const long base = (long)blockIdx.z * Tn;
+    const T *qg = q + base * ldq + h * DH;
+    const T *kg = k + base * ldk + h * DH;
+    const T *vg = v + base * ldv + h * DH;
+    T *Ks = KV + warp * 2 * FA_N * LD, *Vs = Ks + FA_N * LD;
+    for (int i = tid; i < 16 * CPR; i += NTH) {
+        const int r = i / CPR, c = (i % CPR) * 8, gr = q0 + r;
+        cp_async16(Qs + r * LD + c, qg + (long)min(gr, Tn - 1) * ldq + c, gr < Tn ? 16 : 0);
+    }
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+    uint32_t qf[DH / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < DH / 16; kk++)
+        ldmatrix_x4(qf[kk], &Qs[(lane & 15) * LD + kk * 16 + (lane >> 4) * 8]);
+    float o[DH / 8][4];
+#pragma unroll
+    for (int n = 0; n < DH / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+    const int nt = (Tn + FA_N - 1) / FA_N;
+    for (int j = warp; j < nt; j += SPLIT) {
+        for (int i = lane; i < FA_N * CPR; i += 32) {
+            const int r = i / CPR, c = (i % CPR) * 8, gr = j * FA_N + r;
+            const long src = (long)min(gr, Tn - 1);
+            cp_async16(Ks + r * LD + c, kg + src * ldk + c, gr < Tn ? 16 : 0);
+            cp_async16(Vs + r * LD + c, vg + src * ldv + c, gr < Tn ? 16 : 0);
+        }
+        cp_async_commit();
+        cp_async_wait<0>();
+        __syncwarp();
+        float s[8][4];
+#pragma unroll
+        for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < DH / 16; kk++)
+#pragma unroll
+            for (int np = 0; np < 4; np++) {
+                uint32_t b[4];
+                ldmatrix_x4(b, &Ks[(np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 +
+                                   ((lane >> 3) & 1) * 8]);
+                mma16816<T>(s[2 * np], qf[kk], b[0], b[1]);
+                mma16816<T>(s[2 * np + 1], qf[kk], b[2], b[3]);
+            }
+        const int k0 = j * FA_N;
+        float mx0 = m0, mx1 = m1;
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int key = k0 + n * 8 + 2 * (lane & 3) + (e & 1);
+                s[n][e] = key < Tn ? s[n][e] * scale_log2 : -INFINITY;
+                if (e < 2) mx0 = fmaxf(mx0, s[n][e]);
+                else mx1 = fmaxf(mx1, s[n][e]);
+            }
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
+        m0 = mx0, m1 = mx1;
+        l0 *= c0, l1 *= c1;
+#pragma unroll
+        for (int n = 0; n < DH / 8; n++) o[n][0] *= c0, o[n][1] *= c0, o[n][2] *= c1, o[n][3] *= c1;
+        uint32_t pa[4][4];
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            const float p0 = ex2(s[n][0] - mx0), p1 = ex2(s[n][1] - mx0);
+            const float p2 = ex2(s[n][2] - mx1), p3 = ex2(s[n][3] - mx1);
+            l0 += p0 + p1, l1 += p2 + p3;
+            pa[n / 2][(n & 1) * 2 + 0] = pack2<T>(p0, p1);
+            pa[n / 2][(n & 1) * 2 + 1] = pack2<T>(p2, p3);
+        }
+#pragma unroll
+        for (int kc = 0; kc < 4; kc++)
+#pragma unroll
+            for (int dp = 0; dp < DH / 16; dp++) {
+                uint32_t b[4];
+                ldmatrix_x4_trans(b, &Vs[(kc * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * LD +
+                                         dp * 16 + (lane >> 4) * 8]);
+                mma16816<T>(o[2 * dp], pa[kc], b[0], b[1]);
+                mma16816<T>(o[2 * dp + 1], pa[kc], b[2], b[3]);
+            }
+        __syncwarp(); /* the next tile overwrites this warp's buffers */
+    }
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    __syncthreads(); /* every warp is done with its tiles: their memory holds the partials */
+    float *Ob = (float *)KV;         /* [SPLIT][16][DH] */
+    float *Mb = Ob + SPLIT * 16 * DH; /* [SPLIT][16] */
+    float *Lb = Mb + SPLIT * 16;
+    const int r0 = lane >> 2, r1 = r0 + 8;
+#pragma unroll
+    for (int n = 0; n < DH / 8; n++) {
+        const int col = n * 8 + 2 * (lane & 3);
+        Ob[(warp * 16 + r0) * DH + col] = o[n][0], Ob[(warp * 16 + r0) * DH + col + 1] = o[n][1];
+        Ob[(warp * 16 + r1) * DH + col] = o[n][2], Ob[(warp * 16 + r1) * DH + col + 1] = o[n][3];
+    }
+    if ((lane & 3) == 0) {
+        Mb[warp * 16 + r0] = m0, Mb[warp * 16 + r1] = m1;
+        Lb[warp * 16 + r0] = l0, Lb[warp * 16 + r1] = l1;
+    }
+    __syncthreads();
+    T *og = out + base * ldo + h * DH;
+    for (int i = tid; i < 16 * DH; i += NTH) {
+        const int r = i / DH, d = i % DH;
+        if (q0 + r >= Tn) continue;
+        float M = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < SPLIT; w++) M = fmaxf(M, Mb[w * 16 + r]);
+        float L = 0.f, O = 0.f;
+#pragma unroll
+        for (int w = 0; w < SPLIT; w++) {
+            const float f = exp2f(Mb[w * 16 + r] - M); /* 0 for warps that saw no key */
+            L += Lb[w * 16 + r] * f;
+            O += Ob[(w * 16 + r) * DH + d] * f;
+        }
+        og[(long)(q0 + r) * ldo + d] = from_f<T>(O / L);
+    }
+}
+
 /* ---- launcher --------------------------------------------------------------------------- */
 
 extern "C" int rfs_attention_cuda_supported(int dh) { return dh == 16 || dh == 32 || dh == 64; }
@@ -281,15 +427,27 @@ static void launch(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, co
     if constexpr (!std::is_same<T, float>::value) {
         if (aligned16(q, ldq, 2) && aligned16(k, ldk, 2) && aligned16(v, ldv, 2) &&
             ((uintptr_t)out % 4) == 0 && ldo % 2 == 0) {
-            /* 64 query rows per block when that fills the GPU twice, else 32 or 16: small
-             * batches need more, smaller blocks to keep the SMs busy */
+            /* 64 query rows per block when that fills the GPU twice; otherwise blocks of 16
+             * rows whose warps split the keys (the chain of tiles per warp is what bounds a
+             * small batch's latency) */
             const long per = (long)heads * nseq, sms = num_sms();
+            const int nt = (Tn + FA_N - 1) / FA_N;
+            const dim3 g16((Tn + 15) / 16, heads, nseq);
             if (per * ((Tn + 63) / 64) >= 2 * sms) {
                 attn_mma_kernel<T, DH, 4><<<dim3((Tn + 63) / 64, heads, nseq), 128, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
-            } else if (per * ((Tn + 31) / 32) >= sms) {
-                attn_mma_kernel<T, DH, 2><<<dim3((Tn + 31) / 32, heads, nseq), 64, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
+            } else if (nt >= 3) {
+                const size_t smem = sizeof(T) * (16 + 4 * 2 * FA_N) * (DH + 8);
+                static bool attr = false;
+                if (!attr) {
+                    CUDA_CHECK(cudaFuncSetAttribute(attn_mma_split_kernel<T, DH, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+                    attr = true;
+                }
+                attn_mma_split_kernel<T, DH, 4><<<g16, 128, smem, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
+            } else if (nt == 2) {
+                const size_t smem = sizeof(T) * (16 + 2 * 2 * FA_N) * (DH + 8);
+                attn_mma_split_kernel<T, DH, 2><<<g16, 64, smem, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
             } else {
-                attn_mma_kernel<T, DH, 1><<<dim3((Tn + 15) / 16, heads, nseq), 32, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
+                attn_mma_kernel<T, DH, 1><<<g16, 32, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
             }
             CUDA_LAUNCH_CHECK();
             return;

@@ -4,9 +4,10 @@
  *
  * Precision. fp32 sessions run every op in fp32 (parity with the CPU). fp16/bf16 sessions
  * keep a converted copy of the weights and store the activations that feed matrix
- * products ("T" buffers) in that type; the residual streams (ViT tokens, decoder target,
- * seg-head features), LayerNorm inputs, logits, boxes, sampling offsets and masks stay
- * fp32, and every product accumulates in fp32.
+ * products ("T" buffers) in that type, and also the seg head's features (four residual
+ * blocks over (R/4)^2 pixels: the largest memory traffic of the network at large batch);
+ * the ViT's and the decoder's residual streams, LayerNorm statistics and inputs, logits,
+ * boxes, sampling offsets and masks stay fp32, and every product accumulates in fp32.
  *
  * Layer scale. x + ls * (W a + b) is computed as x + (ls W) a + ls b: the ViT's
  * attention.output.dense and mlp.fc2 rows are pre-scaled on the device at upload, so the
@@ -50,11 +51,11 @@ typedef struct cuda_state {
     /* activations: one allocation */
     void *mem;
     float *input, *x, *pe, *pj_y, *enc_cls, *enc_d, *ref, *t, *offaw, *qp_off, *hs, *deltas;
-    float *logits, *boxes, *masks, *f0;
+    float *logits, *boxes, *masks;
     int *order;
     void *patches, *xn, *qkv, *att, *mlp, *taps, *pj_cat, *col, *pj_tmp, *p4, *omem, *enc;
     void *h2a, *h2b, *sine, *tmp, *qpos, *qp_qk, *t_h, *tq, *sa_qkv, *sa_o, *value, *hs_h;
-    void *fa, *fb, *fl, *qf, *qf2;
+    void *f0, *fa, *fb, *fl, *qf, *qf2;
     int any_invalid; /* some proposals fall outside (0.01, 0.99): G >= 50 */
     cudaGraphExec_t *graphs; /* [max_batch + 1], captured on first use */
     int eager;               /* RFS_CUDA_EAGER=1: no graphs (debugging) */
@@ -175,7 +176,6 @@ static size_t layout(cuda_state *cs, const rfs_config *c, int B, char *base) {
     F32(logits, nq * K);
     F32(boxes, nq * 4);
     F32(masks, nq * P);
-    F32(f0, P * C);
     TAKE(order, int *, (size_t)B * nq, 4);
     TB(patches, N * 3 * ps * ps);
     TB(xn, NT * D);
@@ -201,6 +201,7 @@ static size_t layout(cuda_state *cs, const rfs_config *c, int B, char *base) {
     TB(sa_o, nq * C);
     TB(value, N * L * C);
     TB(hs_h, nq * C);
+    TB(f0, P * C);
     TB(fa, P * C);
     TB(fl, P * (C + 8));
     TB(qf2, nq * (C + 8));
@@ -245,12 +246,25 @@ static void enqueue(const rfs_session *s, cuda_state *cs, int B, int profile) {
         3 * ps * ps, RFS_ACT_NONE, 0);
     rfs_embed_cuda(cs->x, cs->pe, w->cls, w->pos, B, G, nw, D, st);
     STAGE(1);
-    int next_tap = 0;
+    /* a tap (3.6) normalises the same rows as the next layer's norm1: both come from one
+     * pass (rfs_ln_args.tap_y); a tap after the last layer gets its own pass */
+    int next_tap = 0, pending = -1;
     for (int i = 0; i < c->vit_layers; i++) {
         const rfs_vit_layer *L = &w->vit[i];
         int global = nw == 1;
         for (int k = 0; k < ntap; k++) global |= c->tap_layers[k] == i - 1;
-        ln(st, cs->x, F, D, cs->xn, T, D, L->ln1_w, L->ln1_b, 1e-6f, B * NT, D);
+        {
+            rfs_ln_args a;
+            memset(&a, 0, sizeof a);
+            a.x = cs->x, a.xt = F, a.ldx = D, a.y = cs->xn, a.yt = T, a.ldy = D;
+            a.g = L->ln1_w, a.b = L->ln1_b, a.eps = 1e-6f, a.M = B * NT, a.C = D;
+            if (pending >= 0) {
+                a.tap_y = AT(cs->taps, pending * D), a.tap_ld = ldtap;
+                a.tap_g = w->vit_ln_w, a.tap_b = w->vit_ln_b, a.tap_G = G, a.tap_nw = nw;
+                pending = -1;
+            }
+            rfs_layernorm_cuda(&a, st);
+        }
         lin(cs, ctx, st, cs->qkv, T, 3 * D, cs->xn, D, L->q_w, L->q_b, B * NT, 3 * D, D,
             RFS_ACT_NONE, 0);
         rfs_attention_cuda(cs->att, D, cs->qkv, 3 * D, AT(cs->qkv, D), 3 * D, AT(cs->qkv, 2 * D),
@@ -263,14 +277,18 @@ static void enqueue(const rfs_session *s, cuda_state *cs, int B, int profile) {
         rfs_act_cuda(cs->mlp, T, (size_t)B * NT * Mm, RFS_ACT_GELU, st);
         lin(cs, ctx, st, cs->x, F, D, cs->mlp, Mm, L->fc2_w, L->fc2_b, B * NT, D, Mm,
             RFS_ACT_NONE, 1);
-        if (next_tap < ntap && c->tap_layers[next_tap] == i) { /* taps (3.6) */
-            rfs_ln_args a;
-            memset(&a, 0, sizeof a);
-            a.x = cs->x, a.xt = F, a.ldx = D;
-            a.y = AT(cs->taps, next_tap * D), a.yt = T, a.ldy = ldtap;
-            a.g = w->vit_ln_w, a.b = w->vit_ln_b, a.eps = 1e-6f, a.M = BN, a.C = D;
-            a.tap_G = G, a.tap_nw = nw;
-            rfs_layernorm_cuda(&a, st);
+        if (next_tap < ntap && c->tap_layers[next_tap] == i) {
+            if (i + 1 < c->vit_layers) {
+                pending = next_tap;
+            } else {
+                rfs_ln_args a;
+                memset(&a, 0, sizeof a);
+                a.x = cs->x, a.xt = F, a.ldx = D;
+                a.y = AT(cs->taps, next_tap * D), a.yt = T, a.ldy = ldtap;
+                a.g = w->vit_ln_w, a.b = w->vit_ln_b, a.eps = 1e-6f, a.M = BN, a.C = D;
+                a.tap_G = G, a.tap_nw = nw;
+                rfs_layernorm_cuda(&a, st);
+            }
             next_tap++;
         }
     }
@@ -321,7 +339,7 @@ static void enqueue(const rfs_session *s, cuda_state *cs, int B, int profile) {
         rfs_resize_bilinear_cuda(cs->f0, H4, H4, cs->p4, T, G, G, C, B, sst);
         for (int b = 0; b < c->dec_layers; b++) {
             const rfs_seg_block *Bk = &w->seg[b];
-            /* f0 += GELU(pwconv1(LN(dwconv(f0)))); the last block leaves f0 in T in the
+            /* f0 += GELU(pwconv1(LN(dwconv(f0)))); the last block writes its result into the
              * first C columns of fl (column C holds ones, see the mask product) */
             rfs_dwconv3x3_ln_cuda(cs->fa, T, cs->f0, Bk->dw_w, Bk->dw_b, Bk->ln_w, Bk->ln_b,
                                   1e-6f, B, H4, H4, C, sst);
@@ -707,6 +725,9 @@ extern "C" rfs_status rfs_cuda_read_debug(rfs_session *s, const char *name, floa
         CUDA_CHECK(cudaMemcpy(dst, cs->ref, sizeof(float) * B * nq * 4, cudaMemcpyDeviceToHost));
     } else if (!strcmp(name, "p4")) {
         rfs_cuda_download_f32(dst, cs->p4, B * N * C, cs->T);
+    } else if (!strcmp(name, "enc_cls")) {
+        CUDA_CHECK(cudaMemcpy(dst, cs->enc_cls, sizeof(float) * B * N * c->num_classes,
+                              cudaMemcpyDeviceToHost));
     } else if (!strcmp(name, "order")) {
         int *tmp = (int *)malloc(sizeof(int) * B * nq);
         if (!tmp) return rfs_fail(RFS_ERR_NOMEM, "out of memory");

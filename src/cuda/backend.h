@@ -63,7 +63,7 @@ rfs_status rfs_cuda_time(rfs_session *s, int batch, int iters, const float *inpu
 
 /* Intermediates of the last forward, for tests, as host floats: "ref" (batch*nq*4 decoder
  * reference boxes), "order" (batch*nq selected tokens), "p4" (batch*G*G*C projector
- * output). */
+ * output), "enc_cls" (batch*G*G*K two-stage class logits). */
 rfs_status rfs_cuda_read_debug(rfs_session *s, const char *name, float *dst, int batch);
 
 /* ---- device memory helpers (tests, tools) ------------------------------------------ */
@@ -123,9 +123,14 @@ typedef struct rfs_ln_args {
     rfs_act act;                          /* NONE or SILU, after the norm */
     const float *g2, *b2; float eps2;     /* optional second norm after act (g2 != NULL) */
     int M, C;
-    /* tap mode (tap_nw > 0): output row r = image*G*G + pixel reads the token of that
-     * pixel in the windowed layout (rfdetr-seg-model.md 3.6) */
+    /* tap mode (tap_nw > 0, tap_y NULL): output row r = image*G*G + pixel reads the token
+     * of that pixel in the windowed layout (rfdetr-seg-model.md 3.6) */
     int tap_G, tap_nw;
+    /* merged tap (tap_y set; rows are tokens): the same row statistics also give the tap's
+     * LayerNorm (tap_g, tap_b; same eps), written for non-CLS tokens to the token's pixel
+     * row of tap_y (type yt, row stride tap_ld) */
+    void *tap_y; int tap_ld;
+    const float *tap_g, *tap_b;
 } rfs_ln_args;
 void rfs_layernorm_cuda(const rfs_ln_args *a, void *stream);
 
@@ -133,9 +138,9 @@ void rfs_layernorm_cuda(const rfs_ln_args *a, void *stream);
 
 /* In-place activation of n values of type t (GELU: exact erf form). */
 void rfs_act_cuda(void *x, rfs_dtype t, size_t n, rfs_act act, void *stream);
-/* f (rows, C) fp32 += GELU(g (rows, C) type t); optionally fh (type t, row stride ldh) =
- * f afterwards (fh may alias g when ldh == C). */
-void rfs_gelu_residual_cuda(float *f, void *fh, int ldh, const void *g, rfs_dtype t, int rows,
+/* f (rows, C) += GELU(g (rows, C)), both of type t; with fh the result goes to fh (type t,
+ * row stride ldh) and f is left as it was. C % 4 == 0. */
+void rfs_gelu_residual_cuda(void *f, void *fh, int ldh, const void *g, rfs_dtype t, int rows,
                             int C, void *stream);
 /* y (type t) = a + b, or = a when b is NULL; rows of C with separate leading dims. */
 void rfs_add_rows_cuda(void *y, rfs_dtype t, int ldy, const float *a, int lda, const float *b,
@@ -165,13 +170,13 @@ void rfs_embed_cuda(float *x, const float *pe, const float *cls, const float *po
 /* rfs_im2col3x3_cpu for nimg maps: x (nimg*H*W rows, ldx) -> col (nimg*H*W, 9C). */
 void rfs_im2col3x3_cuda(void *col, const void *x, int ldx, rfs_dtype t, int nimg, int H,
                         int W, int C, void *stream);
-/* rfs_dwconv3x3_cpu then LayerNorm (eps) per pixel, fused: x fp32 -> y type t. With
+/* rfs_dwconv3x3_cpu then LayerNorm (eps) per pixel, fused: x -> y, both of type t. With
  * ln_g NULL the plain conv result is written (tests). C <= 1024. */
-void rfs_dwconv3x3_ln_cuda(void *y, rfs_dtype t, const float *x, const float *w,
+void rfs_dwconv3x3_ln_cuda(void *y, rfs_dtype t, const void *x, const float *w,
                            const float *b, const float *ln_g, const float *ln_b, float eps,
                            int nimg, int H, int W, int C, void *stream);
-/* rfs_resize_bilinear_hwc_cpu for nimg maps: x type t -> y fp32. */
-void rfs_resize_bilinear_cuda(float *y, int Ho, int Wo, const void *x, rfs_dtype t, int Hi,
+/* rfs_resize_bilinear_hwc_cpu for nimg maps: x -> y, both of type t. */
+void rfs_resize_bilinear_cuda(void *y, int Ho, int Wo, const void *x, rfs_dtype t, int Hi,
                               int Wi, int C, int nimg, void *stream);
 /* omem (type t) = memory with the rows of invalid proposals zeroed (6.1). */
 void rfs_mask_invalid_cuda(void *omem, const void *mem, rfs_dtype t, int nimg, int G, int C,

@@ -4,45 +4,45 @@
  * validity mask (6.1). Maps are HWC, nimg of them stacked (rows image-major). */
 #include "cuda/common.cuh"
 
-template <typename T>
-__global__ void patch_gather_kernel(T *patches, const float *img, int nimg, int R, int ps) {
-    const int G = R / ps, K = 3 * ps * ps;
-    const size_t n = (size_t)nimg * G * G * K;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        const int e = (int)(i % K);
-        const size_t row = i / K;
-        const int p = (int)(row % (G * G)), b = (int)(row / (G * G));
-        const int ci = e / (ps * ps), ky = e / ps % ps, kx = e % ps;
-        const int y = p / G * ps + ky, x = p % G * ps + kx;
-        patches[i] = from_f<T>(img[(((size_t)b * 3 + ci) * R + y) * R + x]);
+/* I: the index type, 32-bit whenever the element count allows (64-bit division is slow) */
+template <typename T, typename I>
+__global__ void patch_gather_kernel(T *patches, const float *img, int nimg, int R, int ps, I n) {
+    const I G = R / ps, K = 3 * ps * ps;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        const I e = i % K, row = i / K;
+        const I p = row % (G * G), b = row / (G * G);
+        const I ci = e / (ps * ps), ky = e / ps % ps, kx = e % ps;
+        const I y = p / G * ps + ky, x = p % G * ps + kx;
+        patches[i] = from_f<T>(img[((b * 3 + ci) * R + y) * R + x]);
     }
 }
 
 extern "C" void rfs_patch_gather_cuda(void *patches, rfs_dtype t, const float *img, int nimg,
                                       int R, int ps, void *stream) {
     const size_t n = (size_t)nimg * (R / ps) * (R / ps) * 3 * ps * ps;
+    const size_t total = (size_t)nimg * 3 * R * R;
     RFS_DISPATCH(t, T, {
-        patch_gather_kernel<T><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>((T *)patches, img, nimg, R, ps);
+        if (total < 0xffffffffu)
+            patch_gather_kernel<T, unsigned><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>((T *)patches, img, nimg, R, ps, (unsigned)n);
+        else
+            patch_gather_kernel<T, size_t><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>((T *)patches, img, nimg, R, ps, n);
         CUDA_LAUNCH_CHECK();
     });
 }
 
+template <typename I>
 __global__ void embed_kernel(float *x, const float *pe, const float *cls, const float *pos,
-                             int nimg, int G, int nw, int D) {
-    const int gw = G / nw, Tw = 1 + gw * gw, NT = nw * nw * Tw;
-    const size_t n = (size_t)nimg * NT * D;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        const int d = (int)(i % D);
-        const size_t tok = i / D;
-        const int b = (int)(tok / NT), t = (int)(tok % NT), win = t / Tw, j = t % Tw;
+                             int G, int nw, int D, I n) {
+    const I gw = G / nw, Tw = 1 + gw * gw, NT = nw * nw * Tw;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < n; i += (I)gridDim.x * blockDim.x) {
+        const I d = i % D, tok = i / D;
+        const I b = tok / NT, t = tok % NT, win = t / Tw, j = t % Tw;
         if (j == 0) {
             x[i] = cls[d] + pos[d];
         } else {
-            const int gy = (win / nw) * gw + (j - 1) / gw, gx = (win % nw) * gw + (j - 1) % gw;
-            const int p = gy * G + gx;
-            x[i] = pe[((size_t)b * G * G + p) * D + d] + pos[(size_t)(1 + p) * D + d];
+            const I gy = (win / nw) * gw + (j - 1) / gw, gx = (win % nw) * gw + (j - 1) % gw;
+            const I p = gy * G + gx;
+            x[i] = pe[(b * G * G + p) * D + d] + pos[(1 + p) * D + d];
         }
     }
 }
@@ -51,49 +51,61 @@ extern "C" void rfs_embed_cuda(float *x, const float *pe, const float *cls, cons
                                int nimg, int G, int nw, int D, void *stream) {
     const int gw = G / nw;
     const size_t n = (size_t)nimg * nw * nw * (1 + gw * gw) * D;
-    embed_kernel<<<nblocks(n, 256), 256, 0, as_stream(stream)>>>(x, pe, cls, pos, nimg, G, nw, D);
+    if (n < 0xffffffffu)
+        embed_kernel<unsigned><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>(x, pe, cls, pos, G, nw, D, (unsigned)n);
+    else
+        embed_kernel<size_t><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>(x, pe, cls, pos, G, nw, D, n);
     CUDA_LAUNCH_CHECK();
 }
 
-/* One thread per (pixel, channel): writes the 9 taps of that channel (PyTorch order
- * c*9 + ky*3 + kx), reading neighbours channel-coalesced. */
+/* A block per IM_PIX consecutive output pixels: their 9 neighbour rows are read coalesced
+ * into shared memory (zeros outside the map), then the pixels' 9*C im2col rows, which are
+ * contiguous in memory, are written in PyTorch's (c, ky, kx) order. */
+enum { IM_PIX = 8 };
+
 template <typename T>
-__global__ void im2col_kernel(T *col, const T *x, int ldx, int nimg, int H, int W, int C) {
-    const size_t n = (size_t)nimg * H * W * C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        const int c = (int)(i % C);
-        const size_t pix = i / C;
-        const int b = (int)(pix / ((size_t)H * W)), p = (int)(pix % ((size_t)H * W));
-        const int y = p / W, xx = p % W;
-        T *dst = col + pix * 9 * C + (size_t)c * 9;
-#pragma unroll
-        for (int ky = 0; ky < 3; ky++)
-#pragma unroll
-            for (int kx = 0; kx < 3; kx++) {
-                const int sy = y + ky - 1, sx = xx + kx - 1;
-                T v = from_f<T>(0.f);
-                if (sy >= 0 && sy < H && sx >= 0 && sx < W)
-                    v = x[((size_t)b * H * W + (size_t)sy * W + sx) * ldx + c];
-                dst[ky * 3 + kx] = v;
-            }
+__global__ void __launch_bounds__(256)
+im2col_kernel(T *col, const T *x, int ldx, unsigned npix, int H, int W, int C) {
+    extern __shared__ __align__(16) unsigned char nb_raw[];
+    T *nb = (T *)nb_raw; /* [IM_PIX][9][C] */
+    const unsigned pix0 = blockIdx.x * IM_PIX, HW = (unsigned)H * W, K = 9u * C;
+    const unsigned np = min((unsigned)IM_PIX, npix - pix0);
+    for (unsigned i = threadIdx.x; i < np * K; i += blockDim.x) {
+        const unsigned q = i / K, r = i % K, tap = r / C, c = r % C, pix = pix0 + q;
+        const unsigned img = pix / HW, p = pix % HW;
+        const int sy = (int)(p / W) + (int)(tap / 3) - 1, sx = (int)(p % W) + (int)(tap % 3) - 1;
+        T v = from_f<T>(0.f);
+        if (sy >= 0 && sy < H && sx >= 0 && sx < W)
+            v = x[((size_t)img * HW + (unsigned)sy * W + (unsigned)sx) * ldx + c];
+        nb[i] = v;
+    }
+    __syncthreads();
+    T *dst = col + (size_t)pix0 * K;
+    for (unsigned j = threadIdx.x; j < np * K; j += blockDim.x) {
+        const unsigned q = j / K, r = j % K, c = r / 9, tap = r - 9 * c;
+        dst[j] = nb[q * K + tap * C + c];
     }
 }
 
 extern "C" void rfs_im2col3x3_cuda(void *col, const void *x, int ldx, rfs_dtype t, int nimg,
                                    int H, int W, int C, void *stream) {
-    const size_t n = (size_t)nimg * H * W * C;
+    const size_t pixels = (size_t)nimg * H * W;
+    if (!pixels) return;
+    RFS_CHECK(pixels * 9 * C < 0xffffffffu);
     RFS_DISPATCH(t, T, {
-        im2col_kernel<T><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>((T *)col, (const T *)x, ldx, nimg, H, W, C);
+        const size_t smem = sizeof(T) * IM_PIX * 9 * (size_t)C;
+        if (smem > 48 * 1024)
+            CUDA_CHECK(cudaFuncSetAttribute(im2col_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        im2col_kernel<T><<<nblocks(pixels, IM_PIX), 256, smem, as_stream(stream)>>>((T *)col, (const T *)x, ldx, (unsigned)pixels, H, W, C);
         CUDA_LAUNCH_CHECK();
     });
 }
 
 /* One warp per pixel: the depthwise conv of all C channels (lane owns c = lane + 32i),
- * then the LayerNorm of that pixel's channel vector. */
+ * then the LayerNorm of that pixel's channel vector. Any C <= 1024. */
 template <typename T, int NV>
 __global__ void __launch_bounds__(256)
-dwconv_ln_kernel(T *y, const float *x, const float *w, const float *b, const float *g,
+dwconv_ln_kernel(T *y, const T *x, const float *w, const float *b, const float *g,
                  const float *beta, float eps, int nimg, int H, int W, int C) {
     const long pix = (long)(blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     const int lane = threadIdx.x & 31;
@@ -112,11 +124,11 @@ dwconv_ln_kernel(T *y, const float *x, const float *w, const float *b, const flo
         for (int kx = 0; kx < 3; kx++) {
             const int sx = px + kx - 1;
             if (sx < 0 || sx >= W) continue;
-            const float *src = x + (img0 + (long)sy * W + sx) * C;
+            const T *src = x + (img0 + (long)sy * W + sx) * C;
 #pragma unroll
             for (int i = 0; i < NV; i++) {
                 const int c = lane + 32 * i;
-                if (c < C) v[i] += w[c * 9 + ky * 3 + kx] * src[c];
+                if (c < C) v[i] += w[c * 9 + ky * 3 + kx] * to_f(src[c]);
             }
         }
     }
@@ -145,11 +157,101 @@ dwconv_ln_kernel(T *y, const float *x, const float *w, const float *b, const flo
     }
 }
 
+/* 8 consecutive elements of type T as floats, and back (16-byte accesses for 16-bit T). */
+template <typename T> __device__ __forceinline__ void load8(float (&v)[8], const T *p) {
+    if constexpr (sizeof(T) == 2) {
+        const uint4 u = *(const uint4 *)p;
+        const T *e = (const T *)&u;
+#pragma unroll
+        for (int k = 0; k < 8; k++) v[k] = to_f(e[k]);
+    } else {
+        const float4 a = *(const float4 *)p, b = *(const float4 *)(p + 4);
+        v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    }
+}
+template <typename T> __device__ __forceinline__ void store8(T *p, const float (&v)[8]) {
+    if constexpr (sizeof(T) == 2) {
+        uint4 u;
+        T *e = (T *)&u;
+#pragma unroll
+        for (int k = 0; k < 8; k++) e[k] = from_f<T>(v[k]);
+        *(uint4 *)p = u;
+    } else {
+        *(float4 *)p = make_float4(v[0], v[1], v[2], v[3]);
+        *(float4 *)(p + 4) = make_float4(v[4], v[5], v[6], v[7]);
+    }
+}
+
+/* C = 256 (every official size): a warp per pixel, 8 consecutive channels per lane with
+ * 16-byte loads; the block's 16 pixels share the weights, staged transposed ([tap][C]) in
+ * shared memory. Neighbour rows come through L1/L2. */
+enum { DWV_PIX = 16 };
+
 template <typename T>
-static void launch_dwconv_ln(T *y, const float *x, const float *w, const float *b,
-                             const float *g, const float *beta, float eps, int nimg, int H, int W,
-                             int C, cudaStream_t st) {
-    const unsigned grid = nblocks((size_t)nimg * H * W, 8); /* 8 warps (pixels) per block */
+__global__ void __launch_bounds__(DWV_PIX * 32)
+dwconv_ln_vec_kernel(T *y, const T *x, const float *w, const float *b, const float *g,
+                     const float *beta, float eps, unsigned npix, int H, int W) {
+    constexpr int C = 256;
+    __shared__ __align__(16) float wt[9 * C];
+    for (int i = threadIdx.x; i < 9 * C; i += blockDim.x) wt[(i % 9) * C + i / 9] = w[i];
+    __syncthreads();
+    const unsigned pix = blockIdx.x * DWV_PIX + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31, c0 = 8 * lane;
+    if (pix >= npix) return;
+    const unsigned HW = (unsigned)H * W, img0 = pix / HW * HW, p = pix % HW;
+    const int py = (int)(p / W), px = (int)(p % W);
+    float acc[8];
+    {
+        const float4 b0 = *(const float4 *)(b + c0), b1 = *(const float4 *)(b + c0 + 4);
+        acc[0] = b0.x, acc[1] = b0.y, acc[2] = b0.z, acc[3] = b0.w;
+        acc[4] = b1.x, acc[5] = b1.y, acc[6] = b1.z, acc[7] = b1.w;
+    }
+#pragma unroll
+    for (int ky = 0; ky < 3; ky++) {
+        const int sy = py + ky - 1;
+        if (sy < 0 || sy >= H) continue;
+#pragma unroll
+        for (int kx = 0; kx < 3; kx++) {
+            const int sx = px + kx - 1;
+            if (sx < 0 || sx >= W) continue;
+            float v[8];
+            load8(v, x + ((size_t)img0 + (unsigned)sy * W + (unsigned)sx) * C + c0);
+            const float *wk = wt + (ky * 3 + kx) * C + c0;
+            const float4 w0 = *(const float4 *)wk, w1 = *(const float4 *)(wk + 4);
+            acc[0] += w0.x * v[0], acc[1] += w0.y * v[1], acc[2] += w0.z * v[2], acc[3] += w0.w * v[3];
+            acc[4] += w1.x * v[4], acc[5] += w1.y * v[5], acc[6] += w1.z * v[6], acc[7] += w1.w * v[7];
+        }
+    }
+    float s = 0.f;
+#pragma unroll
+    for (int k = 0; k < 8; k++) s += acc[k];
+    const float mean = warp_sum(s) / (float)C;
+    float q = 0.f;
+#pragma unroll
+    for (int k = 0; k < 8; k++) q += (acc[k] - mean) * (acc[k] - mean);
+    const float rstd = rsqrtf(warp_sum(q) / (float)C + eps);
+    const float4 g0 = *(const float4 *)(g + c0), g1 = *(const float4 *)(g + c0 + 4);
+    const float4 e0 = *(const float4 *)(beta + c0), e1 = *(const float4 *)(beta + c0 + 4);
+    const float gg[8] = {g0.x, g0.y, g0.z, g0.w, g1.x, g1.y, g1.z, g1.w};
+    const float ee[8] = {e0.x, e0.y, e0.z, e0.w, e1.x, e1.y, e1.z, e1.w};
+#pragma unroll
+    for (int k = 0; k < 8; k++) acc[k] = (acc[k] - mean) * rstd * gg[k] + ee[k];
+    store8(y + (size_t)pix * C + c0, acc);
+}
+
+template <typename T>
+static void launch_dwconv_ln(T *y, const T *x, const float *w, const float *b, const float *g,
+                             const float *beta, float eps, int nimg, int H, int W, int C,
+                             cudaStream_t st) {
+    const size_t npix = (size_t)nimg * H * W;
+    if (g && C == 256 && npix < 0xffffffffu && ((uintptr_t)x % 16) == 0 &&
+        ((uintptr_t)y % 16) == 0 && ((uintptr_t)b % 16) == 0 && ((uintptr_t)g % 16) == 0 &&
+        ((uintptr_t)beta % 16) == 0) {
+        dwconv_ln_vec_kernel<T><<<nblocks(npix, DWV_PIX), DWV_PIX * 32, 0, st>>>(y, x, w, b, g, beta, eps, (unsigned)npix, H, W);
+        CUDA_LAUNCH_CHECK();
+        return;
+    }
+    const unsigned grid = nblocks(npix, 8); /* 8 warps (pixels) per block */
     const int nv = (C + 31) / 32;
     if (nv <= 2) dwconv_ln_kernel<T, 2><<<grid, 256, 0, st>>>(y, x, w, b, g, beta, eps, nimg, H, W, C);
     else if (nv <= 4) dwconv_ln_kernel<T, 4><<<grid, 256, 0, st>>>(y, x, w, b, g, beta, eps, nimg, H, W, C);
@@ -159,17 +261,17 @@ static void launch_dwconv_ln(T *y, const float *x, const float *w, const float *
     CUDA_LAUNCH_CHECK();
 }
 
-extern "C" void rfs_dwconv3x3_ln_cuda(void *y, rfs_dtype t, const float *x, const float *w,
+extern "C" void rfs_dwconv3x3_ln_cuda(void *y, rfs_dtype t, const void *x, const float *w,
                                       const float *b, const float *ln_g, const float *ln_b,
                                       float eps, int nimg, int H, int W, int C, void *stream) {
     RFS_CHECK(C >= 1 && C <= 1024);
-    RFS_DISPATCH(t, T, launch_dwconv_ln<T>((T *)y, x, w, b, ln_g, ln_b, eps, nimg, H, W, C, as_stream(stream)));
+    RFS_DISPATCH(t, T, launch_dwconv_ln<T>((T *)y, (const T *)x, w, b, ln_g, ln_b, eps, nimg, H, W, C, as_stream(stream)));
 }
 
 /* PyTorch's bilinear source index, align_corners=False, in double as
- * rfs_resize_bilinear_hwc_cpu. */
-__device__ __forceinline__ void linear_taps(int out, int in, int i, int &i0, int &i1, double &l1) {
-    const double scale = (double)in / out;
+ * rfs_resize_bilinear_hwc_cpu (scale = in / out computed on the host). */
+__device__ __forceinline__ void linear_taps(double scale, int in, int i, int &i0, int &i1,
+                                            double &l1) {
     double src = scale * (i + 0.5) - 0.5;
     if (src < 0) src = 0;
     int a = (int)src;
@@ -179,32 +281,33 @@ __device__ __forceinline__ void linear_taps(int out, int in, int i, int &i0, int
     l1 = src - a;
 }
 
+/* One thread per output element (channel fastest), 32-bit index arithmetic. */
 template <typename T>
-__global__ void resize_kernel(float *y, int Ho, int Wo, const T *x, int Hi, int Wi, int C,
-                              int nimg) {
-    const size_t n = (size_t)nimg * Ho * Wo * C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        const int c = (int)(i % C);
-        const size_t pix = i / C;
-        const int b = (int)(pix / ((size_t)Ho * Wo)), p = (int)(pix % ((size_t)Ho * Wo));
+__global__ void resize_kernel(T *y, int Ho, int Wo, const T *x, int Hi, int Wi, int C,
+                              double sy_, double sx_, unsigned n) {
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const unsigned c = i % C, pix = i / C, HWo = (unsigned)Ho * Wo;
+        const unsigned b = pix / HWo, p = pix % HWo;
         int y0, y1, x0, x1;
         double ly, lx;
-        linear_taps(Ho, Hi, p / Wo, y0, y1, ly);
-        linear_taps(Wo, Wi, p % Wo, x0, x1, lx);
+        linear_taps(sy_, Hi, (int)(p / Wo), y0, y1, ly);
+        linear_taps(sx_, Wi, (int)(p % Wo), x0, x1, lx);
         const T *img = x + (size_t)b * Hi * Wi * C + c;
         const double p00 = to_f(img[((size_t)y0 * Wi + x0) * C]), p01 = to_f(img[((size_t)y0 * Wi + x1) * C]);
         const double p10 = to_f(img[((size_t)y1 * Wi + x0) * C]), p11 = to_f(img[((size_t)y1 * Wi + x1) * C]);
-        y[i] = (float)((1 - ly) * (1 - lx) * p00 + (1 - ly) * lx * p01 + ly * (1 - lx) * p10 +
-                       ly * lx * p11);
+        y[i] = from_f<T>((float)((1 - ly) * (1 - lx) * p00 + (1 - ly) * lx * p01 +
+                                 ly * (1 - lx) * p10 + ly * lx * p11));
     }
 }
 
-extern "C" void rfs_resize_bilinear_cuda(float *y, int Ho, int Wo, const void *x, rfs_dtype t,
+extern "C" void rfs_resize_bilinear_cuda(void *y, int Ho, int Wo, const void *x, rfs_dtype t,
                                          int Hi, int Wi, int C, int nimg, void *stream) {
     const size_t n = (size_t)nimg * Ho * Wo * C;
+    if (!n) return;
+    RFS_CHECK(n < 0xffffffffu);
     RFS_DISPATCH(t, T, {
-        resize_kernel<T><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>(y, Ho, Wo, (const T *)x, Hi, Wi, C, nimg);
+        resize_kernel<T><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>((T *)y, Ho, Wo, (const T *)x, Hi, Wi, C,
+                                                                        (double)Hi / Ho, (double)Wi / Wo, (unsigned)n);
         CUDA_LAUNCH_CHECK();
     });
 }

@@ -5,6 +5,7 @@
 #include "cuda/common.cuh"
 
 #include <math.h>
+#include <type_traits>
 
 /* ---- deformable attention ------------------------------------------------------------- */
 
@@ -13,6 +14,9 @@
 template <typename T>
 __global__ void msda_kernel(T *out, const T *value, int ldv, int H, int W, const float *offaw,
                             int ldoa, const float *ref, int nq, int heads, int dh, int npts, size_t n) {
+    /* fp32 sessions: coordinates, weights and sums in double, as the CPU op (sampling
+     * locations are scaled by the map size, where float rounding shows); float otherwise */
+    typedef typename std::conditional<std::is_same<T, float>::value, double, float>::type A;
     const int C = heads * dh;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x) {
@@ -22,29 +26,27 @@ __global__ void msda_kernel(T *out, const T *value, int ldv, int H, int W, const
         const float *off = offaw + qr * ldoa;
         const float *aw = off + heads * npts * 2 + h * npts;
         const float *r = ref + qr * 4;
-        /* coordinates, weights and the sum in double, as the CPU op: sampling locations
-         * are scaled by the map size, where float rounding would show */
-        double mx = -INFINITY, sum = 0.0;
-        for (int p = 0; p < npts; p++) mx = fmax(mx, (double)aw[p]);
-        for (int p = 0; p < npts; p++) sum += exp((double)aw[p] - mx);
+        A mx = -INFINITY, sum = 0;
+        for (int p = 0; p < npts; p++) mx = mx > (A)aw[p] ? mx : (A)aw[p];
+        for (int p = 0; p < npts; p++) sum += exp((A)aw[p] - mx);
         const T *val = value + (size_t)img * H * W * ldv + h * dh + d;
-        double acc = 0.0;
+        A acc = 0;
         for (int p = 0; p < npts; p++) {
-            const double a = exp((double)aw[p] - mx) / sum;
+            const A a = exp((A)aw[p] - mx) / sum;
             const float *oxy = off + (h * npts + p) * 2;
-            const double lx = r[0] + (double)oxy[0] / npts * r[2] * 0.5;
-            const double ly = r[1] + (double)oxy[1] / npts * r[3] * 0.5;
-            const double px = lx * W - 0.5, py = ly * H - 0.5;
-            if (!(px > -1.0 && px < W && py > -1.0 && py < H)) continue;
-            const double fx = floor(px), fy = floor(py);
+            const A lx = (A)r[0] + (A)oxy[0] / (A)npts * (A)r[2] * (A)0.5;
+            const A ly = (A)r[1] + (A)oxy[1] / (A)npts * (A)r[3] * (A)0.5;
+            const A px = lx * (A)W - (A)0.5, py = ly * (A)H - (A)0.5;
+            if (!(px > (A)-1 && px < (A)W && py > (A)-1 && py < (A)H)) continue;
+            const A fx = floor(px), fy = floor(py);
             const int x0 = (int)fx, y0 = (int)fy;
-            const double ax = px - fx, ay = py - fy;
+            const A ax = px - fx, ay = py - fy;
 #pragma unroll
             for (int t = 0; t < 4; t++) {
                 const int sx = x0 + (t & 1), sy = y0 + (t >> 1);
                 if (sx < 0 || sx >= W || sy < 0 || sy >= H) continue;
-                const double wt = a * ((t & 1) ? ax : 1.0 - ax) * ((t >> 1) ? ay : 1.0 - ay);
-                acc += wt * to_f(val[((size_t)sy * W + sx) * ldv]);
+                const A wt = a * ((t & 1) ? ax : (A)1 - ax) * ((t >> 1) ? ay : (A)1 - ay);
+                acc += wt * (A)to_f(val[((size_t)sy * W + sx) * ldv]);
             }
         }
         out[qr * C + h * dh + d] = from_f<T>((float)acc);
@@ -102,6 +104,20 @@ select_kernel(float *ref, int *order, const float *enc_cls, int K, const float *
         }
     }
     __syncthreads();
+    if (NP <= 2048) {
+        /* few tokens: each token's rank = the number of keys before it, O(N^2 / threads)
+         * shared-memory reads, faster than the sort's many barriers at this size */
+        unsigned long long *rk = key + NP; /* ranked keys */
+        for (int t = threadIdx.x; t < N; t += blockDim.x) {
+            const unsigned long long kt = key[t];
+            int rank = 0;
+            for (int u = 0; u < N; u++) rank += key[u] < kt;
+            rk[rank] = kt;
+        }
+        __syncthreads();
+        for (int t = threadIdx.x; t < N; t += blockDim.x) key[t] = rk[t];
+        __syncthreads();
+    } else
     for (int size = 2; size <= NP; size <<= 1)
         for (int stride = size >> 1; stride > 0; stride >>= 1) {
             for (int i = threadIdx.x; i < NP / 2; i += blockDim.x) {
@@ -144,7 +160,7 @@ extern "C" void rfs_two_stage_select_cuda(float *ref, int *order, const float *e
     RFS_CHECK(rfs_select_supported(N) && order != NULL);
     int NP = 2;
     while (NP < N) NP <<= 1;
-    const size_t smem = sizeof(unsigned long long) * (size_t)NP;
+    const size_t smem = sizeof(unsigned long long) * (size_t)NP * (NP <= 2048 ? 2 : 1);
     if (smem > 48 * 1024)
         CUDA_CHECK(cudaFuncSetAttribute(select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     select_kernel<<<nimg, SEL_THREADS, smem, as_stream(stream)>>>(ref, order, enc_cls, K, enc_d,

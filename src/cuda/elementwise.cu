@@ -98,25 +98,26 @@ __global__ void act_kernel(T *x, size_t n, int act) {
     }
 }
 
-/* Two values per thread for the 16-bit types (GELU after the ViT fc1 is the largest
- * elementwise pass of the network). */
-template <typename T2, typename T>
-__global__ void gelu2_kernel(T2 *x, size_t n2) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n2;
+/* Eight values (16 bytes) per thread for the 16-bit types: GELU after the ViT's fc1 is
+ * the largest elementwise pass of the network. */
+template <typename T>
+__global__ void gelu8_kernel(uint4 *x, size_t n8) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n8;
          i += (size_t)gridDim.x * blockDim.x) {
-        T2 p = x[i];
-        const T *e = (const T *)&p;
-        T o[2] = {from_f<T>(gelu_erf(to_f(e[0]))), from_f<T>(gelu_erf(to_f(e[1])))};
-        x[i] = *(const T2 *)o;
+        uint4 p = x[i];
+        T *e = (T *)&p;
+#pragma unroll
+        for (int k = 0; k < 8; k++) e[k] = from_f<T>(gelu_erf(to_f(e[k])));
+        x[i] = p;
     }
 }
 
 extern "C" void rfs_act_cuda(void *x, rfs_dtype t, size_t n, rfs_act act, void *stream) {
     if (!n || act == RFS_ACT_NONE) return;
     cudaStream_t st = as_stream(stream);
-    if (act == RFS_ACT_GELU && t != RFS_DT_F32 && n % 2 == 0 && ((uintptr_t)x & 3) == 0) {
-        if (t == RFS_DT_F16) gelu2_kernel<__half2, f16><<<grid_for(n / 2), 256, 0, st>>>((__half2 *)x, n / 2);
-        else gelu2_kernel<__nv_bfloat162, bf16><<<grid_for(n / 2), 256, 0, st>>>((__nv_bfloat162 *)x, n / 2);
+    if (act == RFS_ACT_GELU && t != RFS_DT_F32 && n % 8 == 0 && ((uintptr_t)x & 15) == 0) {
+        if (t == RFS_DT_F16) gelu8_kernel<f16><<<grid_for(n / 8), 256, 0, st>>>((uint4 *)x, n / 8);
+        else gelu8_kernel<bf16><<<grid_for(n / 8), 256, 0, st>>>((uint4 *)x, n / 8);
         CUDA_LAUNCH_CHECK();
         return;
     }
@@ -126,22 +127,28 @@ extern "C" void rfs_act_cuda(void *x, rfs_dtype t, size_t n, rfs_act act, void *
     });
 }
 
+/* f += GELU(g), f and g of type T, four channels per thread; the last seg-head block
+ * writes the result into the mask product's operand (row stride ldh) instead of f. */
 template <typename T>
-__global__ void gelu_residual_kernel(float *f, T *fh, int ldh, const T *g, size_t n, int C) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        const float v = f[i] + gelu_erf(to_f(g[i]));
-        f[i] = v;
-        if (fh) fh[i / C * ldh + i % C] = from_f<T>(v);
+__global__ void gelu_residual_kernel(T *f, T *fh, int ldh, const T *g, unsigned n4, int C4) {
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += gridDim.x * blockDim.x) {
+        const T *fi = f + 4 * (size_t)i, *gi = g + 4 * (size_t)i;
+        float v[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) v[k] = to_f(fi[k]) + gelu_erf(to_f(gi[k]));
+        T *o = fh ? fh + (size_t)(i / C4) * ldh + 4 * (i % C4) : f + 4 * (size_t)i;
+#pragma unroll
+        for (int k = 0; k < 4; k++) o[k] = from_f<T>(v[k]);
     }
 }
 
-extern "C" void rfs_gelu_residual_cuda(float *f, void *fh, int ldh, const void *g, rfs_dtype t,
+extern "C" void rfs_gelu_residual_cuda(void *f, void *fh, int ldh, const void *g, rfs_dtype t,
                                        int rows, int C, void *stream) {
     const size_t n = (size_t)rows * C;
     if (!n) return;
+    RFS_CHECK(C % 4 == 0 && n / 4 < 0xffffffffu);
     RFS_DISPATCH(t, T, {
-        gelu_residual_kernel<T><<<grid_for(n), 256, 0, as_stream(stream)>>>(f, (T *)fh, ldh, (const T *)g, n, C);
+        gelu_residual_kernel<T><<<grid_for(n / 4), 256, 0, as_stream(stream)>>>((T *)f, (T *)fh, ldh, (const T *)g, (unsigned)(n / 4), C / 4);
         CUDA_LAUNCH_CHECK();
     });
 }
@@ -149,19 +156,19 @@ extern "C" void rfs_gelu_residual_cuda(float *f, void *fh, int ldh, const void *
 template <typename T>
 __global__ void add_rows_kernel(T *y, int ldy, const float *a, int lda, const float *b, int ldb,
                                 int rows, int C) {
-    const size_t n = (size_t)rows * C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        const size_t r = i / C, c = i % C;
-        float v = a[r * lda + c];
-        if (b) v += b[r * ldb + c];
-        y[r * ldy + c] = from_f<T>(v);
+    const unsigned n = (unsigned)rows * C;
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const unsigned r = i / C, c = i % C;
+        float v = a[(size_t)r * lda + c];
+        if (b) v += b[(size_t)r * ldb + c];
+        y[(size_t)r * ldy + c] = from_f<T>(v);
     }
 }
 
 extern "C" void rfs_add_rows_cuda(void *y, rfs_dtype t, int ldy, const float *a, int lda,
                                   const float *b, int ldb, int rows, int C, void *stream) {
     if (rows <= 0) return;
+    RFS_CHECK((size_t)rows * C < 0xffffffffu);
     RFS_DISPATCH(t, T, {
         add_rows_kernel<T><<<grid_for((size_t)rows * C), 256, 0, as_stream(stream)>>>((T *)y, ldy, a, lda, b, ldb, rows, C);
         CUDA_LAUNCH_CHECK();

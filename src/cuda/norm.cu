@@ -24,7 +24,7 @@ __global__ void __launch_bounds__(256) ln_kernel(rfs_ln_args a) {
     if (warp >= a.M) return;
     const int C = a.C;
     long in_row = warp;
-    if (a.tap_nw > 0) { /* output row = image*G*G + pixel; input = its windowed token */
+    if (a.tap_nw > 0 && !a.tap_y) { /* output row = image*G*G + pixel; input = its token */
         const int G = a.tap_G, nw = a.tap_nw, gw = G / nw, Tw = 1 + gw * gw;
         const int img = warp / (G * G), p = warp % (G * G), gy = p / G, gx = p % G;
         const int win = (gy / gw) * nw + gx / gw;
@@ -51,6 +51,19 @@ __global__ void __launch_bounds__(256) ln_kernel(rfs_ln_args a) {
         q += d * d;
     }
     const A rstd = (A)1 / sqrt(warp_sum_t(q) / (A)C + (A)a.eps);
+    if (a.tap_y) { /* the backbone tap of this token (3.6): its pixel's row, CLS dropped */
+        const int G = a.tap_G, nw = a.tap_nw, gw = G / nw, Tw = 1 + gw * gw, NT = nw * nw * Tw;
+        const int img = warp / NT, t = warp % NT, win = t / Tw, j = t % Tw;
+        if (j > 0) {
+            const int gy = (win / nw) * gw + (j - 1) / gw, gx = (win % nw) * gw + (j - 1) % gw;
+            TY *ty = (TY *)a.tap_y + ((long)img * G * G + gy * G + gx) * a.tap_ld;
+#pragma unroll
+            for (int i = 0; i < NV; i++) {
+                const int c = lane + 32 * i;
+                if (c < C) ty[c] = from_f<TY>((float)(((A)v[i] - mean) * rstd * (A)a.tap_g[c] + (A)a.tap_b[c]));
+            }
+        }
+    }
 #pragma unroll
     for (int i = 0; i < NV; i++) {
         float u = (float)(((A)v[i] - mean) * rstd * (A)gg[i] + (A)bb[i]);
