@@ -4,6 +4,8 @@
  * validity mask (6.1). Maps are HWC, nimg of them stacked (rows image-major). */
 #include "cuda/common.cuh"
 
+#include <type_traits>
+
 /* I: the index type, 32-bit whenever the element count allows (64-bit division is slow) */
 template <typename T, typename I>
 __global__ void patch_gather_kernel(T *patches, const float *img, int nimg, int R, int ps, I n) {
@@ -70,21 +72,24 @@ im2col_kernel(T *col, const T *x, int ldx, unsigned npix, int H, int W, int C) {
     T *nb = (T *)nb_raw; /* [IM_PIX][9][C] */
     const unsigned pix0 = blockIdx.x * IM_PIX, HW = (unsigned)H * W, K = 9u * C;
     const unsigned np = min((unsigned)IM_PIX, npix - pix0);
-    for (unsigned i = threadIdx.x; i < np * K; i += blockDim.x) {
-        const unsigned q = i / K, r = i % K, tap = r / C, c = r % C, pix = pix0 + q;
-        const unsigned img = pix / HW, p = pix % HW;
-        const int sy = (int)(p / W) + (int)(tap / 3) - 1, sx = (int)(p % W) + (int)(tap % 3) - 1;
-        T v = from_f<T>(0.f);
-        if (sy >= 0 && sy < H && sx >= 0 && sx < W)
-            v = x[((size_t)img * HW + (unsigned)sy * W + (unsigned)sx) * ldx + c];
-        nb[i] = v;
+    for (unsigned q = 0; q < np; q++) {
+        const unsigned pix = pix0 + q, img = pix / HW, p = pix % HW, py = p / W, px = p % W;
+#pragma unroll
+        for (int tap = 0; tap < 9; tap++) {
+            const int sy = (int)py + tap / 3 - 1, sx = (int)px + tap % 3 - 1;
+            const bool in = sy >= 0 && sy < H && sx >= 0 && sx < W;
+            const T *src = x + ((size_t)img * HW + (in ? (unsigned)sy * W + (unsigned)sx : 0)) * ldx;
+            T *d = nb + q * K + tap * C;
+            for (int c = threadIdx.x; c < C; c += blockDim.x) d[c] = in ? src[c] : from_f<T>(0.f);
+        }
     }
     __syncthreads();
     T *dst = col + (size_t)pix0 * K;
-    for (unsigned j = threadIdx.x; j < np * K; j += blockDim.x) {
-        const unsigned q = j / K, r = j % K, c = r / 9, tap = r - 9 * c;
-        dst[j] = nb[q * K + tap * C + c];
-    }
+    for (unsigned q = 0; q < np; q++)
+        for (unsigned r = threadIdx.x; r < K; r += blockDim.x) {
+            const unsigned c = r / 9, tap = r - 9 * c; /* division by a constant */
+            dst[q * K + r] = nb[q * K + tap * C + c];
+        }
 }
 
 extern "C" void rfs_im2col3x3_cuda(void *col, const void *x, int ldx, rfs_dtype t, int nimg,
@@ -182,61 +187,76 @@ template <typename T> __device__ __forceinline__ void store8(T *p, const float (
     }
 }
 
-/* C = 256 (every official size): a warp per pixel, 8 consecutive channels per lane with
- * 16-byte loads; the block's 16 pixels share the weights, staged transposed ([tap][C]) in
- * shared memory. Neighbour rows come through L1/L2. */
-enum { DWV_PIX = 16 };
+/* C = 256 (every official size): a warp computes a run of DWR_RUN pixels of one row,
+ * 8 consecutive channels per lane (16-byte loads), sliding a 3 x 3 window of inputs in
+ * registers so that each input is loaded 3 times instead of 9; the block's warps share the
+ * weights, staged transposed ([tap][C]) in shared memory. */
+enum { DWR_RUN = 8, DWR_WARPS = 8 };
 
 template <typename T>
-__global__ void __launch_bounds__(DWV_PIX * 32)
-dwconv_ln_vec_kernel(T *y, const T *x, const float *w, const float *b, const float *g,
-                     const float *beta, float eps, unsigned npix, int H, int W) {
+__global__ void __launch_bounds__(DWR_WARPS * 32)
+dwconv_ln_run_kernel(T *y, const T *x, const float *w, const float *b, const float *g,
+                     const float *beta, float eps, unsigned nruns, int H, int W, int runs_per_row) {
     constexpr int C = 256;
-    __shared__ __align__(16) float wt[9 * C];
+    __shared__ __align__(16) float wt[9 * C], prm[3][C]; /* weights [tap][C]; bias, gamma, beta */
     for (int i = threadIdx.x; i < 9 * C; i += blockDim.x) wt[(i % 9) * C + i / 9] = w[i];
+    for (int i = threadIdx.x; i < C; i += blockDim.x) prm[0][i] = b[i], prm[1][i] = g[i], prm[2][i] = beta[i];
     __syncthreads();
-    const unsigned pix = blockIdx.x * DWV_PIX + (threadIdx.x >> 5);
+    const unsigned run = blockIdx.x * DWR_WARPS + (threadIdx.x >> 5);
+    if (run >= nruns) return;
     const int lane = threadIdx.x & 31, c0 = 8 * lane;
-    if (pix >= npix) return;
-    const unsigned HW = (unsigned)H * W, img0 = pix / HW * HW, p = pix % HW;
-    const int py = (int)(p / W), px = (int)(p % W);
-    float acc[8];
-    {
-        const float4 b0 = *(const float4 *)(b + c0), b1 = *(const float4 *)(b + c0 + 4);
-        acc[0] = b0.x, acc[1] = b0.y, acc[2] = b0.z, acc[3] = b0.w;
-        acc[4] = b1.x, acc[5] = b1.y, acc[6] = b1.z, acc[7] = b1.w;
-    }
+    const unsigned rows = run / runs_per_row, img = rows / H;
+    const int py = (int)(rows % H), x0 = (int)(run % runs_per_row) * DWR_RUN;
+    const T *xi = x + (size_t)img * H * W * C + c0;
+    float win[3][3][8]; /* [row][column x-1, x, x+1][channel] */
+    auto load_col = [&](int col, int sx) {
 #pragma unroll
-    for (int ky = 0; ky < 3; ky++) {
-        const int sy = py + ky - 1;
-        if (sy < 0 || sy >= H) continue;
+        for (int r = 0; r < 3; r++) {
+            const int sy = py + r - 1;
+            if (sy >= 0 && sy < H && sx >= 0 && sx < W) {
+                load8(win[r][col], xi + ((size_t)sy * W + sx) * C);
+            } else {
 #pragma unroll
-        for (int kx = 0; kx < 3; kx++) {
-            const int sx = px + kx - 1;
-            if (sx < 0 || sx >= W) continue;
-            float v[8];
-            load8(v, x + ((size_t)img0 + (unsigned)sy * W + (unsigned)sx) * C + c0);
-            const float *wk = wt + (ky * 3 + kx) * C + c0;
-            const float4 w0 = *(const float4 *)wk, w1 = *(const float4 *)(wk + 4);
-            acc[0] += w0.x * v[0], acc[1] += w0.y * v[1], acc[2] += w0.z * v[2], acc[3] += w0.w * v[3];
-            acc[4] += w1.x * v[4], acc[5] += w1.y * v[5], acc[6] += w1.z * v[6], acc[7] += w1.w * v[7];
+                for (int k = 0; k < 8; k++) win[r][col][k] = 0.f;
+            }
         }
+    };
+    load_col(0, x0 - 1);
+    load_col(1, x0);
+#pragma unroll
+    for (int i = 0; i < DWR_RUN; i++) {
+        const int px = x0 + i;
+        if (px >= W) break;
+        load_col(2, px + 1);
+        float acc[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++) acc[k] = prm[0][c0 + k];
+#pragma unroll
+        for (int r = 0; r < 3; r++)
+#pragma unroll
+            for (int cc = 0; cc < 3; cc++) {
+                const float *wk = wt + (r * 3 + cc) * C + c0;
+                const float4 w0 = *(const float4 *)wk, w1 = *(const float4 *)(wk + 4);
+                const float *v = win[r][cc];
+                acc[0] += w0.x * v[0], acc[1] += w0.y * v[1], acc[2] += w0.z * v[2], acc[3] += w0.w * v[3];
+                acc[4] += w1.x * v[4], acc[5] += w1.y * v[5], acc[6] += w1.z * v[6], acc[7] += w1.w * v[7];
+            }
+        float s = 0.f;
+#pragma unroll
+        for (int k = 0; k < 8; k++) s += acc[k];
+        const float mean = warp_sum(s) / (float)C;
+        float q = 0.f;
+#pragma unroll
+        for (int k = 0; k < 8; k++) q += (acc[k] - mean) * (acc[k] - mean);
+        const float rstd = rsqrtf(warp_sum(q) / (float)C + eps);
+#pragma unroll
+        for (int k = 0; k < 8; k++) acc[k] = (acc[k] - mean) * rstd * prm[1][c0 + k] + prm[2][c0 + k];
+        store8(y + ((size_t)img * H * W + (size_t)py * W + px) * C + c0, acc);
+#pragma unroll
+        for (int r = 0; r < 3; r++)
+#pragma unroll
+            for (int k = 0; k < 8; k++) win[r][0][k] = win[r][1][k], win[r][1][k] = win[r][2][k];
     }
-    float s = 0.f;
-#pragma unroll
-    for (int k = 0; k < 8; k++) s += acc[k];
-    const float mean = warp_sum(s) / (float)C;
-    float q = 0.f;
-#pragma unroll
-    for (int k = 0; k < 8; k++) q += (acc[k] - mean) * (acc[k] - mean);
-    const float rstd = rsqrtf(warp_sum(q) / (float)C + eps);
-    const float4 g0 = *(const float4 *)(g + c0), g1 = *(const float4 *)(g + c0 + 4);
-    const float4 e0 = *(const float4 *)(beta + c0), e1 = *(const float4 *)(beta + c0 + 4);
-    const float gg[8] = {g0.x, g0.y, g0.z, g0.w, g1.x, g1.y, g1.z, g1.w};
-    const float ee[8] = {e0.x, e0.y, e0.z, e0.w, e1.x, e1.y, e1.z, e1.w};
-#pragma unroll
-    for (int k = 0; k < 8; k++) acc[k] = (acc[k] - mean) * rstd * gg[k] + ee[k];
-    store8(y + (size_t)pix * C + c0, acc);
 }
 
 template <typename T>
@@ -245,9 +265,10 @@ static void launch_dwconv_ln(T *y, const T *x, const float *w, const float *b, c
                              cudaStream_t st) {
     const size_t npix = (size_t)nimg * H * W;
     if (g && C == 256 && npix < 0xffffffffu && ((uintptr_t)x % 16) == 0 &&
-        ((uintptr_t)y % 16) == 0 && ((uintptr_t)b % 16) == 0 && ((uintptr_t)g % 16) == 0 &&
-        ((uintptr_t)beta % 16) == 0) {
-        dwconv_ln_vec_kernel<T><<<nblocks(npix, DWV_PIX), DWV_PIX * 32, 0, st>>>(y, x, w, b, g, beta, eps, (unsigned)npix, H, W);
+        ((uintptr_t)y % 16) == 0) {
+        const int rpr = (W + DWR_RUN - 1) / DWR_RUN;
+        const size_t nruns = (size_t)nimg * H * rpr;
+        dwconv_ln_run_kernel<T><<<nblocks(nruns, DWR_WARPS), DWR_WARPS * 32, 0, st>>>(y, x, w, b, g, beta, eps, (unsigned)nruns, H, W, rpr);
         CUDA_LAUNCH_CHECK();
         return;
     }
@@ -300,14 +321,44 @@ __global__ void resize_kernel(T *y, int Ho, int Wo, const T *x, int Hi, int Wi, 
     }
 }
 
+/* C % 8 == 0: a thread per (pixel, 8 channels), the taps computed once per thread; the
+ * weights in double for fp32 sessions (parity with the CPU's double), float otherwise. */
+template <typename T>
+__global__ void resize8_kernel(T *y, int Ho, int Wo, const T *x, int Hi, int Wi, int C8,
+                               double sy_, double sx_, unsigned n) {
+    typedef typename std::conditional<std::is_same<T, float>::value, double, float>::type A;
+    for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const unsigned cg = i % C8, pix = i / C8, HWo = (unsigned)Ho * Wo;
+        const unsigned b = pix / HWo, p = pix % HWo;
+        int y0, y1, x0, x1;
+        double ly, lx;
+        linear_taps(sy_, Hi, (int)(p / Wo), y0, y1, ly);
+        linear_taps(sx_, Wi, (int)(p % Wo), x0, x1, lx);
+        const A w00 = (A)((1 - ly) * (1 - lx)), w01 = (A)((1 - ly) * lx);
+        const A w10 = (A)(ly * (1 - lx)), w11 = (A)(ly * lx);
+        const size_t C = (size_t)C8 * 8;
+        const T *img = x + (size_t)b * Hi * Wi * C + 8 * cg;
+        float v00[8], v01[8], v10[8], v11[8], o[8];
+        load8(v00, img + ((size_t)y0 * Wi + x0) * C), load8(v01, img + ((size_t)y0 * Wi + x1) * C);
+        load8(v10, img + ((size_t)y1 * Wi + x0) * C), load8(v11, img + ((size_t)y1 * Wi + x1) * C);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            o[k] = (float)(w00 * v00[k] + w01 * v01[k] + w10 * v10[k] + w11 * v11[k]);
+        store8(y + (size_t)pix * C + 8 * cg, o);
+    }
+}
+
 extern "C" void rfs_resize_bilinear_cuda(void *y, int Ho, int Wo, const void *x, rfs_dtype t,
                                          int Hi, int Wi, int C, int nimg, void *stream) {
     const size_t n = (size_t)nimg * Ho * Wo * C;
     if (!n) return;
     RFS_CHECK(n < 0xffffffffu);
+    const double sy = (double)Hi / Ho, sx = (double)Wi / Wo;
     RFS_DISPATCH(t, T, {
-        resize_kernel<T><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>((T *)y, Ho, Wo, (const T *)x, Hi, Wi, C,
-                                                                        (double)Hi / Ho, (double)Wi / Wo, (unsigned)n);
+        if (C % 8 == 0 && ((uintptr_t)x % 16) == 0 && ((uintptr_t)y % 16) == 0)
+            resize8_kernel<T><<<nblocks(n / 8, 256), 256, 0, as_stream(stream)>>>((T *)y, Ho, Wo, (const T *)x, Hi, Wi, C / 8, sy, sx, (unsigned)(n / 8));
+        else
+            resize_kernel<T><<<nblocks(n, 256), 256, 0, as_stream(stream)>>>((T *)y, Ho, Wo, (const T *)x, Hi, Wi, C, sy, sx, (unsigned)n);
         CUDA_LAUNCH_CHECK();
     });
 }
