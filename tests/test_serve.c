@@ -533,6 +533,94 @@ TEST(exif_orientation) {
     rfs_frame_free(&f);
 }
 
+/* A one-thread HTTP file server for the URL tests: /img -> the PNG, /big -> 2 MiB. */
+typedef struct file_server {
+    int fd, port, stop;
+    const uint8_t *img;
+    size_t img_len;
+    pthread_t th;
+} file_server;
+
+static void *file_server_main(void *p) {
+    file_server *fs = p;
+    static uint8_t big[2 << 20];
+    while (!fs->stop) {
+        struct pollfd pf = {fs->fd, POLLIN, 0};
+        if (poll(&pf, 1, 100) != 1) continue;
+        int c = accept(fs->fd, NULL, NULL);
+        if (c < 0) continue;
+        char req[2048] = "";
+        ssize_t k = recv(c, req, sizeof req - 1, 0);
+        req[k > 0 ? k : 0] = 0;
+        const uint8_t *body = NULL;
+        size_t n = 0;
+        if (!strncmp(req, "GET /img ", 9)) body = fs->img, n = fs->img_len;
+        else if (!strncmp(req, "GET /big ", 9)) body = big, n = sizeof big;
+        char head[256];
+        int hl = body ? snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", n)
+                      : snprintf(head, sizeof head, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        send_all(c, head, (size_t)hl);
+        if (body) send_all(c, body, n);
+        close(c);
+    }
+    return NULL;
+}
+
+TEST(image_urls) {
+    /* a server started with allow_urls: URL images are fetched (bounded) and answered as
+     * if sent inline; fetch failures are client errors */
+    file_server fs = {0};
+    uint8_t *img = read_file(test_shared("fixtures/images/coffee.png"), &fs.img_len);
+    fs.img = img;
+    fs.fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t al = sizeof a;
+    CHECK(img && bind(fs.fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fs.fd, 16) == 0 &&
+          getsockname(fs.fd, (struct sockaddr *)&a, &al) == 0);
+    fs.port = ntohs(a.sin_port);
+    rfs_serve_config c = test_config();
+    c.limits.allow_urls = 1;
+    c.limits.max_image_bytes = 1 << 20;
+    server s3 = start_server(&c); /* fork before this process starts a thread */
+    pthread_create(&fs.th, NULL, file_server_main, &fs);
+    CHECK(s3.pid > 0);
+    char *expect = predict_cli(model_w1, test_shared("fixtures/images/coffee.png"), NULL);
+    struct {
+        const char *path; /* on the file server */
+        int status;
+        const char *msg;
+    } cases[] = {{"/img", 200, "\"predictions\""}, {"/big", 413, "limit"}, {"/missing", 400, "could not fetch"}};
+    for (int k = 0; k < 3 && s3.pid > 0; k++) {
+        char *json = fmt("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"url\",\"value\":\"http://127.0.0.1:%d%s\"}}",
+                         fs.port, cases[k].path);
+        resp r;
+        post_json(s3.port, json, &r);
+        CHECKF(r.status == cases[k].status && r.body && strstr(r.body, cases[k].msg), "%s: %d %.200s",
+               cases[k].path, r.status, r.body ? r.body : "");
+        if (k == 0) CHECK(body_equals(&r, expect));
+        resp_free(&r);
+        free(json);
+    }
+    if (s3.pid > 0) { /* the legacy route's ?image= */
+        char *path = fmt("/tiny/1?image=http%%3A%%2F%%2F127.0.0.1%%3A%d%%2Fimg", fs.port);
+        resp r;
+        http(s3.port, "GET", path, NULL, NULL, 0, &r);
+        CHECKF(r.status == 200 && body_equals(&r, expect), "legacy ?image=: %d", r.status);
+        resp_free(&r);
+        free(path);
+        const char *bad = "{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"url\",\"value\":\"file:///etc/passwd\"}}";
+        post_json(s3.port, bad, &r);
+        CHECK(r.status == 400 && r.body && strstr(r.body, "http"));
+        resp_free(&r);
+    }
+    CHECKF(stop_server(&s3) == 0, "URL server did not exit cleanly");
+    fs.stop = 1;
+    pthread_join(fs.th, NULL);
+    close(fs.fd);
+    free(img), free(expect);
+}
+
 TEST(legacy_route) {
     const char *img = test_shared("fixtures/images/rocket.png");
     size_t n;
@@ -883,6 +971,7 @@ int main(int argc, char **argv) {
         RUN(infer_list_id_and_filter);
         RUN(exif_orientation);
         RUN(legacy_route);
+        RUN(image_urls);
         RUN(bad_requests);
         RUN(oversize_body);
         RUN(slow_clients);
