@@ -1,6 +1,6 @@
 /* package.c - Roboflow model packages: a directory with the weights (weights.pth, or any
- * single .pth/.pt/.safetensors), class_names.txt, inference_config.json and optionally
- * model_type.json (roboflow-pipeline.md 5.3). What the package says about pre-processing
+ * single .pth/.pt/.safetensors), class_names.txt (required), inference_config.json and
+ * optionally model_type.json (roboflow-pipeline.md 5.3). What the package says about pre-processing
  * (resize mode, padding, static crop, grayscale) and class names (including the removal
  * of Roboflow's placeholder classes, which shifts the ids of the classes after them) is
  * kept in the model for the roboflow preset. Settings rfseg cannot reproduce exactly
@@ -12,6 +12,7 @@
 #include "util/err.h"
 
 #include <cJSON.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -64,7 +65,8 @@ static rfs_status read_text(char **out, const char *path) {
     return RFS_OK;
 }
 
-/* class_names.txt: one name per line (trailing \r and empty trailing lines dropped). */
+/* class_names.txt: one name per line, each stripped of surrounding white space, blank
+ * lines skipped (Roboflow's parse_class_names_file). */
 static rfs_status read_class_names(char ***names, int *n, const char *path) {
     char *text;
     rfs_status st = read_text(&text, path);
@@ -79,7 +81,9 @@ static rfs_status read_class_names(char ***names, int *n, const char *path) {
         next = strchr(line, '\n');
         if (next) *next++ = 0;
         size_t len = strlen(line);
-        if (len && line[len - 1] == '\r') line[--len] = 0;
+        while (len && isspace((unsigned char)line[len - 1])) line[--len] = 0;
+        while (isspace((unsigned char)*line)) line++;
+        if (!*line) continue;
         if (count == cap) {
             cap *= 2;
             char **nv = rfs_realloc(v, sizeof(char *) * (size_t)cap);
@@ -89,7 +93,6 @@ static rfs_status read_class_names(char ***names, int *n, const char *path) {
         if (!(v[count] = strdup(line))) goto nomem;
         count++;
     }
-    while (count > 0 && !v[count - 1][0]) free(v[--count]);
     free(text);
     if (count == 0) {
         free(v);
@@ -183,6 +186,10 @@ static rfs_status parse_config(rfs_package *p, const char *text, const char *pat
         if (obj(net, "dataset_version_resize_dimensions") && p->resize_mode != RFS_RESIZE_STRETCH) {
             st = RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: the two-step resize "
                           "(dataset_version_resize_dimensions) is not supported", path);
+            goto done;
+        }
+        if (num_or(net, "input_channels", &v) && v != 3) {
+            st = RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: input_channels %g (only 3-channel networks)", path, v);
             goto done;
         }
         const cJSON *cm = obj(net, "color_mode");
@@ -318,13 +325,12 @@ rfs_status rfs_model_load_package(rfs_model **out, const char *dir) {
         free(text);
         if (st != RFS_OK) goto fail;
     }
+    /* required, as Roboflow's loaders require it */
     snprintf(path, sizeof path, "%s/class_names.txt", dir);
-    if (stat(path, &sb) == 0) {
-        char **names = NULL;
-        int n = 0;
-        if ((st = read_class_names(&names, &n, path)) != RFS_OK) goto fail;
-        if ((st = apply_names(m, names, n)) != RFS_OK) goto fail;
-    }
+    char **names = NULL;
+    int n = 0;
+    if ((st = read_class_names(&names, &n, path)) != RFS_OK) goto fail;
+    if ((st = apply_names(m, names, n)) != RFS_OK) goto fail;
     snprintf(m->source, sizeof m->source, "%s", dir);
     return RFS_OK;
 fail:

@@ -114,15 +114,15 @@ static rfs_status bgr_scratch(pred_state *ps, size_t need) {
     return RFS_OK;
 }
 
-/* cv2.cvtColor(BGR2GRAY) for 8-bit (fixed point, 14 fractional bits), replicated to three
- * channels as Roboflow's grayscale pre-processing does. */
+/* cv2.cvtColor(BGR2GRAY) for 8-bit (fixed point, 15 fractional bits; equal to cv2 on all
+ * 2^24 colours), replicated to three channels as Roboflow's grayscale pre-processing does. */
 static void gray3(uint8_t *dst, const uint8_t *src, int w, int h, int stride, int rgb) {
     const int cb = rgb ? 2 : 0, cr = rgb ? 0 : 2;
     for (int y = 0; y < h; y++) {
         const uint8_t *p = src + (size_t)y * stride;
         uint8_t *d = dst + (size_t)y * w * 3;
         for (int x = 0; x < w; x++) {
-            int g = (p[3 * x + cb] * 1868 + p[3 * x + 1] * 9617 + p[3 * x + cr] * 4899 + 8192) >> 14;
+            int g = (p[3 * x + cb] * 3735 + p[3 * x + 1] * 19235 + p[3 * x + cr] * 9798 + 16384) >> 15;
             d[3 * x] = d[3 * x + 1] = d[3 * x + 2] = (uint8_t)g;
         }
     }
