@@ -5,14 +5,18 @@
 
 #include "io/image.h"
 #include "io/tensorfile.h"
+#include "pipeline/annotate.h"
 #include "pipeline/predict.h"
 #include "pipeline/response.h"
 
+#include <errno.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct predict_args {
-    const char *model, *random_size, *raw_out, *device, *format;
+    const char *model, *random_size, *raw_out, *device, *format, *annotate;
     rfs_predict_opts po;
     int no_auto_orient;
     float confidence;
@@ -35,6 +39,45 @@ static int write_raw(const char *path, rfs_session *s, const rfs_config *c) {
     return rfs_safetensors_write(path, t, 4, meta, 2) == RFS_OK;
 }
 
+/* --annotate: the frame with its masks, boxes and labels as a PNG. With several images
+ * the destination is a directory and each PNG is named after its image. */
+static int write_annotated(const char *dest, int many, const char *image, rfs_frame *f,
+                           const rfs_result *r, const rfs_model *m, int rfdetr) {
+    char path[4096], copy[4096], num[16];
+    if (many) {
+        snprintf(copy, sizeof copy, "%s", image);
+        char *base = basename(copy), *dot = strrchr(base, '.');
+        if (dot) *dot = 0;
+        if (mkdir(dest, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "rfseg predict: --annotate: cannot create %s: %s\n", dest, strerror(errno));
+            return 0;
+        }
+        snprintf(path, sizeof path, "%s/%s.png", dest, base);
+    } else snprintf(path, sizeof path, "%s", dest);
+    rfs_annot_det *d = calloc((size_t)(r->count ? r->count : 1), sizeof *d);
+    rfs_annotator *an = NULL;
+    int ok = d && rfs_annotator_create(&an, NULL) == RFS_OK;
+    for (int i = 0; ok && i < r->count; i++) {
+        memcpy(d[i].box, r->dets[i].box, sizeof d[i].box);
+        d[i].class_id = r->dets[i].class_id;
+        d[i].score = r->dets[i].score;
+        d[i].label = rfdetr ? rfs_model_class_name(m, r->dets[i].class_id)
+                            : rfs_roboflow_class_name(m, r->dets[i].class_id, num);
+        d[i].label = d[i].label ? strdup(d[i].label) : NULL;
+        d[i].mask = &r->dets[i].mask;
+    }
+    /* annotate a copy when the frame is RGB: the annotator draws on BGR frames */
+    if (ok && f->fmt == RFS_PIX_RGB8) rfs_frame_swap_rb(f);
+    if (ok && (rfs_annotate(an, f, d, r->count) != RFS_OK || rfs_image_write_png(path, f) != RFS_OK)) {
+        fprintf(stderr, "rfseg predict: --annotate: %s\n", rfs_last_error());
+        ok = 0;
+    }
+    for (int i = 0; d && i < r->count; i++) free((char *)d[i].label);
+    free(d);
+    rfs_annotator_free(an);
+    return ok;
+}
+
 int cmd_predict(int argc, char **argv) {
     predict_args a = {.device = "cpu", .format = "polygon"};
     a.po = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
@@ -51,6 +94,7 @@ int cmd_predict(int argc, char **argv) {
             ok = cli_float(argc, argv, &i, &a.confidence, 0.f, 1.f);
             a.have_confidence = 1;
         } else if (!strcmp(o, "--raw-out")) ok = cli_str(argc, argv, &i, &a.raw_out);
+        else if (!strcmp(o, "--annotate")) ok = cli_str(argc, argv, &i, &a.annotate);
         else if (!strcmp(o, "--device")) ok = cli_str(argc, argv, &i, &a.device);
         else if (!strcmp(o, "--format")) ok = cli_str(argc, argv, &i, &a.format);
         else if (!strcmp(o, "--clip-boxes")) a.po.clip_boxes = 1;
@@ -129,6 +173,9 @@ int cmd_predict(int argc, char **argv) {
         last_ok = 1;
         fwrite(out.p, 1, out.len, stdout);
         fputc('\n', stdout);
+        if (a.annotate && !write_annotated(a.annotate, n_images > 1, images[i], &frame, &res, m,
+                                           a.po.preset == RFS_PRESET_RFDETR))
+            failures++;
     }
     if (a.raw_out) {
         if (!last_ok) {

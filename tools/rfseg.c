@@ -27,6 +27,7 @@ static void usage(FILE *f) {
             "  rfseg info MODEL | --random-weights SIZE\n"
             "  rfseg predict --model MODEL [--preset roboflow|rfdetr] [--confidence C]\n"
             "                [--format polygon|rle] [--clip-boxes] [--raw-out OUT.safetensors]\n"
+            "                [--annotate OUT.png|DIR]\n"
             "                [--device cpu|cuda] IMAGE...\n"
             "  rfseg video --model MODEL IN [--jsonl OUT.jsonl] [--annotate OUT.mp4]\n"
             "              [--preset roboflow|rfdetr] [--confidence C] [--format polygon|rle]\n"
