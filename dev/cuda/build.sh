@@ -2,8 +2,8 @@
 # Builds, on this (GPU-less) machine, everything dev/cuda/device_run.sh needs on the GPU
 # machine, into the git-ignored folder .cudarun/ (named in the run tool's `carry`):
 #   pack.tar.xz   bin/ (rfseg, test_cuda, test_model_parity, bench_cuda: CUDA build without
-#                 curl/FFmpeg/HTTP) and libs/ (the shared libraries Ubuntu 24.04 lacks:
-#                 OpenBLAS & co.), unpacked there
+#                 curl and FFmpeg) and libs/ (this machine's shared libraries that the GPU
+#                 machine may lack: OpenBLAS & co.; device_run.sh keeps only missing sonames)
 #   shared/fixtures/rfdetr/   the fixture models and references (RFS_SHARED points here)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
