@@ -98,6 +98,17 @@ static int cli_size(int argc, char **argv, int *i, size_t *out, int mb_lo, int m
     return 1;
 }
 
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: rfseg serve --model M[:ID]... [--random-weights SIZE[:ID]]... [--host H] [--port P]\n"
+            "                   [--device cpu|cuda] [--threads T] [--max-batch B] [--batch-wait-ms MS]\n"
+            "                   [--queue FRAMES] [--deadline-ms MS] [--client-timeout S]\n"
+            "                   [--max-connections N] [--max-body-mb MB] [--max-inflight-mb MB]\n"
+            "                   [--max-image-mb MB] [--max-pixels N] [--max-images N] [--allow-urls]\n"
+            "Roboflow-compatible HTTP API: POST /infer/instance_segmentation, POST /{dataset}/{version},\n"
+            "GET /healthz /info /metrics (docs/serve.md).\n");
+}
+
 static void on_ready(void *user, int port) {
     const rfs_serve_config *c = user;
     fprintf(stderr, "rfseg serve: listening on http://%s:%d/ (", c->host, port);
@@ -138,7 +149,11 @@ int cmd_serve(int argc, char **argv) {
             cfg.limits.max_pixels = (uint64_t)mb_pixels;
         } else if (!strcmp(o, "--max-images")) ok = cli_int(argc, argv, &i, &cfg.limits.max_images, 1, 4096);
         else if (!strcmp(o, "--allow-urls")) cfg.limits.allow_urls = 1;
-        else {
+        else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            usage(stdout);
+            rc = 0;
+            goto done;
+        } else {
             fprintf(stderr, "rfseg serve: unknown option %s\n", o);
             ok = 0;
         }
@@ -146,6 +161,7 @@ int cmd_serve(int argc, char **argv) {
     }
     if (!n) {
         fprintf(stderr, "rfseg serve: give at least one --model M[:ID] (or --random-weights SIZE[:ID])\n");
+        usage(stderr);
         goto done;
     }
     if (!strcmp(device, "cuda")) cfg.session.backend = RFS_BACKEND_CUDA;
@@ -165,7 +181,7 @@ int cmd_serve(int argc, char **argv) {
     }
     cfg.models = models;
     if (rfs_serve_run(&cfg, on_ready, &cfg) != RFS_OK) {
-        fprintf(stderr, "rfseg serve: %s\n", rfs_last_error());
+        fprintf(stderr, "rfseg: %s\n", rfs_last_error()); /* the message starts with "serve:" */
         goto done;
     }
     rc = 0;
