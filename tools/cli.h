@@ -13,6 +13,9 @@ int cmd_convert(int argc, char **argv);
 int cmd_video(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
+/* Restarts the process with OMP_WAIT_POLICY=passive unless the variable is set. */
+void cli_prefer_passive_omp(char **argv);
+
 /* Logging to stderr; RFSEG_LOG=debug for more. */
 void cli_init_logging(void);
 

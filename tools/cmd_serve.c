@@ -9,7 +9,7 @@
  * ID is the model_id clients send (/infer/instance_segmentation) or the
  * dataset_id/version_id of the legacy route; without one a model is served under its file
  * name without extension (or its size name). Serves until SIGINT / SIGTERM, then finishes
- * the requests it accepted. Runs with OMP_WAIT_POLICY=passive unless the variable is set.
+ * the requests it accepted.
  */
 #include "cli.h"
 
@@ -65,32 +65,6 @@ static int split_model_arg(model_arg *a) {
     return 1;
 }
 
-/* Idle OpenMP threads spin by default, taking the cores the connection threads need (on a
- * loaded 2-core machine throughput fell from 44 to 1.6 requests/s). libgomp reads
- * OMP_WAIT_POLICY once, when it is loaded, so the server starts itself again with
- * OMP_WAIT_POLICY=passive unless the variable is set (which also ends the recursion). */
-static void reexec_with_passive_omp(void) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    enum { MAX_CMDLINE = 1 << 20, MAX_ARGS = 4096 };
-    FILE *f = fopen("/proc/self/cmdline", "rb");
-    if (!f) return;
-    char *buf = malloc(MAX_CMDLINE);
-    char **args = calloc(MAX_ARGS + 1, sizeof *args);
-    size_t n = buf ? fread(buf, 1, MAX_CMDLINE - 1, f) : 0;
-    fclose(f);
-    if (buf && args && n > 0 && n < MAX_CMDLINE - 1) {
-        buf[n] = 0;
-        int k = 0;
-        for (size_t i = 0; i < n && k < MAX_ARGS; i += strlen(buf + i) + 1) args[k++] = buf + i;
-        if (k < MAX_ARGS && setenv("OMP_WAIT_POLICY", "passive", 1) == 0) {
-            execv("/proc/self/exe", args);
-            unsetenv("OMP_WAIT_POLICY"); /* exec failed: go on as we are */
-        }
-    }
-    free(args);
-    free(buf);
-}
-
 static int cli_size(int argc, char **argv, int *i, size_t *out, int mb_lo, int mb_hi) {
     int mb;
     if (!cli_int(argc, argv, i, &mb, mb_lo, mb_hi)) return 0;
@@ -117,7 +91,6 @@ static void on_ready(void *user, int port) {
 }
 
 int cmd_serve(int argc, char **argv) {
-    reexec_with_passive_omp();
     rfs_serve_config cfg = rfs_serve_defaults();
     model_arg *margs = calloc((size_t)argc, sizeof *margs);
     rfs_serve_model *models = calloc((size_t)argc, sizeof *models);

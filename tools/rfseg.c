@@ -4,6 +4,7 @@
  *   rfseg predict --model MODEL [--preset roboflow|rfdetr] [--confidence C]
  *                 [--format polygon|rle] [--raw-out OUT.safetensors] IMAGE...
  *   rfseg video --model MODEL IN [--jsonl OUT.jsonl] [--annotate OUT.mp4]
+ *   rfseg serve --model MODEL[:ID]... [--host H] [--port P]  (docs/serve.md)
  *   rfseg bench --device cpu|cuda (--model MODEL | --random-weights SIZE) [--batch B]
  *               [--precision fp32|fp16|bf16] [--frames N] [--threads T]
  *
@@ -34,7 +35,8 @@ static void usage(FILE *f) {
             "              [--device cpu|cuda] [--precision fp32|fp16|bf16] [--batch B] [--max-frames N]\n"
             "  rfseg bench --device cpu|cuda (--model MODEL | --random-weights SIZE)\n"
             "              [--batch B] [--precision fp32|fp16|bf16] [--frames N] [--threads T]\n"
-            "  rfseg serve --model MODEL[:ID]... [--host 127.0.0.1] [--port 9001] (rfseg serve --help)\n"
+            "  rfseg serve --model MODEL[:ID]... [--host H] [--port P] [--device cpu|cuda]\n"
+            "              [--max-batch B] [--batch-wait-ms MS] [--allow-urls] ...  (docs/serve.md)\n"
             "  rfseg convert MODEL OUT.safetensors\n"
             "\n"
             "MODEL: a checkpoint (.pth or .safetensors), or an official size, downloaded once:\n"
@@ -56,6 +58,7 @@ int main(int argc, char **argv) {
         printf("rfseg %s\n", RFSEG_VERSION);
         return 0;
     }
+    cli_prefer_passive_omp(argv);
     cli_init_logging();
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
