@@ -5,6 +5,7 @@
 
 #include "io/image.h"
 #include "io/tensorfile.h"
+#include "model/model.h"
 #include "pipeline/annotate.h"
 #include "pipeline/predict.h"
 #include "pipeline/response.h"
@@ -146,7 +147,8 @@ int cmd_predict(int argc, char **argv) {
     rfs_result res = {0};
     rfs_jbuf out = {0};
     rfs_shape_ctx shapes = {0};
-    rfs_decode_opts dopt = {.no_auto_orient = a.no_auto_orient};
+    /* EXIF orientation unless disabled here or by the model's package (as serve does) */
+    rfs_decode_opts dopt = {.no_auto_orient = a.no_auto_orient || !m->pkg.auto_orient};
     int failures = 0, last_ok = 0;
     for (int i = 0; i < n_images; i++) {
         double t0 = cli_now_ms();
