@@ -18,8 +18,7 @@ export RFS_SHARED=${RFS_SHARED:-$(cd .. && pwd)/shared}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 BUILD=${BUILD:-build}
 command -v wrk >/dev/null || { echo "FAIL: wrk not installed"; exit 2; }
-if "$BUILD/rfseg" serve 2>&1 | grep -q 'at least one --model'; then serve=("$BUILD/rfseg" serve)
-else dev/serve/build.sh >/dev/null || exit 2; serve=("$BUILD/dev/rfseg-serve"); fi
+serve=("$BUILD/rfseg" serve)
 
 tmp=$(mktemp -d)
 wrk_pid=

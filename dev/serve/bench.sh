@@ -15,8 +15,7 @@ export RFS_SHARED=${RFS_SHARED:-$(cd .. && pwd)/shared}
 img=${3:-$RFS_SHARED/fixtures/images/chelsea.png}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 BUILD=${BUILD:-build}
-if "$BUILD/rfseg" serve 2>&1 | grep -q 'at least one --model'; then serve=("$BUILD/rfseg" serve)
-else dev/serve/build.sh >/dev/null || exit 2; serve=("$BUILD/dev/rfseg-serve"); fi
+serve=("$BUILD/rfseg" serve)
 tmp=$(mktemp -d)
 pid=
 trap 'kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
