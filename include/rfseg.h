@@ -148,7 +148,8 @@ void rfs_model_free(rfs_model *m);
 typedef void (*rfs_progress_fn)(void *user, uint64_t done, uint64_t total);
 rfs_status rfs_model_fetch(char *path, size_t cap, const char *size, rfs_progress_fn progress,
                            void *user);
-/* The public URL of a size's checkpoint, or NULL. */
+/* The public URL of a size's checkpoint, or NULL. The environment variable
+ * RFSEG_MODEL_URL_BASE replaces https://storage.googleapis.com/rfdetr (mirrors, tests). */
 const char *rfs_model_url(const char *size);
 
 /* ---- session ------------------------------------------------------------------------- */

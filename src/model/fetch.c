@@ -40,11 +40,14 @@ static const remote *find_remote(const char *size) {
     return NULL;
 }
 
+/* RFSEG_MODEL_URL_BASE replaces the official location (a mirror, or a test server). */
 const char *rfs_model_url(const char *size) {
-    static _Thread_local char url[256];
+    static _Thread_local char url[1024];
     const remote *r = find_remote(size);
     if (!r) return NULL;
-    snprintf(url, sizeof url, "https://storage.googleapis.com/rfdetr/%s", r->basename);
+    const char *base = getenv("RFSEG_MODEL_URL_BASE");
+    if (!base || !*base) base = "https://storage.googleapis.com/rfdetr";
+    snprintf(url, sizeof url, "%s/%s", base, r->basename);
     return url;
 }
 
