@@ -48,6 +48,29 @@
  * Threads. The model is read-only after load: any number of sessions on any threads may
  * share it. A session must be used by one thread at a time. The CPU backend parallelises
  * each frame with OpenMP (rfs_session_opts.threads).
+ *
+ * The GPU. On a CUDA session rfs_predict runs the whole frame on the device, from the
+ * uint8 pixels to the compact results (pre-processing of both presets, network,
+ * selection, boxes, masks of the kept detections, bit-packed), as one CUDA graph per
+ * batch size and frame size; the results equal the CPU pipeline's for the same network
+ * outputs. A batch whose frames differ in size or pixel format takes the CPU
+ * pre-processing instead (same results, slower).
+ *
+ * Streaming. rfs_predict_submit / rfs_predict_collect keep two batches in flight, so the
+ * caller's work on batch i (contours, JSON) overlaps the device's work on batch i+1; on
+ * the GPU the two batches run on two sets of buffers and streams and may overlap on the
+ * device too. On a CPU session submit computes the batch at once and collect hands it
+ * over, so the same loop works on both backends:
+ *
+ *     for (;;) {
+ *         if (have_frames && rfs_predict_pending(s) < 2) {      // keep two in flight
+ *             rfs_predict_submit(s, frames, n, &po);            // frames copied
+ *             continue;                                         // read the next frames
+ *         }
+ *         if (!rfs_predict_pending(s)) break;
+ *         rfs_predict_collect(s, results, &n);                  // oldest batch
+ *         ... results[0..n-1] ...
+ *     }
  */
 #ifndef RFSEG_H
 #define RFSEG_H
@@ -260,6 +283,17 @@ void rfs_session_times_reset(rfs_session *s);
 /* Preprocesses, runs and post-processes n frames (n <= max_batch), filling results[n]. */
 rfs_status rfs_predict(rfs_session *s, const rfs_image *frames, int n,
                        const rfs_predict_opts *o, rfs_result *results);
+
+/* Streaming: rfs_predict split in two, with up to two batches in flight (see Streaming in
+ * the manual above). submit copies the frames (they may be reused or freed on return)
+ * and starts the batch; collect waits for the oldest batch and fills results[0..n-1],
+ * storing n in *count (count may be NULL). A third submit before a collect, a collect
+ * with nothing in flight, and rfs_predict while batches are in flight fail with
+ * RFS_ERR_ARG. pending: batches submitted and not yet collected. */
+rfs_status rfs_predict_submit(rfs_session *s, const rfs_image *frames, int n,
+                              const rfs_predict_opts *o);
+rfs_status rfs_predict_collect(rfs_session *s, rfs_result *results, int *count);
+int rfs_predict_pending(const rfs_session *s);
 void rfs_result_free(rfs_result *r);
 
 #ifdef __cplusplus

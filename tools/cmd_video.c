@@ -2,7 +2,10 @@
  * decode (FFmpeg, or y4m), predict (roboflow preset by default), Roboflow JSON per frame
  * as JSON Lines with frame_id, optional annotated MP4. A frame that fails to decode or
  * predict is reported and skipped; the rest goes on. A progress line (frames, fps, ETA)
- * is shown on a terminal; a summary with the time per stage ends the run. */
+ * is shown on a terminal; a summary with the time per stage ends the run.
+ * Batches go through rfs_predict_submit / rfs_predict_collect with two in flight, so the
+ * decoding, contours, JSON and annotation of one batch overlap the device's work on the
+ * next (on a CPU session submit computes the batch at once: same order, same output). */
 #include "cli.h"
 
 #include "io/image.h"
@@ -109,14 +112,16 @@ int cmd_video(int argc, char **argv) {
     rfs_video_writer *vw = NULL;
     rfs_annotator *an = NULL;
     FILE *jf = NULL;
-    rfs_frame *frames = calloc((size_t)a.batch, sizeof *frames);
-    rfs_image *imgs = calloc((size_t)a.batch, sizeof *imgs);
+    /* two sets of frames: the batch being collected and the one in flight */
+    rfs_frame *frames[2] = {calloc((size_t)a.batch, sizeof(rfs_frame)), calloc((size_t)a.batch, sizeof(rfs_frame))};
+    rfs_image *imgs[2] = {calloc((size_t)a.batch, sizeof(rfs_image)), calloc((size_t)a.batch, sizeof(rfs_image))};
+    long *ids[2] = {calloc((size_t)a.batch, sizeof(long)), calloc((size_t)a.batch, sizeof(long))};
+    int nset[2] = {0, 0};
     rfs_result *res = calloc((size_t)a.batch, sizeof *res);
-    long *ids = calloc((size_t)a.batch, sizeof *ids);
     rfs_annot_det *adets = NULL;
     rfs_jbuf out = {0};
     rfs_shape_ctx shapes = {0};
-    if (!frames || !imgs || !res || !ids) goto done;
+    if (!frames[0] || !frames[1] || !imgs[0] || !imgs[1] || !ids[0] || !ids[1] || !res) goto done;
 
     if (!(m = cli_load_model(a.model, a.random_size))) goto done;
     if (rfs_session_create(&s, m, &so) != RFS_OK) {
@@ -149,42 +154,61 @@ int cmd_video(int argc, char **argv) {
     double decode_ms = 0, json_ms = 0, annotate_ms = 0, t_start = cli_now_ms(), last_draw = 0;
     int eof = 0;
     rfs_session_times_reset(s);
-    while (!eof) {
-        int n = 0;
-        while (n < a.batch && !(a.max_frames && index >= a.max_frames)) {
-            double t0 = cli_now_ms();
-            int end = 0;
-            rfs_status st = rfs_video_read(v, &frames[n], &end);
-            decode_ms += cli_now_ms() - t0;
-            if (end) {
-                eof = 1;
-                break;
+    long submitted = 0, collected = 0;
+    for (;;) {
+        /* read and submit the next batch while fewer than two are in flight */
+        if (!eof && rfs_predict_pending(s) < 2) {
+            const int set = (int)(submitted % 2);
+            int n = 0;
+            while (n < a.batch && !(a.max_frames && index >= a.max_frames)) {
+                double t0 = cli_now_ms();
+                int end = 0;
+                rfs_status st = rfs_video_read(v, &frames[set][n], &end);
+                decode_ms += cli_now_ms() - t0;
+                if (end) {
+                    eof = 1;
+                    break;
+                }
+                long id = index++;
+                if (st != RFS_OK) {
+                    fprintf(stderr, "%srfseg video: frame %ld: %s\n", tty ? "\n" : "", id, rfs_last_error());
+                    errors++;
+                    continue;
+                }
+                imgs[set][n] = rfs_frame_image(&frames[set][n]);
+                ids[set][n++] = id;
             }
-            long id = index++;
-            if (st != RFS_OK) {
-                fprintf(stderr, "%srfseg video: frame %ld: %s\n", tty ? "\n" : "", id, rfs_last_error());
-                errors++;
+            if (a.max_frames && index >= a.max_frames) eof = 1;
+            if (n == 0) continue;
+            if (rfs_predict_submit(s, imgs[set], n, &po) != RFS_OK) {
+                fprintf(stderr, "%srfseg video: frames %ld..%ld: %s\n", tty ? "\n" : "",
+                        ids[set][0], ids[set][n - 1], rfs_last_error());
+                errors += n;
                 continue;
             }
-            imgs[n] = rfs_frame_image(&frames[n]);
-            ids[n++] = id;
+            nset[set] = n;
+            submitted++;
+            continue;
         }
-        if (a.max_frames && index >= a.max_frames) eof = 1;
-        if (n == 0) continue;
-        if (rfs_predict(s, imgs, n, &po, res) != RFS_OK) {
-            fprintf(stderr, "%srfseg video: frames %ld..%ld: %s\n", tty ? "\n" : "", ids[0],
-                    ids[n - 1], rfs_last_error());
-            errors += n;
+        if (!rfs_predict_pending(s)) break;
+        /* the oldest batch: JSON, annotation */
+        const int set = (int)(collected % 2);
+        collected++;
+        int n = 0;
+        if (rfs_predict_collect(s, res, &n) != RFS_OK) {
+            fprintf(stderr, "%srfseg video: frames %ld..%ld: %s\n", tty ? "\n" : "", ids[set][0],
+                    ids[set][nset[set] - 1], rfs_last_error());
+            errors += nset[set];
             continue;
         }
         for (int i = 0; i < n; i++) {
             double t0 = cli_now_ms();
             if (jf) {
                 rfs_jbuf_reset(&out);
-                ro.frame_id = ids[i];
+                ro.frame_id = ids[set][i];
                 ro.time = -1;
                 if (rfs_response_roboflow(&out, &shapes, &res[i], m, &ro) != RFS_OK) {
-                    fprintf(stderr, "rfseg video: frame %ld: %s\n", ids[i], rfs_last_error());
+                    fprintf(stderr, "rfseg video: frame %ld: %s\n", ids[set][i], rfs_last_error());
                     errors++;
                 } else {
                     fwrite(out.p, 1, out.len, jf);
@@ -194,9 +218,9 @@ int cmd_video(int argc, char **argv) {
             double t1 = cli_now_ms();
             json_ms += t1 - t0;
             if (vw) {
-                if (annotate_frame(an, &frames[i], &res[i], m, adets) != RFS_OK ||
-                    rfs_video_writer_write(vw, &frames[i]) != RFS_OK) {
-                    fprintf(stderr, "rfseg video: frame %ld: %s\n", ids[i], rfs_last_error());
+                if (annotate_frame(an, &frames[set][i], &res[i], m, adets) != RFS_OK ||
+                    rfs_video_writer_write(vw, &frames[set][i]) != RFS_OK) {
+                    fprintf(stderr, "rfseg video: frame %ld: %s\n", ids[set][i], rfs_last_error());
                     errors++;
                 }
                 annotate_ms += cli_now_ms() - t1;
@@ -237,11 +261,12 @@ done:
     }
     rfs_annotator_free(an);
     rfs_video_close(v);
-    for (int i = 0; frames && i < a.batch; i++) {
-        rfs_frame_free(&frames[i]);
-        rfs_result_free(&res[i]);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; frames[k] && i < a.batch; i++) rfs_frame_free(&frames[k][i]);
+        free(frames[k]), free(imgs[k]), free(ids[k]);
     }
-    free(frames), free(imgs), free(res), free(ids), free(adets);
+    for (int i = 0; res && i < a.batch; i++) rfs_result_free(&res[i]);
+    free(res), free(adets);
     rfs_shape_ctx_free(&shapes);
     rfs_jbuf_free(&out);
     rfs_session_free(s);

@@ -16,53 +16,13 @@
  * Streams. The seg head's spatial branch (upsample, blocks, projection) depends only on
  * the projector output; it is captured on a second stream (own cuBLASLt workspace) and
  * runs concurrently with the two-stage selection and the decoder. */
-#include "cuda/common.cuh"
+#include "cuda/state.cuh"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-enum { MAX_STAGES = RFS_CUDA_MAX_STAGES };
-
-typedef struct cuda_state {
-    int device;
-    rfs_dtype T; /* activation type of the matrix-product operands */
-    size_t tsz;
-    int max_batch;
-    rfs_cuda_ctx *ctx, *ctx2; /* main stream, seg-head stream (separate workspaces) */
-    cudaStream_t st, st2;
-    cudaEvent_t ev_fork, ev_join;
-    cudaEvent_t ev_stage[MAX_STAGES + 1];
-    /* weights: fp32 copy (layer scales folded), and the T copy (NULL for fp32) */
-    float *warena;
-    void *harena;
-    rfs_weights w;       /* device fp32 pointers */
-    /* decoder weights restacked for fused products (fp32, and T copy in xharena):
-     * per layer [W_q; W_k; 0 (C rows)] of the self-attention in-projection, the
-     * sampling_offsets + attention_weights rows, the value_proj rows and biases */
-    float *xarena;
-    void *xharena;
-    size_t xlen;
-    float *qk_stack, *off_stack, *val_stack, *val_bstack;
-    size_t wlen;
-    /* mask head: spatial_features_proj folded into the query side (see enqueue) */
-    float *sp_aug, *sp_aug_b; /* (C+8, C): [W_sp^T; b_sp; 0], (C+8): [0, seg_bias, 0] */
-    /* activations: one allocation */
-    void *mem;
-    float *input, *x, *pe, *pj_y, *enc_cls, *enc_d, *ref, *t, *offaw, *qp_off, *hs, *deltas;
-    float *logits, *boxes, *masks;
-    int *order;
-    void *patches, *xn, *qkv, *att, *mlp, *taps, *pj_cat, *col, *pj_tmp, *p4, *omem, *enc;
-    void *h2a, *h2b, *sine, *tmp, *qpos, *qp_qk, *t_h, *tq, *sa_qkv, *sa_o, *value, *hs_h;
-    void *f0, *fa, *fb, *fl, *qf, *qf2;
-    int any_invalid; /* some proposals fall outside (0.01, 0.99): G >= 50 */
-    cudaGraphExec_t *graphs; /* [max_batch + 1], captured on first use */
-    int eager;               /* RFS_CUDA_EAGER=1: no graphs (debugging) */
-    /* pinned host buffers of the session (registered here, unregistered at free) */
-    void *pinned[4];
-    int npinned;
-} cuda_state;
 
 /* ---- small kernels of the upload ----------------------------------------------------- */
 
@@ -221,7 +181,7 @@ enum { N_STAGES = 7 };
 
 /* Enqueues the whole network for B images on cs->st. profile: serial (no side stream)
  * with an event before each stage and at the end (cs->ev_stage). */
-static void enqueue(const rfs_session *s, cuda_state *cs, int B, int profile) {
+void rfs_cuda_enqueue_net(const rfs_session *s, cuda_state *cs, int B, int profile) {
     const rfs_config *c = &s->m->cfg;
     const rfs_weights *w = &cs->w;
     const rfs_dtype T = cs->T, F = RFS_DT_F32;
@@ -466,7 +426,9 @@ static void enqueue(const rfs_session *s, cuda_state *cs, int B, int profile) {
 static void state_free(cuda_state *cs) {
     if (!cs) return;
     cudaSetDevice(cs->device);
+    if (cs->lane1) state_free(cs->lane1);
     if (cs->st) cudaStreamSynchronize(cs->st);
+    rfs_cuda_pipe_free(cs);
     if (cs->graphs) {
         for (int b = 0; b <= cs->max_batch; b++)
             if (cs->graphs[b]) cudaGraphExecDestroy(cs->graphs[b]);
@@ -478,10 +440,12 @@ static void state_free(cuda_state *cs) {
     if (cs->ev_fork) cudaEventDestroy(cs->ev_fork);
     if (cs->ev_join) cudaEventDestroy(cs->ev_join);
     cudaFree(cs->mem);
-    cudaFree(cs->harena);
-    cudaFree(cs->warena);
-    cudaFree(cs->xharena);
-    cudaFree(cs->xarena);
+    if (!cs->is_clone) { /* a clone shares lane 0's weights */
+        cudaFree(cs->harena);
+        cudaFree(cs->warena);
+        cudaFree(cs->xharena);
+        cudaFree(cs->xarena);
+    }
     rfs_cuda_ctx_free(cs->ctx);
     rfs_cuda_ctx_free(cs->ctx2);
     if (cs->st) cudaStreamDestroy(cs->st);
@@ -515,6 +479,63 @@ static void pin(cuda_state *cs, void *p, size_t bytes) {
         cs->pinned[cs->npinned++] = p;
     else
         cudaGetLastError(); /* pageable copies still work, only slower */
+}
+
+/* The per-lane part of the state: streams, events, cuBLASLt contexts, activations and
+ * the graph table (weights and settings are already in cs). */
+static rfs_status lane_buffers(cuda_state *cs, const rfs_config *c) {
+    rfs_status st;
+    if (!cs->ctx && (st = rfs_cuda_ctx_create(&cs->ctx)) != RFS_OK) return st;
+    if (!cs->ctx2 && (st = rfs_cuda_ctx_create(&cs->ctx2)) != RFS_OK) return st;
+    if (!cs->st) CUDA_CHECK(cudaStreamCreateWithFlags(&cs->st, cudaStreamNonBlocking));
+    if (!cs->st2) CUDA_CHECK(cudaStreamCreateWithFlags(&cs->st2, cudaStreamNonBlocking));
+    if (!cs->ev_fork) CUDA_CHECK(cudaEventCreateWithFlags(&cs->ev_fork, cudaEventDisableTiming));
+    if (!cs->ev_join) CUDA_CHECK(cudaEventCreateWithFlags(&cs->ev_join, cudaEventDisableTiming));
+    for (int i = 0; i <= MAX_STAGES; i++)
+        if (!cs->ev_stage[i]) CUDA_CHECK(cudaEventCreate(&cs->ev_stage[i]));
+    const size_t bytes = layout(cs, c, cs->max_batch, NULL);
+    if (dev_alloc(&cs->mem, bytes, "activations") != RFS_OK)
+        return rfs_fail(RFS_ERR_NOMEM, "out of device memory: %s at batch %d needs %.1f MiB of "
+                        "activations", c->size, cs->max_batch, bytes / (1024.0 * 1024.0));
+    layout(cs, c, cs->max_batch, (char *)cs->mem);
+    /* the ones column (and zero padding) of the mask product's spatial operand */
+    const size_t P = (size_t)c->mask_side * c->mask_side;
+    ones_column_kernel<<<nblocks(P * cs->max_batch, 256), 256, 0, cs->st>>>(cs->fl, cs->T,
+        (size_t)cs->max_batch * P, c->hidden_dim);
+    CUDA_LAUNCH_CHECK();
+    cs->graphs = (cudaGraphExec_t *)calloc((size_t)cs->max_batch + 1, sizeof(cudaGraphExec_t));
+    if (!cs->graphs) return rfs_fail(RFS_ERR_NOMEM, "out of memory for the graph table");
+    return RFS_OK;
+}
+
+cuda_state *rfs_cuda_lane(rfs_session *s, int i) {
+    cuda_state *cs = (cuda_state *)s->cuda;
+    if (!cs || i == 0) return cs;
+    if (cs->lane1) return cs->lane1;
+    CUDA_CHECK(cudaSetDevice(cs->device));
+    cuda_state *l = (cuda_state *)malloc(sizeof *l);
+    if (!l) {
+        rfs_fail(RFS_ERR_NOMEM, "out of memory for a second CUDA lane");
+        return NULL;
+    }
+    *l = *cs; /* weights, settings */
+    l->ctx = l->ctx2 = NULL;
+    l->st = l->st2 = NULL;
+    l->ev_fork = l->ev_join = NULL;
+    memset(l->ev_stage, 0, sizeof l->ev_stage);
+    l->mem = NULL;
+    l->graphs = NULL;
+    l->npinned = 0;
+    l->is_clone = 1;
+    l->lane1 = NULL;
+    l->pipe = NULL;
+    if (lane_buffers(l, &s->m->cfg) != RFS_OK) {
+        state_free(l);
+        return NULL;
+    }
+    CUDA_CHECK(cudaStreamSynchronize(l->st));
+    cs->lane1 = l;
+    return l;
 }
 
 extern "C" rfs_status rfs_cuda_session_init(rfs_session *s) {
@@ -558,13 +579,12 @@ extern "C" rfs_status rfs_cuda_session_init(rfs_session *s) {
             cs->any_invalid = !(px > 0.01f && px < 0.99f && py > 0.01f && py < 0.99f);
         }
     }
+    /* streams and contexts first (the weight upload runs on cs->st); the activations
+     * follow the weights (lane_buffers skips what exists) */
     if ((st = rfs_cuda_ctx_create(&cs->ctx)) != RFS_OK || (st = rfs_cuda_ctx_create(&cs->ctx2)) != RFS_OK)
         goto fail;
     CUDA_CHECK(cudaStreamCreateWithFlags(&cs->st, cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&cs->st2, cudaStreamNonBlocking));
-    CUDA_CHECK(cudaEventCreateWithFlags(&cs->ev_fork, cudaEventDisableTiming));
-    CUDA_CHECK(cudaEventCreateWithFlags(&cs->ev_join, cudaEventDisableTiming));
-    for (int i = 0; i <= MAX_STAGES; i++) CUDA_CHECK(cudaEventCreate(&cs->ev_stage[i]));
 
     /* weights: the host arena once, bound through the same table as the host copy */
     {
@@ -629,26 +649,7 @@ extern "C" rfs_status rfs_cuda_session_init(rfs_session *s) {
             rfs_convert_cuda(cs->xharena, cs->T, cs->xarena, RFS_DT_F32, cs->xlen, cs->st);
         }
     }
-    /* activations */
-    {
-        const size_t bytes = layout(cs, c, cs->max_batch, NULL);
-        if ((st = dev_alloc(&cs->mem, bytes, "activations")) != RFS_OK) {
-            rfs_fail(RFS_ERR_NOMEM, "out of device memory: %s at batch %d needs %.1f MiB of "
-                     "activations", c->size, cs->max_batch, bytes / (1024.0 * 1024.0));
-            goto fail;
-        }
-        layout(cs, c, cs->max_batch, (char *)cs->mem);
-        /* the ones column (and zero padding) of the mask product's spatial operand */
-        const size_t P = (size_t)c->mask_side * c->mask_side;
-        ones_column_kernel<<<nblocks(P * cs->max_batch, 256), 256, 0, cs->st>>>(cs->fl, cs->T,
-            (size_t)cs->max_batch * P, c->hidden_dim);
-        CUDA_LAUNCH_CHECK();
-    }
-    cs->graphs = (cudaGraphExec_t *)calloc((size_t)cs->max_batch + 1, sizeof(cudaGraphExec_t));
-    if (!cs->graphs) {
-        st = rfs_fail(RFS_ERR_NOMEM, "out of memory for the graph table");
-        goto fail;
-    }
+    if ((st = lane_buffers(cs, c)) != RFS_OK) goto fail;
     CUDA_CHECK(cudaStreamSynchronize(cs->st));
     {
         const size_t B = cs->max_batch, nq = c->num_queries;
@@ -668,7 +669,7 @@ fail:
 static cudaGraphExec_t capture(const rfs_session *s, cuda_state *cs, int B, int profile) {
     cudaGraph_t g;
     CUDA_CHECK(cudaStreamBeginCapture(cs->st, cudaStreamCaptureModeThreadLocal));
-    enqueue(s, cs, B, profile);
+    rfs_cuda_enqueue_net(s, cs, B, profile);
     CUDA_CHECK(cudaStreamEndCapture(cs->st, &g));
     cudaGraphExec_t ex;
     CUDA_CHECK(cudaGraphInstantiate(&ex, g, 0));
@@ -679,13 +680,13 @@ static cudaGraphExec_t capture(const rfs_session *s, cuda_state *cs, int B, int 
 /* Runs the device part of a batch (input already in cs->input) on cs->st. */
 static void launch(const rfs_session *s, cuda_state *cs, int B) {
     if (cs->eager) {
-        enqueue(s, cs, B, 0);
+        rfs_cuda_enqueue_net(s, cs, B, 0);
         return;
     }
     if (!cs->graphs[B]) {
         /* first batch of this size: run it directly (loads the kernels and the cuBLASLt
          * plans outside any capture), then capture the graph for the next ones */
-        enqueue(s, cs, B, 0);
+        rfs_cuda_enqueue_net(s, cs, B, 0);
         CUDA_CHECK(cudaStreamSynchronize(cs->st));
         cs->graphs[B] = capture(s, cs, B, 0);
         return;
@@ -721,7 +722,10 @@ extern "C" rfs_status rfs_cuda_read_debug(rfs_session *s, const char *name, floa
     const size_t B = batch, nq = c->num_queries, C = c->hidden_dim, N = (size_t)c->grid * c->grid;
     CUDA_CHECK(cudaSetDevice(cs->device));
     CUDA_CHECK(cudaStreamSynchronize(cs->st));
-    if (!strcmp(name, "ref")) {
+    if (!strcmp(name, "input")) {
+        const size_t R = c->resolution;
+        CUDA_CHECK(cudaMemcpy(dst, cs->input, sizeof(float) * B * 3 * R * R, cudaMemcpyDeviceToHost));
+    } else if (!strcmp(name, "ref")) {
         CUDA_CHECK(cudaMemcpy(dst, cs->ref, sizeof(float) * B * nq * 4, cudaMemcpyDeviceToHost));
     } else if (!strcmp(name, "p4")) {
         rfs_cuda_download_f32(dst, cs->p4, B * N * C, cs->T);

@@ -61,10 +61,52 @@ typedef struct rfs_cuda_timing {
 rfs_status rfs_cuda_time(rfs_session *s, int batch, int iters, const float *input,
                          rfs_cuda_timing *out);
 
-/* Intermediates of the last forward, for tests, as host floats: "ref" (batch*nq*4 decoder
- * reference boxes), "order" (batch*nq selected tokens), "p4" (batch*G*G*C projector
+/* Intermediates of the last forward, for tests, as host floats: "input" (batch*3*R*R,
+ * the network input on lane 0, e.g. as the device pipeline pre-processed it), "ref"
+ * (batch*nq*4 decoder reference boxes), "order" (batch*nq selected tokens), "p4" (batch*G*G*C projector
  * output), "enc_cls" (batch*G*G*K two-stage class logits). */
 rfs_status rfs_cuda_read_debug(rfs_session *s, const char *name, float *dst, int batch);
+
+/* ---- the frame pipeline (pipeline.cu) ------------------------------------------------
+ *
+ * uint8 frames in host memory -> rfs_result, every step between on the device: the
+ * pre-processing of both presets (roboflow: the cv2-exact fixed-point resize of the
+ * package's stretch / letterbox / center-crop with static crop and grayscale, then the
+ * float32 normalisation; rfdetr: to_tensor + normalize + the antialiased resize in
+ * double, as the CPU), the network, the selection (sigmoid, argmax or the rfdetr
+ * candidates, class remap, thresholds, compaction with an atomic counter), the boxes, and
+ * the masks of the candidates only (upsampled with the CPU's taps in its float32 order,
+ * thresholded, cut to their set rectangle and bit-packed); only the candidates and the
+ * packed rectangles cross PCIe, written by the last kernel into mapped pinned memory.
+ * All of it is one CUDA graph per (lane, batch, frame size, preset, options).
+ *
+ * Exactness. The scores are recomputed on the host with rfs_sigmoidf from the logit the
+ * device selected (the device's exp is not glibc's expf): the device keeps every query
+ * whose decision could differ by a few ulps (SIG_MARGIN) as a candidate, flagged, and
+ * the host decides those exactly; boxes, masks and pre-processing are bit-identical to
+ * the CPU pipeline (tests/test_cuda_pipeline.c).
+ *
+ * A lane runs one batch at a time: submit stages the frames in pinned memory and
+ * launches, collect waits for the lane's event and unpacks. Lane 1 is a second set of
+ * network buffers, so two batches can be in flight (rfs_predict_submit). */
+
+/* 1 when this batch can run on the device pipeline (same size and pixel format for every
+ * frame, geometry the CPU would accept); else the caller uses the CPU pre-processing. */
+int rfs_cuda_pipe_accepts(const rfs_session *s, const rfs_image *frames, int n,
+                          const rfs_predict_opts *o);
+/* Stages the frames (copied: the caller may reuse them on return) and launches the
+ * batch on lane (0 or 1), which must be idle. */
+rfs_status rfs_cuda_pipe_submit(rfs_session *s, int lane, const rfs_image *frames, int n,
+                                const rfs_predict_opts *o);
+/* Waits for lane's batch and fills results[0..n-1]; adds to the session's stage times. */
+rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result *results);
+/* Tests: with raw set, later batches skip the network and use these outputs (host
+ * arrays of max_batch images, rfs_raw layout) instead; NULL restores the network. */
+void rfs_cuda_pipe_inject(rfs_session *s, const rfs_raw *raw);
+/* Device time of the pipeline on lane 0 for this batch: graph_ms = median replay of the
+ * whole graph (upload to copy-out), stage_ms per step from an eager run with events. */
+rfs_status rfs_cuda_pipe_profile(rfs_session *s, const rfs_image *frames, int n,
+                                 const rfs_predict_opts *o, int iters, rfs_cuda_timing *out);
 
 /* ---- device memory helpers (tests, tools) ------------------------------------------ */
 

@@ -13,6 +13,10 @@
 #include <string.h>
 #include <time.h>
 
+#if RFS_HAVE_CUDA
+#include "cuda/backend.h"
+#endif
+
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -44,6 +48,13 @@ typedef struct pred_state {
     rfs_cand *cand;          /* nq * K */
     int *idx;                /* nq * K */
     float *prob;             /* nq * K */
+    /* streaming (rfs_predict_submit / _collect): batches in flight, oldest first; a batch
+     * runs on a device lane (gpu = 1, slot = lane) or was computed at submit into
+     * sync_res[slot] (CPU sessions, and batches the device pipeline does not take) */
+    struct { int gpu, slot, n; } flight[2];
+    int nflight;
+    rfs_result *sync_res[2]; /* [max_batch] each, allocated on first use */
+    int nres;
 } pred_state;
 
 void rfs_pred_state_free(void *p) {
@@ -60,6 +71,10 @@ void rfs_pred_state_free(void *p) {
     free(ps->cand);
     free(ps->idx);
     free(ps->prob);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; ps->sync_res[k] && i < ps->nres; i++) rfs_result_free(&ps->sync_res[k][i]);
+        free(ps->sync_res[k]);
+    }
     free(ps);
 }
 
@@ -86,6 +101,7 @@ static pred_state *state(rfs_session *s) {
     ps->idx = rfs_malloc(sizeof(int) * n);
     ps->prob = rfs_malloc(sizeof(float) * n);
     ps->geom = rfs_calloc((size_t)s->o.max_batch, sizeof *ps->geom);
+    ps->nres = s->o.max_batch;
     if (!ps->cand || !ps->idx || !ps->prob || !ps->geom) {
         rfs_pred_state_free(ps);
         return NULL;
@@ -338,29 +354,41 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
     return RFS_OK;
 }
 
-rfs_status rfs_predict(rfs_session *s, const rfs_image *frames, int n, const rfs_predict_opts *o,
-                       rfs_result *results) {
-    rfs_predict_opts def = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
-    if (!o) o = &def;
+static rfs_status check_call(const rfs_session *s, const rfs_image *frames, int n,
+                             const rfs_predict_opts *o) {
     if (n < 1 || n > s->o.max_batch)
         return RFS_FAIL(RFS_ERR_ARG, "%d frames for a session of batch %d", n, s->o.max_batch);
     if (o->preset != RFS_PRESET_ROBOFLOW && o->preset != RFS_PRESET_RFDETR)
         return RFS_FAIL(RFS_ERR_ARG, "unknown preset %d", (int)o->preset);
     if (!(o->threshold >= 0.f && o->threshold <= 1.f))
         return RFS_FAIL(RFS_ERR_ARG, "threshold %g outside [0, 1]", o->threshold);
-    pred_state *ps = state(s);
-    if (!ps) return RFS_ERR_NOMEM;
-    const int R = s->m->cfg.resolution;
+    rfs_status st;
+    for (int i = 0; i < n; i++)
+        if ((st = check_frame(&frames[i], i)) != RFS_OK) return st;
+    return RFS_OK;
+}
+
+/* The host pipeline: CPU pre-processing, the network (either backend), CPU selection and
+ * masks. raw (tests): the network's outputs given instead of computed. */
+static rfs_status predict_host(rfs_session *s, pred_state *ps, const rfs_image *frames, int n,
+                               const rfs_predict_opts *o, rfs_result *results, const rfs_raw *raw) {
+    const rfs_config *c = &s->m->cfg;
+    const int R = c->resolution;
     const size_t img = (size_t)3 * R * R;
     rfs_status st;
     double t0 = now_ms();
-    for (int i = 0; i < n; i++) {
-        if ((st = check_frame(&frames[i], i)) != RFS_OK) return st;
+    for (int i = 0; i < n; i++)
         if ((st = preprocess(s, ps, &frames[i], s->input + i * img, o, &ps->geom[i])) != RFS_OK)
             return st;
-    }
     double t1 = now_ms();
-    if ((st = rfs_forward(s, s->input, n, NULL)) != RFS_OK) return st;
+    if (raw) {
+        const size_t nq = c->num_queries, P = (size_t)c->mask_side * c->mask_side;
+        memcpy(s->out_logits, raw->logits, sizeof(float) * n * nq * c->num_classes);
+        memcpy(s->out_boxes, raw->boxes, sizeof(float) * n * nq * 4);
+        memcpy(s->out_masks, raw->masks, sizeof(float) * n * nq * P);
+    } else if ((st = rfs_forward(s, s->input, n, NULL)) != RFS_OK) {
+        return st;
+    }
     s->times.preprocess_ms += t1 - t0;
     s->times.forward_ms += now_ms() - t1;
     s->times.frames += n;
@@ -368,6 +396,113 @@ rfs_status rfs_predict(rfs_session *s, const rfs_image *frames, int n, const rfs
     for (int i = 0; i < n; i++)
         if ((st = postprocess(s, ps, i, &frames[i], o, &results[i])) != RFS_OK) return st;
     return RFS_OK;
+}
+
+/* 1 when the batch goes through the device pipeline (cuda/pipeline.cu): a CUDA session
+ * and frames of one size and format whose geometry the CPU path would accept. */
+static int on_device(const rfs_session *s, const rfs_image *frames, int n, const rfs_predict_opts *o) {
+#if RFS_HAVE_CUDA
+    return s->o.backend == RFS_BACKEND_CUDA && rfs_cuda_pipe_accepts(s, frames, n, o);
+#else
+    (void)s, (void)frames, (void)n, (void)o;
+    return 0;
+#endif
+}
+
+static rfs_status predict_any(rfs_session *s, const rfs_image *frames, int n,
+                              const rfs_predict_opts *o, rfs_result *results, const rfs_raw *raw) {
+    rfs_predict_opts def = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
+    if (!o) o = &def;
+    rfs_status st = check_call(s, frames, n, o);
+    if (st != RFS_OK) return st;
+    pred_state *ps = state(s);
+    if (!ps) return RFS_ERR_NOMEM;
+    if (ps->nflight)
+        return RFS_FAIL(RFS_ERR_ARG, "rfs_predict: %d submitted batch(es) not collected yet",
+                        ps->nflight);
+#if RFS_HAVE_CUDA
+    if (on_device(s, frames, n, o)) {
+        rfs_cuda_pipe_inject(s, raw);
+        st = rfs_cuda_pipe_submit(s, 0, frames, n, o);
+        if (st == RFS_OK) st = rfs_cuda_pipe_collect(s, 0, results);
+        if (raw) rfs_cuda_pipe_inject(s, NULL);
+        return st;
+    }
+#endif
+    return predict_host(s, ps, frames, n, o, results, raw);
+}
+
+rfs_status rfs_predict(rfs_session *s, const rfs_image *frames, int n, const rfs_predict_opts *o,
+                       rfs_result *results) {
+    return predict_any(s, frames, n, o, results, NULL);
+}
+
+rfs_status rfs_predict_raw(rfs_session *s, const rfs_image *frames, int n,
+                           const rfs_predict_opts *o, const rfs_raw *raw, rfs_result *results) {
+    return predict_any(s, frames, n, o, results, raw);
+}
+
+rfs_status rfs_predict_submit(rfs_session *s, const rfs_image *frames, int n,
+                              const rfs_predict_opts *o) {
+    rfs_predict_opts def = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
+    if (!o) o = &def;
+    rfs_status st = check_call(s, frames, n, o);
+    if (st != RFS_OK) return st;
+    pred_state *ps = state(s);
+    if (!ps) return RFS_ERR_NOMEM;
+    if (ps->nflight == 2)
+        return RFS_FAIL(RFS_ERR_ARG, "two batches are in flight: collect one before submitting");
+    int lane_used[2] = {0, 0}, slot_used[2] = {0, 0};
+    for (int i = 0; i < ps->nflight; i++) {
+        if (ps->flight[i].gpu) lane_used[ps->flight[i].slot] = 1;
+        else slot_used[ps->flight[i].slot] = 1;
+    }
+    int gpu = on_device(s, frames, n, o), slot;
+#if RFS_HAVE_CUDA
+    if (gpu) {
+        slot = lane_used[0] ? 1 : 0;
+        if ((st = rfs_cuda_pipe_submit(s, slot, frames, n, o)) != RFS_OK) return st;
+    } else
+#endif
+    {
+        (void)lane_used;
+        slot = slot_used[0] ? 1 : 0;
+        if (!ps->sync_res[slot] && !(ps->sync_res[slot] = rfs_calloc((size_t)ps->nres, sizeof(rfs_result))))
+            return RFS_ERR_NOMEM;
+        if ((st = predict_host(s, ps, frames, n, o, ps->sync_res[slot], NULL)) != RFS_OK) return st;
+    }
+    ps->flight[ps->nflight].gpu = gpu;
+    ps->flight[ps->nflight].slot = slot;
+    ps->flight[ps->nflight].n = n;
+    ps->nflight++;
+    return RFS_OK;
+}
+
+rfs_status rfs_predict_collect(rfs_session *s, rfs_result *results, int *count) {
+    if (count) *count = 0;
+    pred_state *ps = s->pred;
+    if (!ps || !ps->nflight) return RFS_FAIL(RFS_ERR_ARG, "rfs_predict_collect: no batch in flight");
+    const int gpu = ps->flight[0].gpu, slot = ps->flight[0].slot, n = ps->flight[0].n;
+    ps->flight[0] = ps->flight[1];
+    ps->nflight--;
+    rfs_status st = RFS_OK;
+#if RFS_HAVE_CUDA
+    if (gpu) st = rfs_cuda_pipe_collect(s, slot, results);
+    else
+#endif
+        for (int i = 0; i < n; i++) { /* hand the results over; the caller's storage is reused */
+            rfs_result t = results[i];
+            results[i] = ps->sync_res[slot][i];
+            ps->sync_res[slot][i] = t;
+        }
+    (void)gpu;
+    if (st == RFS_OK && count) *count = n;
+    return st;
+}
+
+int rfs_predict_pending(const rfs_session *s) {
+    const pred_state *ps = s->pred;
+    return ps ? ps->nflight : 0;
 }
 
 const float *rfs_session_input(const rfs_session *s) { return s->input; }
