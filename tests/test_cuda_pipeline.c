@@ -17,8 +17,9 @@
  * End to end: fp32 / fp16 / bf16 device sessions vs the CPU fp32 session on the fixture
  * images (rfs_predict, both presets): the same detections within |d score| <= 0.02, box
  * IoU >= 0.9, mask IoU >= 0.95 (pixels whose CPU logit is within 2 % RMS of 0 ignored, as
- * test_cuda.c does); images whose two-stage selection differs at a score tie are reported,
- * not compared.
+ * test_cuda.c does); an image whose two-stage selection differs must differ only where
+ * two tokens' CPU scores are closer than twice the device's largest score error of the
+ * image (a tie at that precision: test_cuda.c's criterion); it is reported, not compared.
  *
  * Without CUDA in the build, or without a device, it prints a SKIP line and passes. */
 #include "harness.h"
@@ -479,13 +480,16 @@ static void e2e_model(const char *name) {
         rfs_predict_opts o = rfs_predict_defaults((rfs_preset)preset);
         rfs_result rc[NIMG];
         const int nq = c->num_queries, H4 = c->mask_side, P = H4 * H4;
-        int *order = malloc(sizeof(int) * NIMG * nq);
+        const int N = c->grid * c->grid, K = c->num_classes;
+        int *order = malloc(sizeof(int) * NIMG * N);
+        float *score = malloc(sizeof(float) * NIMG * N);
         float *cmask = malloc(sizeof(float) * NIMG * nq * P);
         rfs_maskup_plan plan[NIMG];
         memset(rc, 0, sizeof rc);
         for (int i = 0; i < NIMG; i++) {
             CHECK(rfs_predict(cpu, &im[i], 1, &o, &rc[i]) == RFS_OK);
-            memcpy(order + i * nq, cpu->a.order, sizeof(int) * nq);
+            memcpy(order + i * N, cpu->a.order, sizeof(int) * N);
+            memcpy(score + i * N, cpu->a.score, sizeof(float) * N);
             memcpy(cmask + (size_t)i * nq * P, cpu->out_masks, sizeof(float) * nq * P);
             CHECK(rfs_maskup_plan_init(&plan[i], H4, H4, im[i].width, im[i].height,
                                        preset ? RFS_MASKUP_BILINEAR : RFS_MASKUP_AA) == RFS_OK);
@@ -500,17 +504,35 @@ static void e2e_model(const char *name) {
             for (int i = 0; i < NIMG; i++) {
                 rfs_result rg = {0};
                 CHECK(rfs_predict(g, &im[i], 1, &o, &rg) == RFS_OK);
-                float *go = malloc(sizeof(float) * c->num_queries);
+                /* the two-stage selection: where it differs, every difference must be a tie
+                 * within this precision's score noise (test_cuda.c's criterion) */
+                float *go = malloc(sizeof(float) * nq), *gcls = malloc(sizeof(float) * N * K);
                 rfs_cuda_read_debug(g, "order", go, 1);
-                int same_sel = 1;
-                for (int k = 0; k < c->num_queries; k++) same_sel &= (int)go[k] == order[i * c->num_queries + k];
-                free(go);
+                rfs_cuda_read_debug(g, "enc_cls", gcls, 1);
+                const float *sc = score + i * N;
+                float noise = 0.f;
+                for (int t = 0; t < N; t++) {
+                    float mx = gcls[(size_t)t * K];
+                    for (int k = 1; k < K; k++) mx = fmaxf(mx, gcls[(size_t)t * K + k]);
+                    noise = fmaxf(noise, fabsf(mx - sc[t]));
+                }
+                int same_sel = 1, explained = 1;
+                for (int k = 0; k < nq && k < N; k++) {
+                    const int tg = (int)go[k], tc = order[i * N + k];
+                    if (tg == tc) continue;
+                    same_sel = 0;
+                    explained &= fabsf(sc[tg] - sc[tc]) <= 2 * noise;
+                }
+                free(go), free(gcls);
                 char what[96];
                 snprintf(what, sizeof what, "%s %s %s %s", name, preset ? "rfdetr" : "roboflow",
                          p == RFS_FP32 ? "fp32" : p == RFS_FP16 ? "fp16" : "bf16", IMAGES[i]);
-                if (!same_sel) { /* a tie in the two-stage scores (see test_cuda.c) */
+                CHECKF(same_sel || explained, "%s: two-stage selection differs beyond the score noise %.3g",
+                       what, noise);
+                if (!same_sel) { /* equally valid query assignments: reported, not compared */
                     st.skipped++;
-                    printf("  %-32s two-stage selection differs at a score tie: not compared\n", what);
+                    printf("  %-32s two-stage selection differs at a score tie (noise %.2g): not compared\n",
+                           what, noise);
                 } else {
                     st.images++;
                     compare_sets(&rg, &rc[i], o.threshold, what, &st, cmask + (size_t)i * nq * P,
@@ -527,7 +549,7 @@ static void e2e_model(const char *name) {
             rfs_session_free(g);
         }
         for (int i = 0; i < NIMG; i++) rfs_result_free(&rc[i]), rfs_maskup_plan_free(&plan[i]);
-        free(order), free(cmask);
+        free(order), free(score), free(cmask);
     }
     rfs_session_free(cpu);
     for (int i = 0; i < NIMG; i++) rfs_frame_free(&fr[i]);

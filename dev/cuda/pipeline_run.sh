@@ -59,6 +59,8 @@ for s in "$@"; do
         step e2e 90 $R --precision fp16 --batch 1 --frames 3000 --source $CL/clip426.y4m --inflight 2 --workers 4
         step e2e 90 $R --precision fp16 --batch 32 --frames 6400 --source $CL/clip426.y4m --inflight 2 --workers 12
         step e2e 90 $R --precision fp16 --batch 8 --frames 4000 --source $CL/clip312.y4m --inflight 2 --workers 8
+        step e2e 90 $R --precision fp16 --batch 16 --frames 6400 --source $CL/clip312.y4m --inflight 2 --workers 12
+        step e2e 90 $R --precision fp16 --batch 32 --frames 3200 --source $CL/clip312.y4m --inflight 1 --workers 12
         step e2e 90 $R --precision fp16 --batch 1 --frames 2000 --source $CL/clip312.y4m --inflight 2 --workers 4 --preset rfdetr
         step e2e 90 $R --precision fp16 --batch 1 --frames 2000 --source $CL/clip312.y4m --inflight 2 --workers 0
         ;;

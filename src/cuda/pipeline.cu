@@ -21,6 +21,7 @@
  * tables (resize taps, interpolation taps and weights, coverage) are built on the host by
  * the CPU's own functions (resize.c, maskup.c) and uploaded once per graph.
  */
+#include "cuda/host.h"
 #include "cuda/state.cuh"
 
 extern "C" {
@@ -572,6 +573,8 @@ typedef struct pipe_lane {
     int *order;            /* candidates grouped by image */
     int *cnt;              /* [B + 1] */
     host_det *dets;        /* [nq * K] */
+    rfs_unpack_job *jobs;  /* masks to unpack, whole batch */
+    size_t jobs_cap;
     int *cls_of;           /* [K] */
 } pipe_lane;
 
@@ -618,6 +621,7 @@ void rfs_cuda_pipe_free(cuda_state *cs) {
     free(pl->order);
     free(pl->cnt);
     free(pl->dets);
+    free(pl->jobs);
     free(pl->cls_of);
     cudaGetLastError();
     free(pl);
@@ -1089,16 +1093,7 @@ extern "C" rfs_status rfs_cuda_pipe_submit(rfs_session *s, int lane, const rfs_i
         memcpy(pl->h_raw + n * nq * (K + 4), l0->inj.masks, sizeof(float) * n * nq * P);
     }
     /* frames, packed, into the pinned staging buffer */
-    for (int i = 0; i < n; i++) {
-        uint8_t *d = pl->h_frames + fbytes * i;
-        const rfs_image *f = &frames[i];
-        if (f->stride == 3 * g.W) {
-            memcpy(d, f->data, fbytes);
-        } else {
-            for (int y = 0; y < g.H; y++)
-                memcpy(d + (size_t)y * 3 * g.W, f->data + (size_t)y * f->stride, (size_t)3 * g.W);
-        }
-    }
+    rfs_pipe_stage_frames(pl->h_frames, frames, n, g.W, g.H);
     /* thresholds: exact ones for the host, lower bounds for the device */
     pl->h_params->clip = o->clip_boxes;
     for (int c = 0; c < pl->nthr; c++) {
@@ -1161,19 +1156,6 @@ static int cmp_rfdetr(const void *pa, const void *pb) { /* select.c cmp_prob_des
     return a->flat - b->flat;
 }
 
-static uint64_t g_bits8[256]; /* byte -> 8 bytes of 0/1 */
-
-static void unpack_rect(uint8_t *dst, const uint32_t *words, int w, int h) {
-    const int wpr = (w + 31) >> 5;
-    for (int y = 0; y < h; y++) {
-        const uint32_t *wr = words + (size_t)y * wpr;
-        uint8_t *o = dst + (size_t)y * w;
-        int x = 0;
-        for (; x + 8 <= w; x += 8) memcpy(o + x, &g_bits8[(wr[x >> 5] >> (x & 31)) & 0xffu], 8);
-        for (; x < w; x++) o[x] = (wr[x >> 5] >> (x & 31)) & 1u;
-    }
-}
-
 extern "C" rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result *results) {
     cuda_state *cs = rfs_cuda_lane(s, lane);
     pipe_lane *pl = cs ? cs->pipe : NULL;
@@ -1189,12 +1171,6 @@ extern "C" rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result
     const pipe_hdr *hdr = (const pipe_hdr *)pl->h_out;
     rfs_status st;
     if (g->masks && hdr->overflow && (st = repack(pl, hdr->total_words)) != RFS_OK) return st;
-    if (!g_bits8[255])
-        for (int v = 0; v < 256; v++) {
-            uint64_t e = 0;
-            for (int b = 0; b < 8; b++) e |= (uint64_t)((v >> b) & 1) << (8 * b);
-            g_bits8[v] = e;
-        }
     const int count = hdr->count;
     const pipe_cand *rec = (const pipe_cand *)(pl->h_out + sizeof(pipe_hdr));
     const float *rows = (const float *)(pl->h_out + pl->rows_off);
@@ -1207,9 +1183,9 @@ extern "C" rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result
     for (int b = n; b > 0; b--) start[b] = start[b - 1];
     start[0] = 0;
     host_det *dets = pl->dets;
-    double sel_ms = 0, mask_ms = 0;
+    int njobs = 0;
+    size_t pixels = 0;
     for (int b = 0; b < n; b++) {
-        const double ts = now_ms();
         int nd = 0;
         for (int j = start[b]; j < start[b + 1]; j++) {
             const int i = pl->order[j];
@@ -1263,8 +1239,13 @@ extern "C" rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result
             if (!np) return rfs_fail(RFS_ERR_NOMEM, "out of memory for masks (%zu bytes)", cap);
             res->pool = np, res->pool_cap = cap;
         }
-        const double tm = now_ms();
-        sel_ms += tm - ts;
+        if ((size_t)(njobs + nd) > pl->jobs_cap) {
+            size_t cap = pl->jobs_cap ? pl->jobs_cap : 256;
+            while (cap < (size_t)(njobs + nd)) cap *= 2;
+            rfs_unpack_job *nj = (rfs_unpack_job *)realloc(pl->jobs, sizeof *nj * cap);
+            if (!nj) return rfs_fail(RFS_ERR_NOMEM, "out of memory for %zu mask jobs", cap);
+            pl->jobs = nj, pl->jobs_cap = cap;
+        }
         size_t at = 0;
         for (int d = 0; d < nd; d++) {
             rfs_detection *o = &res->dets[d];
@@ -1279,14 +1260,16 @@ extern "C" rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result
             m->w = r->bb[2] - r->bb[0] + 1, m->h = r->bb[3] - r->bb[1] + 1;
             m->x0 = r->bb[0] + (rf ? g->crop_x : 0), m->y0 = r->bb[1] + (rf ? g->crop_y : 0);
             m->data = res->pool + at;
-            unpack_rect(m->data, pl->h_words + r->off, m->w, m->h);
+            pl->jobs[njobs++] = (rfs_unpack_job){m->data, pl->h_words + r->off, m->w, m->h};
             at += (size_t)m->w * m->h;
         }
-        mask_ms += now_ms() - tm;
+        pixels += at;
     }
+    const double t2 = now_ms();
+    rfs_pipe_unpack(pl->jobs, njobs, pixels);
     s->times.forward_ms += t1 - t0;
-    s->times.select_ms += sel_ms;
-    s->times.masks_ms += mask_ms;
+    s->times.select_ms += t2 - t1;
+    s->times.masks_ms += now_ms() - t2;
     s->times.frames += n;
     s->times.batches++;
     return RFS_OK;
