@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 
 typedef struct predict_args {
-    const char *model, *random_size, *raw_out, *device, *format, *annotate;
+    const char *model, *random_size, *raw_out, *device, *format, *annotate, *prec;
     rfs_predict_opts po;
     int no_auto_orient;
     float confidence;
@@ -80,7 +80,7 @@ static int write_annotated(const char *dest, int many, const char *image, rfs_fr
 }
 
 int cmd_predict(int argc, char **argv) {
-    predict_args a = {.device = "cpu", .format = "polygon"};
+    predict_args a = {.device = "cpu", .format = "polygon", .prec = "fp32"};
     a.po = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
     const char **images = calloc((size_t)argc, sizeof *images);
     int n_images = 0;
@@ -97,6 +97,7 @@ int cmd_predict(int argc, char **argv) {
         } else if (!strcmp(o, "--raw-out")) ok = cli_str(argc, argv, &i, &a.raw_out);
         else if (!strcmp(o, "--annotate")) ok = cli_str(argc, argv, &i, &a.annotate);
         else if (!strcmp(o, "--device")) ok = cli_str(argc, argv, &i, &a.device);
+        else if (!strcmp(o, "--precision")) ok = cli_str(argc, argv, &i, &a.prec);
         else if (!strcmp(o, "--format")) ok = cli_str(argc, argv, &i, &a.format);
         else if (!strcmp(o, "--clip-boxes")) a.po.clip_boxes = 1;
         else if (!strcmp(o, "--no-auto-orient")) a.no_auto_orient = 1;
@@ -136,6 +137,8 @@ int cmd_predict(int argc, char **argv) {
     }
     rfs_session_opts so = rfs_session_defaults();
     if (!strcmp(a.device, "cuda")) so.backend = RFS_BACKEND_CUDA;
+    if (!strcmp(a.prec, "fp16")) so.precision = RFS_FP16;
+    else if (!strcmp(a.prec, "bf16")) so.precision = RFS_BF16;
     rfs_session *s = NULL;
     if (rfs_session_create(&s, m, &so) != RFS_OK) {
         fprintf(stderr, "rfseg predict: %s\n", rfs_last_error());

@@ -1,7 +1,8 @@
 /* cmd_serve.c - `rfseg serve`: the Roboflow-compatible HTTP server (src/serve/server.h).
  *
  *   rfseg serve --model M[:ID]... [--random-weights SIZE[:ID]]... [--host H] [--port P]
- *               [--device cpu|cuda] [--threads T] [--max-batch B] [--batch-wait-ms MS]
+ *               [--device cpu|cuda] [--precision fp32|fp16|bf16] [--threads T]
+ *               [--max-batch B] [--batch-wait-ms MS]
  *               [--queue N] [--deadline-ms MS] [--client-timeout S] [--max-connections N]
  *               [--max-body-mb MB] [--max-image-mb MB] [--max-pixels N] [--max-images N]
  *               [--allow-urls]
@@ -75,7 +76,8 @@ static int cli_size(int argc, char **argv, int *i, size_t *out, int mb_lo, int m
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rfseg serve --model M[:ID]... [--random-weights SIZE[:ID]]... [--host H] [--port P]\n"
-            "                   [--device cpu|cuda] [--threads T] [--max-batch B] [--batch-wait-ms MS]\n"
+            "                   [--device cpu|cuda] [--precision fp32|fp16|bf16] [--threads T]\n"
+            "                   [--max-batch B] [--batch-wait-ms MS]\n"
             "                   [--queue FRAMES] [--deadline-ms MS] [--client-timeout S]\n"
             "                   [--max-connections N] [--max-body-mb MB] [--max-inflight-mb MB]\n"
             "                   [--max-image-mb MB] [--max-pixels N] [--max-images N] [--allow-urls]\n"
@@ -95,7 +97,7 @@ int cmd_serve(int argc, char **argv) {
     model_arg *margs = calloc((size_t)argc, sizeof *margs);
     rfs_serve_model *models = calloc((size_t)argc, sizeof *models);
     int n = 0, rc = 2;
-    const char *device = "cpu";
+    const char *device = "cpu", *prec = "fp32";
     if (!margs || !models) goto done;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -107,6 +109,7 @@ int cmd_serve(int argc, char **argv) {
         } else if (!strcmp(o, "--host")) ok = cli_str(argc, argv, &i, &cfg.host);
         else if (!strcmp(o, "--port")) ok = cli_int(argc, argv, &i, &cfg.port, 0, 65535);
         else if (!strcmp(o, "--device")) ok = cli_str(argc, argv, &i, &device);
+        else if (!strcmp(o, "--precision")) ok = cli_str(argc, argv, &i, &prec);
         else if (!strcmp(o, "--threads")) ok = cli_int(argc, argv, &i, &cfg.session.threads, 0, 1024);
         else if (!strcmp(o, "--max-batch")) ok = cli_int(argc, argv, &i, &cfg.session.max_batch, 1, 128);
         else if (!strcmp(o, "--batch-wait-ms")) ok = cli_int(argc, argv, &i, &cfg.batch_wait_ms, 0, 10000);
@@ -140,6 +143,12 @@ int cmd_serve(int argc, char **argv) {
     if (!strcmp(device, "cuda")) cfg.session.backend = RFS_BACKEND_CUDA;
     else if (strcmp(device, "cpu")) {
         fprintf(stderr, "rfseg serve: --device must be cpu or cuda\n");
+        goto done;
+    }
+    if (!strcmp(prec, "fp16")) cfg.session.precision = RFS_FP16;
+    else if (!strcmp(prec, "bf16")) cfg.session.precision = RFS_BF16;
+    else if (strcmp(prec, "fp32")) {
+        fprintf(stderr, "rfseg serve: --precision must be fp32, fp16 or bf16\n");
         goto done;
     }
     if (cfg.max_inflight_body < cfg.max_body) cfg.max_inflight_body = cfg.max_body;
