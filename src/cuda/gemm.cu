@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { WORKSPACE_BYTES = 32 << 20, MAX_PLANS = 512 };
+enum { WORKSPACE_BYTES = 32 << 20 };
 
 typedef struct gemm_key {
     int M, N, K, ldx, ldy, ldc, xt, yt, epi, accumulate, batch;
@@ -32,8 +32,10 @@ typedef struct gemm_plan {
 struct rfs_cuda_ctx {
     cublasLtHandle_t lt;
     void *workspace;
-    gemm_plan plans[MAX_PLANS];
-    int nplans;
+    /* one plan per distinct product; grows with the batch sizes a session meets (a server
+     * batching 1..B frames needs plans for every B), so it is not bounded ahead of time */
+    gemm_plan *plans;
+    int nplans, cap;
 };
 
 extern "C" rfs_status rfs_cuda_ctx_create(rfs_cuda_ctx **out) {
@@ -64,6 +66,7 @@ extern "C" void rfs_cuda_ctx_free(rfs_cuda_ctx *c) {
         if (p->ld != p->lc) cublasLtMatrixLayoutDestroy(p->ld);
         cublasLtMatmulDescDestroy(p->op);
     }
+    free(c->plans);
     cudaFree(c->workspace);
     cublasLtDestroy(c->lt);
     free(c);
@@ -97,7 +100,13 @@ static cublasLtMatrixLayout_t layout(cudaDataType_t t, int rows, int cols, int l
 static gemm_plan *get_plan(rfs_cuda_ctx *c, const gemm_key *k) {
     for (int i = 0; i < c->nplans; i++)
         if (!memcmp(&c->plans[i].key, k, sizeof *k)) return &c->plans[i];
-    RFS_CHECK(c->nplans < MAX_PLANS);
+    if (c->nplans == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 256;
+        gemm_plan *np = (gemm_plan *)realloc(c->plans, sizeof *np * (size_t)cap);
+        if (!np) rfs_panic(__FILE__, __LINE__, "out of host memory for cuBLASLt plans");
+        c->plans = np;
+        c->cap = cap;
+    }
     gemm_plan *p = &c->plans[c->nplans];
     memset(p, 0, sizeof *p);
     p->key = *k;
