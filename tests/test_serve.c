@@ -807,9 +807,9 @@ static double metric(int port, const char *name) {
 
 /* Polls a metric until it reaches at least min (up to 60 s). */
 static int wait_metric(int port, const char *name, double min) {
-    for (int i = 0; i < 600; i++) {
+    for (int i = 0; i < 6000; i++) {
         if (metric(port, name) >= min) return 1;
-        sleep_ms(100);
+        sleep_ms(10);
     }
     return 0;
 }
@@ -927,8 +927,14 @@ TEST(short_deadline_server) {
 }
 
 TEST(graceful_shutdown) {
+    /* a list of images, so that the request is still being worked on when it is seen */
     char *v = image_b64("fixtures/images/astronaut.png");
-    char *json = fmt("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    char *one = fmt("{\"type\":\"base64\",\"value\":\"%s\"}", v);
+    size_t n1 = strlen(one);
+    char *list = malloc(4 * (n1 + 1) + 1), *p = list;
+    for (int i = 0; i < 4; i++) p += sprintf(p, "%s%s", i ? "," : "", one); /* the limit */
+    char *json = fmt("{\"model_id\":\"tiny/1\",\"image\":[%s]}", list);
+    free(one), free(list);
     int fd = connect_to(srv.port);
     send_request(fd, "POST", "/infer/instance_segmentation", "application/json", json, strlen(json));
     /* accepted and in progress: in flight besides the metrics request itself */
