@@ -19,7 +19,7 @@
 typedef struct predict_args {
     const char *model, *random_size, *raw_out, *device, *format, *annotate, *prec;
     rfs_predict_opts po;
-    int no_auto_orient;
+    int no_auto_orient, max_mpix;
     float confidence;
     int have_confidence;
 } predict_args;
@@ -101,6 +101,7 @@ int cmd_predict(int argc, char **argv) {
         else if (!strcmp(o, "--format")) ok = cli_str(argc, argv, &i, &a.format);
         else if (!strcmp(o, "--clip-boxes")) a.po.clip_boxes = 1;
         else if (!strcmp(o, "--no-auto-orient")) a.no_auto_orient = 1;
+        else if (!strcmp(o, "--max-megapixels")) ok = cli_int(argc, argv, &i, &a.max_mpix, 1, 100000);
         else if (o[0] == '-' && o[1]) {
             fprintf(stderr, "rfseg predict: unknown option %s\n", o);
             ok = 0;
@@ -151,7 +152,8 @@ int cmd_predict(int argc, char **argv) {
     rfs_jbuf out = {0};
     rfs_shape_ctx shapes = {0};
     /* EXIF orientation unless disabled here or by the model's package (as serve does) */
-    rfs_decode_opts dopt = {.no_auto_orient = a.no_auto_orient || !m->pkg.auto_orient};
+    rfs_decode_opts dopt = {.no_auto_orient = a.no_auto_orient || !m->pkg.auto_orient,
+                            .max_pixels = (uint64_t)a.max_mpix * 1000000};
     int failures = 0, last_ok = 0;
     for (int i = 0; i < n_images; i++) {
         double t0 = cli_now_ms();

@@ -20,7 +20,7 @@
 typedef struct video_args {
     const char *model, *random_size, *in, *jsonl, *annotate, *device, *preset, *format, *prec;
     float confidence;
-    int have_confidence, batch, max_frames, quiet, clip_boxes;
+    int have_confidence, batch, max_frames, quiet, clip_boxes, max_mpix;
 } video_args;
 
 static int parse(video_args *a, int argc, char **argv) {
@@ -128,7 +128,8 @@ int cmd_video(int argc, char **argv) {
         fprintf(stderr, "rfseg video: %s\n", rfs_last_error());
         goto done;
     }
-    if (rfs_video_open(&v, a.in, NULL) != RFS_OK) {
+    rfs_video_opts vo = {.max_pixels = (uint64_t)a.max_mpix * 1000000};
+    if (rfs_video_open(&v, a.in, &vo) != RFS_OK) {
         fprintf(stderr, "rfseg video: %s\n", rfs_last_error());
         goto done;
     }

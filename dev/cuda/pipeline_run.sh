@@ -76,6 +76,18 @@ for s in "$@"; do
             $BIN/rfseg bench --device cuda $NANO --precision fp16 --batch 1 --frames 1 --warmup 2 --source $CL/clip312.y4m --decode-frames 2
         grep -E "ERROR SUMMARY|Invalid|error" "$OUT/san.log" | head -20
         ;;
+    race)
+        # racecheck of the whole-frame pipeline (pre-processing, network, selection, masks,
+        # copy-out) on one frame; cuBLAS's own TMA/mbarrier kernels (nvjet_*) are not
+        # modelled by racecheck, so hazards are counted outside them
+        TINY="--model $RFS_SHARED/fixtures/rfdetr/tiny-w2.pth"
+        step race 300 $SAN --tool racecheck --error-exitcode 3 \
+            $BIN/rfseg bench --device cuda $TINY --precision fp32 --batch 2 --frames 1 --warmup 1 --source $CL/clip426.y4m --decode-frames 2
+        step race 400 $SAN --tool racecheck \
+            $BIN/rfseg bench --device cuda $NANO --precision fp16 --batch 1 --frames 1 --warmup 1 --source $CL/clip312.y4m --decode-frames 2
+        summary+=("racecheck hazards outside cuBLAS (nvjet): $(grep 'Race reported' "$OUT/race.log" | grep -vc nvjet)")
+        grep -E "RACECHECK SUMMARY|Race reported" "$OUT/race.log" | sort | uniq -c | head -20
+        ;;
     test)
         step test 300 env RFS_TEST_SKIP_RANDOM=1 $BIN/test_cuda
         grep -E "FAIL|check failed" "$OUT/test.log" | head -20
