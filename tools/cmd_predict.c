@@ -172,7 +172,9 @@ int cmd_predict(int argc, char **argv) {
             }
         }
         if (st != RFS_OK) {
-            fprintf(stderr, "rfseg predict: %s: %s\n", images[i], rfs_last_error());
+            const char *msg = rfs_last_error(); /* decode errors already name the file */
+            if (!strncmp(msg, images[i], strlen(images[i]))) fprintf(stderr, "rfseg predict: %s\n", msg);
+            else fprintf(stderr, "rfseg predict: %s: %s\n", images[i], msg);
             failures++;
             last_ok = 0;
             continue;
