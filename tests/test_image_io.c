@@ -65,30 +65,6 @@ static size_t encode_jpeg(const rfs_frame *f, int quality, int progressive, uint
     return n;
 }
 
-static uint8_t *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    *n = fread(b, 1, (size_t)len, f);
-    fclose(f);
-    return b;
-}
-
-static uint32_t crc32_png(const uint8_t *p, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    }
-    return c ^ 0xFFFFFFFFu;
-}
-
-static void be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
 static void le32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
 }
@@ -97,15 +73,15 @@ static void le32(uint8_t *p, uint32_t v) {
 static size_t png_header_only(uint8_t *b, uint32_t w, uint32_t h) {
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     memcpy(b, sig, 8);
-    be32(b + 8, 13);
+    test_be32(b + 8, 13);
     memcpy(b + 12, "IHDR", 4);
-    be32(b + 16, w);
-    be32(b + 20, h);
+    test_be32(b + 16, w);
+    test_be32(b + 20, h);
     b[24] = 8, b[25] = 2, b[26] = 0, b[27] = 0, b[28] = 0;
-    be32(b + 29, crc32_png(b + 12, 17));
-    be32(b + 33, 0);
+    test_be32(b + 29, test_crc32(b + 12, 17));
+    test_be32(b + 33, 0);
     memcpy(b + 37, "IEND", 4);
-    be32(b + 41, crc32_png(b + 37, 4));
+    test_be32(b + 41, test_crc32(b + 37, 4));
     return 45;
 }
 
@@ -240,7 +216,7 @@ TEST(bad_png) {
     fill_picture(&f);
     CHECK(rfs_image_write_png(path, &f) == RFS_OK);
     size_t n;
-    uint8_t *p = read_file(path, &n);
+    uint8_t *p = test_read_file(path, &n);
     remove(path);
     CHECK(p && n > 100);
     if (!p) return;
@@ -321,7 +297,7 @@ TEST(garbage_and_fuzz) {
     snprintf(path, sizeof path, "/tmp/rfs_test_%d.png", (int)getpid());
     CHECK(rfs_image_write_png(path, &f) == RFS_OK);
     size_t np;
-    uint8_t *p = read_file(path, &np);
+    uint8_t *p = test_read_file(path, &np);
     remove(path);
     uint8_t bmp[54 + 40 * 30 * 3] = {'B', 'M'};
     le32(bmp + 10, 54), le32(bmp + 14, 40), le32(bmp + 18, 40), le32(bmp + 22, 30);
@@ -415,7 +391,7 @@ TEST(y4m_roundtrip_and_errors) {
     }
     /* truncated last frame, bad headers, absurd sizes */
     size_t n;
-    uint8_t *b = read_file(path, &n);
+    uint8_t *b = test_read_file(path, &n);
     FILE *o = fopen(path, "wb");
     fwrite(b, 1, n - 100, o);
     fclose(o);

@@ -50,22 +50,6 @@ static void sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
-static uint8_t *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc((size_t)len + 1);
-    if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return p;
-}
-
 static char *b64(const uint8_t *d, size_t n) {
     static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char *o = malloc(4 * ((n + 2) / 3) + 1), *p = o;
@@ -94,32 +78,19 @@ static char *fmt(const char *f, ...) {
     return s;
 }
 
-static uint32_t crc32_png(const uint8_t *p, size_t n) {
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-    }
-    return c ^ 0xffffffffu;
-}
-
-static void be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-
 /* A PNG signature and a valid IHDR chunk declaring w x h RGB8, then IEND: no pixels. */
 static size_t png_header_only(uint8_t out[64], uint32_t w, uint32_t h) {
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     memcpy(out, sig, 8);
-    be32(out + 8, 13);
+    test_be32(out + 8, 13);
     memcpy(out + 12, "IHDR", 4);
-    be32(out + 16, w);
-    be32(out + 20, h);
+    test_be32(out + 16, w);
+    test_be32(out + 20, h);
     out[24] = 8, out[25] = 2, out[26] = 0, out[27] = 0, out[28] = 0;
-    be32(out + 29, crc32_png(out + 12, 17));
-    be32(out + 33, 0);
+    test_be32(out + 29, test_crc32(out + 12, 17));
+    test_be32(out + 33, 0);
     memcpy(out + 37, "IEND", 4);
-    be32(out + 41, crc32_png(out + 37, 4));
+    test_be32(out + 41, test_crc32(out + 37, 4));
     return 45;
 }
 
@@ -404,7 +375,7 @@ static int body_equals(const resp *r, const char *expect) {
 
 static char *image_b64(const char *name) {
     size_t n;
-    uint8_t *d = read_file(test_shared(name), &n);
+    uint8_t *d = test_read_file(test_shared(name), &n);
     if (!d) return NULL;
     char *s = b64(d, n);
     free(d);
@@ -570,7 +541,7 @@ TEST(image_urls) {
     /* a server started with allow_urls: URL images are fetched (bounded) and answered as
      * if sent inline; fetch failures are client errors */
     file_server fs = {0};
-    uint8_t *img = read_file(test_shared("fixtures/images/coffee.png"), &fs.img_len);
+    uint8_t *img = test_read_file(test_shared("fixtures/images/coffee.png"), &fs.img_len);
     fs.img = img;
     fs.fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -624,7 +595,7 @@ TEST(image_urls) {
 TEST(legacy_route) {
     const char *img = test_shared("fixtures/images/rocket.png");
     size_t n;
-    uint8_t *raw = read_file(img, &n);
+    uint8_t *raw = test_read_file(img, &n);
     char *v = raw ? b64(raw, n) : NULL;
     char *expect = predict_cli(model_w1, img, "--confidence 0.3");
     char *expect_rle = predict_cli(model_w1, img, "--format rle");

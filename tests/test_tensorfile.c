@@ -15,18 +15,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static uint8_t *read_file(const char *path, size_t *n) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    *n = fread(b, 1, (size_t)len, fp);
-    fclose(fp);
-    return b;
-}
-
 static const char *tmp_path(const char *tag) {
     static char buf[8][256];
     static int k;
@@ -161,7 +149,7 @@ static uint8_t *make_zip(const zent *e, int n, size_t *size) {
         zip_set_file_compression(za, (zip_uint64_t)idx, e[i].deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0);
     }
     if (zip_close(za) != 0) return NULL;
-    uint8_t *b = read_file(path, size);
+    uint8_t *b = test_read_file(path, size);
     remove(path);
     return b;
 }
@@ -288,7 +276,7 @@ TEST(pth_tiny_w1) {
 TEST(pth_tiny_w2_and_open_mem) {
     const char *path = test_shared("fixtures/rfdetr/tiny-w2.pth");
     size_t n = 0;
-    uint8_t *bytes = read_file(path, &n);
+    uint8_t *bytes = test_read_file(path, &n);
     CHECKF(bytes && n > 0, "cannot read %s", path);
     if (!bytes) return;
     rfs_tensorfile *f = NULL, *g = NULL;
@@ -368,7 +356,7 @@ TEST(safetensors_write_roundtrip) {
     rfs_status st = rfs_safetensors_write(path, out, 5, meta, 2);
     CHECKF(st == RFS_OK, "%s", rfs_last_error());
     size_t n = 0;
-    uint8_t *raw = read_file(path, &n);
+    uint8_t *raw = test_read_file(path, &n);
     CHECK(raw && n > 8);
     if (raw) {
         uint64_t hlen = 0;
@@ -705,7 +693,7 @@ TEST(missing_file) {
 
 TEST(truncated_fixture) {
     size_t n = 0;
-    uint8_t *b = read_file(test_shared("fixtures/rfdetr/tiny-w1.pth"), &n);
+    uint8_t *b = test_read_file(test_shared("fixtures/rfdetr/tiny-w1.pth"), &n);
     CHECK(b && n > 100000);
     if (!b) return;
     size_t cuts[] = {0, 3, 4, 8, 100, 30000, 52900, n / 2, n - 4096, n - 23, n - 1};

@@ -3,18 +3,32 @@
 
 #include <string.h>
 
-int cmd_info(int argc, char **argv) {
-    const char *model = NULL, *random_size = NULL;
+/* MODEL (positional or --model), --random-weights SIZE, then up to `nextra` more
+ * positional arguments; 0 (after printing why) on anything else. */
+static int model_args(int argc, char **argv, const char *cmd, const char **model,
+                      const char **random_size, const char **extra, int nextra) {
+    int k = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--random-weights")) {
-            if (!cli_str(argc, argv, &i, &random_size)) return 2;
+            if (!cli_str(argc, argv, &i, random_size)) return 0;
         } else if (!strcmp(argv[i], "--model")) {
-            if (!cli_str(argc, argv, &i, &model)) return 2;
+            if (!cli_str(argc, argv, &i, model)) return 0;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "rfseg info: unknown option %s\n", argv[i]);
-            return 2;
-        } else model = argv[i];
+            fprintf(stderr, "rfseg %s: unknown option %s\n", cmd, argv[i]);
+            return 0;
+        } else if (!*model && !*random_size) *model = argv[i];
+        else if (k < nextra) extra[k++] = argv[i];
+        else {
+            fprintf(stderr, "rfseg %s: unexpected argument %s\n", cmd, argv[i]);
+            return 0;
+        }
     }
+    return 1;
+}
+
+int cmd_info(int argc, char **argv) {
+    const char *model = NULL, *random_size = NULL;
+    if (!model_args(argc, argv, "info", &model, &random_size, NULL, 0)) return 2;
     rfs_model *m = cli_load_model(model, random_size);
     if (!m) return 1;
     const rfs_config *c = rfs_model_config(m);
@@ -42,17 +56,7 @@ int cmd_info(int argc, char **argv) {
 /* `rfseg convert MODEL OUT.safetensors`: the tensors inference uses, as safetensors. */
 int cmd_convert(int argc, char **argv) {
     const char *model = NULL, *random_size = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--random-weights")) {
-            if (!cli_str(argc, argv, &i, &random_size)) return 2;
-        } else if (!strcmp(argv[i], "--model")) {
-            if (!cli_str(argc, argv, &i, &model)) return 2;
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "rfseg convert: unknown option %s\n", argv[i]);
-            return 2;
-        } else if (!model && !random_size) model = argv[i];
-        else out = argv[i];
-    }
+    if (!model_args(argc, argv, "convert", &model, &random_size, &out, 1)) return 2;
     if (!out) {
         fprintf(stderr, "usage: rfseg convert MODEL OUT.safetensors\n");
         return 2;
