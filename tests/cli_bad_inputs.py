@@ -6,27 +6,12 @@ import json
 import os
 import struct
 import subprocess
-import sys
 import tempfile
 import zlib
 
-BUILD = os.environ.get("RFS_BUILD", "build")
-SHARED = os.environ.get("RFS_SHARED", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-RFSEG = os.path.join(BUILD, "rfseg")
+from clitest import RFSEG, SHARED, check, finish
 MODEL = os.path.join(SHARED, "fixtures", "rfdetr", "tiny-w1.pth")
 GOOD = os.path.join(SHARED, "fixtures", "images", "chelsea.png")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what)
-
-
 def run(args, timeout=120):
     p = subprocess.run([RFSEG] + args, capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
@@ -102,5 +87,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check(all(f["frame_id"] == i for i, f in enumerate(frames)), "frame ids count from 0")
     check("truncated" in err or rc != 0, "the truncation is reported")
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+finish()

@@ -5,24 +5,10 @@ import http.server
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 
-BUILD = os.environ.get("RFS_BUILD", "build")
-SHARED = os.environ.get("RFS_SHARED", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-RFSEG = os.path.join(BUILD, "rfseg")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed += bool(cond)
-    failed += not cond
-    if not cond:
-        print("FAIL", what)
-
-
+from clitest import RFSEG, SHARED, check, finish
 with tempfile.TemporaryDirectory() as tmp:
     www, cache = os.path.join(tmp, "www"), os.path.join(tmp, "cache")
     os.makedirs(www)
@@ -62,5 +48,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check(p.returncode != 0 and "--model /path/to/rf-detr-seg-medium.pt" in p.stderr, "a failed download says how to pass a file")
     srv.shutdown()
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+finish()

@@ -4,30 +4,16 @@ Checked with cv2 (Debian's python3-opencv) and json."""
 import json
 import os
 import subprocess
-import sys
 import tempfile
 
 import cv2
 import numpy as np
 
-BUILD = os.environ.get("RFS_BUILD", "build")
-SHARED = os.environ.get("RFS_SHARED", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
-RFSEG = os.path.join(BUILD, "rfseg")
+from clitest import RFSEG, SHARED, check, finish
 MODEL = os.path.join(SHARED, "fixtures", "rfdetr", "tiny-w1.pth")
 IMG = os.path.join(SHARED, "fixtures", "images", "astronaut.png")
 VIDEO = os.path.join(SHARED, "videos", "example_video.mp4")
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    passed += bool(cond)
-    failed += not cond
-    if not cond:
-        print("FAIL", what)
-
-
 def run(args):
     return subprocess.run([RFSEG] + args, capture_output=True, text=True, env=ENV, timeout=300)
 
@@ -86,5 +72,4 @@ with tempfile.TemporaryDirectory() as tmp:
           json.loads(p2.stdout)["detections"] == json.loads(p3.stdout)["detections"],
           "a converted model predicts the same")
 
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+finish()
