@@ -11,20 +11,7 @@
 #   usage: dev/cuda/device_run.sh env test sanitize bench cli ncu
 set -u
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-/tmp/rfs-out}
-mkdir -p "$OUT"
-W=/tmp/rfs
-rm -rf $W && mkdir -p $W && tar xJf .cudarun/pack.tar.xz -C $W
-# carried libraries only where the machine lacks the soname
-for l in $W/libs/*; do
-    n=$(basename "$l")
-    if ldconfig -p | grep -q " $n "; then rm -f "$l"; fi
-done
-CUBLAS=$(ls /usr/local/cuda/lib64/libcublasLt.so.13 2>/dev/null || find / -xdev -name 'libcublasLt.so.13' 2>/dev/null | head -1)
-export LD_LIBRARY_PATH=$W/libs:$(dirname "${CUBLAS:-/usr/local/cuda/lib64/x}"):${LD_LIBRARY_PATH:-}
-export RFS_SHARED=$PWD/.cudarun/shared
-BIN=$W/bin
-SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+. dev/cuda/device_env.sh
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
 summary=()
 step() { # name timeout command...

@@ -14,20 +14,7 @@
 #   usage: dev/cuda/pipeline_run.sh env ptest e2e cpu san test
 set -u
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-/tmp/rfs-out}
-mkdir -p "$OUT"
-W=/tmp/rfs
-rm -rf $W && mkdir -p $W && tar xJf .cudarun/pack.tar.xz -C $W
-for l in $W/libs/*; do
-    n=$(basename "$l")
-    if ldconfig -p | grep -q " $n "; then rm -f "$l"; fi
-done
-CUBLAS=$(ls /usr/local/cuda/lib64/libcublasLt.so.13 2>/dev/null || find / -xdev -name 'libcublasLt.so.13' 2>/dev/null | head -1)
-export LD_LIBRARY_PATH=$W/libs:$(dirname "${CUBLAS:-/usr/local/cuda/lib64/x}"):${LD_LIBRARY_PATH:-}
-export RFS_SHARED=$PWD/.cudarun/shared
-BIN=$W/bin
-CL=$W/clips
-SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+. dev/cuda/device_env.sh
 summary=()
 step() { # name timeout command...
     local name=$1 t=$2; shift 2

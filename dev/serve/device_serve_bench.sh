@@ -4,17 +4,13 @@
 # and 64 concurrent clients, fp16; the batch sizes come from /metrics. Logs under $OUT.
 set -u
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-/tmp/rfs-out}; mkdir -p "$OUT"
-W=/tmp/rfs; rm -rf $W && mkdir -p $W && tar xJf .cudarun/pack.tar.xz -C $W
-for l in $W/libs/*; do n=$(basename "$l"); if ldconfig -p | grep -q " $n "; then rm -f "$l"; fi; done
-CUBLAS=$(ls /usr/local/cuda/lib64/libcublasLt.so.13 2>/dev/null || find / -xdev -name 'libcublasLt.so.13' 2>/dev/null | head -1)
-export LD_LIBRARY_PATH=$W/libs:$(dirname "${CUBLAS:-/usr/local/cuda/lib64/x}"):${LD_LIBRARY_PATH:-}
+. dev/cuda/device_env.sh
 export OMP_WAIT_POLICY=passive
 img=.cudarun/shared/fixtures/images/chelsea.png
 secs=${SECS:-10}
 for mb in ${MAXB:-8 32}; do
     port=$((9100 + mb))
-    $W/bin/rfseg serve --device cuda --precision fp16 --random-weights seg-nano:m --port $port \
+    $BIN/rfseg serve --device cuda --precision fp16 --random-weights seg-nano:m --port $port \
         --max-batch $mb --batch-wait-ms 2 --queue 1024 --max-connections 512 --deadline-ms 600000 \
         >"$OUT/serve_$mb.log" 2>&1 &
     pid=$!
