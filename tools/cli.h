@@ -4,6 +4,9 @@
 
 #include "rfseg.h"
 
+#include "io/image.h"
+#include "pipeline/annotate.h"
+
 #include <stdio.h>
 
 int cmd_info(int argc, char **argv);
@@ -28,6 +31,21 @@ rfs_model *cli_load_model(const char *model, const char *random_size);
 int cli_str(int argc, char **argv, int *i, const char **out);
 int cli_int(int argc, char **argv, int *i, int *out, int lo, int hi);
 int cli_float(int argc, char **argv, int *i, float *out, float lo, float hi);
+
+/* Drawing detections (predict --annotate, video --annotate): an annotator plus label and
+ * detection buffers that grow as needed and are reused from frame to frame. */
+typedef struct cli_annot {
+    rfs_annotator *an;
+    rfs_annot_det *dets;
+    char (*labels)[64];
+    int cap;
+} cli_annot;
+/* Draws r's masks, boxes and labels on f (converted to BGR8 in place when it is RGB8),
+ * naming classes as the preset does (rfdetr: the checkpoint's or COCO names; roboflow:
+ * Roboflow's). */
+rfs_status cli_annotate(cli_annot *ca, rfs_frame *f, const rfs_result *r, const rfs_model *m,
+                        int rfdetr_names);
+void cli_annot_free(cli_annot *ca);
 
 /* Milliseconds since an arbitrary origin, monotonic. */
 double cli_now_ms(void);

@@ -1,6 +1,8 @@
 /* cli_common.c - option parsing, logging and model resolution for the commands. */
 #include "cli.h"
 
+#include "pipeline/response.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,4 +122,39 @@ void cli_prefer_passive_omp(char **argv) {
     if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
     execv("/proc/self/exe", argv);
     unsetenv("OMP_WAIT_POLICY"); /* exec failed: go on as we are */
+}
+
+rfs_status cli_annotate(cli_annot *ca, rfs_frame *f, const rfs_result *r, const rfs_model *m,
+                        int rfdetr_names) {
+    if (!ca->an && rfs_annotator_create(&ca->an, NULL) != RFS_OK) return RFS_ERR_NOMEM;
+    if (r->count > ca->cap) {
+        rfs_annot_det *d = realloc(ca->dets, sizeof *d * (size_t)r->count);
+        if (d) ca->dets = d;
+        char (*l)[64] = realloc(ca->labels, sizeof *l * (size_t)r->count);
+        if (l) ca->labels = l;
+        if (!d || !l) return RFS_ERR_NOMEM;
+        ca->cap = r->count;
+    }
+    for (int i = 0; i < r->count; i++) {
+        const rfs_detection *d = &r->dets[i];
+        char num[16];
+        /* copied: the name functions may return a buffer the next call reuses */
+        snprintf(ca->labels[i], sizeof ca->labels[i], "%s",
+                 rfdetr_names ? rfs_model_class_name(m, d->class_id)
+                              : rfs_roboflow_class_name(m, d->class_id, num));
+        memcpy(ca->dets[i].box, d->box, sizeof d->box);
+        ca->dets[i].class_id = d->class_id;
+        ca->dets[i].score = d->score;
+        ca->dets[i].label = ca->labels[i];
+        ca->dets[i].mask = &d->mask;
+    }
+    if (f->fmt == RFS_PIX_RGB8) rfs_frame_swap_rb(f); /* the annotator draws on BGR */
+    return rfs_annotate(ca->an, f, ca->dets, r->count);
+}
+
+void cli_annot_free(cli_annot *ca) {
+    rfs_annotator_free(ca->an);
+    free(ca->dets);
+    free(ca->labels);
+    memset(ca, 0, sizeof *ca);
 }

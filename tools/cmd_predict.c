@@ -6,7 +6,6 @@
 #include "io/image.h"
 #include "io/tensorfile.h"
 #include "model/model.h"
-#include "pipeline/annotate.h"
 #include "pipeline/predict.h"
 #include "pipeline/response.h"
 
@@ -42,9 +41,9 @@ static int write_raw(const char *path, rfs_session *s, const rfs_config *c) {
 
 /* --annotate: the frame with its masks, boxes and labels as a PNG. With several images
  * the destination is a directory and each PNG is named after its image. */
-static int write_annotated(const char *dest, int many, const char *image, rfs_frame *f,
-                           const rfs_result *r, const rfs_model *m, int rfdetr) {
-    char path[4096], copy[4096], num[16];
+static int write_annotated(cli_annot *ca, const char *dest, int many, const char *image,
+                           rfs_frame *f, const rfs_result *r, const rfs_model *m, int rfdetr) {
+    char path[4096], copy[4096];
     if (many) {
         snprintf(copy, sizeof copy, "%s", image);
         char *base = basename(copy), *dot = strrchr(base, '.');
@@ -55,28 +54,11 @@ static int write_annotated(const char *dest, int many, const char *image, rfs_fr
         }
         snprintf(path, sizeof path, "%s/%s.png", dest, base);
     } else snprintf(path, sizeof path, "%s", dest);
-    rfs_annot_det *d = calloc((size_t)(r->count ? r->count : 1), sizeof *d);
-    rfs_annotator *an = NULL;
-    int ok = d && rfs_annotator_create(&an, NULL) == RFS_OK;
-    for (int i = 0; ok && i < r->count; i++) {
-        memcpy(d[i].box, r->dets[i].box, sizeof d[i].box);
-        d[i].class_id = r->dets[i].class_id;
-        d[i].score = r->dets[i].score;
-        d[i].label = rfdetr ? rfs_model_class_name(m, r->dets[i].class_id)
-                            : rfs_roboflow_class_name(m, r->dets[i].class_id, num);
-        d[i].label = d[i].label ? strdup(d[i].label) : NULL;
-        d[i].mask = &r->dets[i].mask;
-    }
-    /* annotate a copy when the frame is RGB: the annotator draws on BGR frames */
-    if (ok && f->fmt == RFS_PIX_RGB8) rfs_frame_swap_rb(f);
-    if (ok && (rfs_annotate(an, f, d, r->count) != RFS_OK || rfs_image_write_png(path, f) != RFS_OK)) {
+    if (cli_annotate(ca, f, r, m, rfdetr) != RFS_OK || rfs_image_write_png(path, f) != RFS_OK) {
         fprintf(stderr, "rfseg predict: --annotate: %s\n", rfs_last_error());
-        ok = 0;
+        return 0;
     }
-    for (int i = 0; d && i < r->count; i++) free((char *)d[i].label);
-    free(d);
-    rfs_annotator_free(an);
-    return ok;
+    return 1;
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -151,6 +133,7 @@ int cmd_predict(int argc, char **argv) {
     rfs_result res = {0};
     rfs_jbuf out = {0};
     rfs_shape_ctx shapes = {0};
+    cli_annot annot = {0};
     /* EXIF orientation unless disabled here or by the model's package (as serve does) */
     rfs_decode_opts dopt = {.no_auto_orient = a.no_auto_orient || !m->pkg.auto_orient,
                             .max_pixels = (uint64_t)a.max_mpix * 1000000};
@@ -182,8 +165,8 @@ int cmd_predict(int argc, char **argv) {
         last_ok = 1;
         fwrite(out.p, 1, out.len, stdout);
         fputc('\n', stdout);
-        if (a.annotate && !write_annotated(a.annotate, n_images > 1, images[i], &frame, &res, m,
-                                           a.po.preset == RFS_PRESET_RFDETR))
+        if (a.annotate && !write_annotated(&annot, a.annotate, n_images > 1, images[i], &frame,
+                                           &res, m, a.po.preset == RFS_PRESET_RFDETR))
             failures++;
     }
     if (a.raw_out) {
@@ -196,6 +179,7 @@ int cmd_predict(int argc, char **argv) {
         }
     }
     rfs_shape_ctx_free(&shapes);
+    cli_annot_free(&annot);
     rfs_jbuf_free(&out);
     rfs_result_free(&res);
     rfs_frame_free(&frame);

@@ -10,7 +10,6 @@
 
 #include "io/image.h"
 #include "io/video.h"
-#include "pipeline/annotate.h"
 #include "pipeline/response.h"
 
 #include <stdlib.h>
@@ -67,21 +66,6 @@ static void progress(long done, long total, double elapsed_ms) {
     } else fprintf(stderr, "\rrfseg: %ld frames  %.1f fps   ", done, fps);
 }
 
-/* Draws a frame's detections (class names as Roboflow reports them). */
-static rfs_status annotate_frame(rfs_annotator *an, rfs_frame *f, const rfs_result *r,
-                                 const rfs_model *m, rfs_annot_det *buf) {
-    char num[16][16];
-    for (int i = 0; i < r->count; i++) {
-        const rfs_detection *d = &r->dets[i];
-        memcpy(buf[i].box, d->box, sizeof d->box);
-        buf[i].class_id = d->class_id;
-        buf[i].score = d->score;
-        buf[i].label = rfs_roboflow_class_name(m, d->class_id, num[i % 16]);
-        buf[i].mask = &d->mask;
-    }
-    return rfs_annotate(an, f, buf, r->count);
-}
-
 int cmd_video(int argc, char **argv) {
     video_args a = {.device = "cpu", .preset = "roboflow", .format = "polygon", .prec = "fp32", .batch = 1};
     if (!parse(&a, argc, argv)) return 2;
@@ -110,7 +94,7 @@ int cmd_video(int argc, char **argv) {
     rfs_session *s = NULL;
     rfs_video *v = NULL;
     rfs_video_writer *vw = NULL;
-    rfs_annotator *an = NULL;
+    cli_annot annot = {0};
     FILE *jf = NULL;
     /* two sets of frames: the batch being collected and the one in flight */
     rfs_frame *frames[2] = {calloc((size_t)a.batch, sizeof(rfs_frame)), calloc((size_t)a.batch, sizeof(rfs_frame))};
@@ -118,7 +102,6 @@ int cmd_video(int argc, char **argv) {
     long *ids[2] = {calloc((size_t)a.batch, sizeof(long)), calloc((size_t)a.batch, sizeof(long))};
     int nset[2] = {0, 0};
     rfs_result *res = calloc((size_t)a.batch, sizeof *res);
-    rfs_annot_det *adets = NULL;
     rfs_jbuf out = {0};
     rfs_shape_ctx shapes = {0};
     if (!frames[0] || !frames[1] || !imgs[0] || !imgs[1] || !ids[0] || !ids[1] || !res) goto done;
@@ -139,14 +122,10 @@ int cmd_video(int argc, char **argv) {
     }
     if (a.annotate) {
         if (rfs_video_writer_open(&vw, a.annotate, rfs_video_width(v), rfs_video_height(v),
-                                  rfs_video_fps(v) > 0 ? rfs_video_fps(v) : 30) != RFS_OK ||
-            rfs_annotator_create(&an, NULL) != RFS_OK) {
+                                  rfs_video_fps(v) > 0 ? rfs_video_fps(v) : 30) != RFS_OK) {
             fprintf(stderr, "rfseg video: %s\n", rfs_last_error());
             goto done;
         }
-        adets = calloc((size_t)rfs_model_config(m)->num_queries * rfs_model_config(m)->num_classes,
-                       sizeof *adets);
-        if (!adets) goto done;
     }
 
     const int tty = isatty(2) && !a.quiet;
@@ -219,7 +198,8 @@ int cmd_video(int argc, char **argv) {
             double t1 = cli_now_ms();
             json_ms += t1 - t0;
             if (vw) {
-                if (annotate_frame(an, &frames[set][i], &res[i], m, adets) != RFS_OK ||
+                if (cli_annotate(&annot, &frames[set][i], &res[i], m,
+                                 po.preset == RFS_PRESET_RFDETR) != RFS_OK ||
                     rfs_video_writer_write(vw, &frames[set][i]) != RFS_OK) {
                     fprintf(stderr, "rfseg video: frame %ld: %s\n", ids[set][i], rfs_last_error());
                     errors++;
@@ -260,14 +240,14 @@ done:
         fprintf(stderr, "rfseg video: %s\n", rfs_last_error());
         rc = 1;
     }
-    rfs_annotator_free(an);
+    cli_annot_free(&annot);
     rfs_video_close(v);
     for (int k = 0; k < 2; k++) {
         for (int i = 0; frames[k] && i < a.batch; i++) rfs_frame_free(&frames[k][i]);
         free(frames[k]), free(imgs[k]), free(ids[k]);
     }
     for (int i = 0; res && i < a.batch; i++) rfs_result_free(&res[i]);
-    free(res), free(adets);
+    free(res);
     rfs_shape_ctx_free(&shapes);
     rfs_jbuf_free(&out);
     rfs_session_free(s);
