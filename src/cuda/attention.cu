@@ -141,6 +141,69 @@ template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float 
     return r;
 }
 
+/* One tile of FA_N keys for a warp's 16 query rows: S = Q K^T, the online-softmax update
+ * of the running max m, sum l and output O, then O += P V. Ks and Vs hold the tile in
+ * shared memory (row stride LD); keys at k0 + i >= Tn are masked out. */
+template <typename T, int DH, int LD>
+__device__ __forceinline__ void fa_tile(const T *Ks, const T *Vs, const uint32_t (&qf)[DH / 16][4],
+                                        int k0, int Tn, float scale_log2, int lane, float &m0,
+                                        float &m1, float &l0, float &l1, float (&o)[DH / 8][4]) {
+    /* S = Q K^T for this warp's 16 rows and the tile's 64 keys */
+    float s[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < DH / 16; kk++)
+#pragma unroll
+        for (int np = 0; np < 4; np++) {
+            uint32_t b[4];
+            ldmatrix_x4(b, &Ks[(np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 +
+                                    ((lane >> 3) & 1) * 8]);
+            mma16816<T>(s[2 * np], qf[kk], b[0], b[1]);
+            mma16816<T>(s[2 * np + 1], qf[kk], b[2], b[3]);
+        }
+    /* online softmax; this thread holds rows g and g+8 (g = lane/4) */
+    float mx0 = m0, mx1 = m1;
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int key = k0 + n * 8 + 2 * (lane & 3) + (e & 1);
+            s[n][e] = key < Tn ? s[n][e] * scale_log2 : -INFINITY;
+            if (e < 2) mx0 = fmaxf(mx0, s[n][e]);
+            else mx1 = fmaxf(mx1, s[n][e]);
+        }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
+    m0 = mx0, m1 = mx1;
+    l0 *= c0, l1 *= c1;
+#pragma unroll
+    for (int n = 0; n < DH / 8; n++) o[n][0] *= c0, o[n][1] *= c0, o[n][2] *= c1, o[n][3] *= c1;
+    uint32_t pa[4][4]; /* P as the A operand of P V, one 16-key chunk per index */
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+        const float p0 = ex2(s[n][0] - mx0), p1 = ex2(s[n][1] - mx0);
+        const float p2 = ex2(s[n][2] - mx1), p3 = ex2(s[n][3] - mx1);
+        l0 += p0 + p1, l1 += p2 + p3;
+        pa[n / 2][(n & 1) * 2 + 0] = pack2<T>(p0, p1);
+        pa[n / 2][(n & 1) * 2 + 1] = pack2<T>(p2, p3);
+    }
+    /* O += P V */
+#pragma unroll
+    for (int kc = 0; kc < 4; kc++)
+#pragma unroll
+        for (int dp = 0; dp < DH / 16; dp++) {
+            uint32_t b[4];
+            ldmatrix_x4_trans(b, &Vs[(kc * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * LD +
+                                          dp * 16 + (lane >> 4) * 8]);
+            mma16816<T>(o[2 * dp], pa[kc], b[0], b[1]);
+            mma16816<T>(o[2 * dp + 1], pa[kc], b[2], b[3]);
+        }
+}
+
 template <typename T, int DH, int WARPS>
 __global__ void __launch_bounds__(WARPS * 32)
 attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const T *v, int ldv,
@@ -192,61 +255,7 @@ attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const
             for (int kk = 0; kk < DH / 16; kk++)
                 ldmatrix_x4(qf[kk], &Qs[(warp * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8]);
         }
-        /* S = Q K^T for this warp's 16 rows and the tile's 64 keys */
-        float s[8][4];
-#pragma unroll
-        for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < DH / 16; kk++)
-#pragma unroll
-            for (int np = 0; np < 4; np++) {
-                uint32_t b[4];
-                ldmatrix_x4(b, &Ks[buf][(np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 +
-                                        ((lane >> 3) & 1) * 8]);
-                mma16816<T>(s[2 * np], qf[kk], b[0], b[1]);
-                mma16816<T>(s[2 * np + 1], qf[kk], b[2], b[3]);
-            }
-        /* online softmax; this thread holds rows g and g+8 (g = lane/4) */
-        const int k0 = j * FA_N;
-        float mx0 = m0, mx1 = m1;
-#pragma unroll
-        for (int n = 0; n < 8; n++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int key = k0 + n * 8 + 2 * (lane & 3) + (e & 1);
-                s[n][e] = key < Tn ? s[n][e] * scale_log2 : -INFINITY;
-                if (e < 2) mx0 = fmaxf(mx0, s[n][e]);
-                else mx1 = fmaxf(mx1, s[n][e]);
-            }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
-        m0 = mx0, m1 = mx1;
-        l0 *= c0, l1 *= c1;
-#pragma unroll
-        for (int n = 0; n < DH / 8; n++) o[n][0] *= c0, o[n][1] *= c0, o[n][2] *= c1, o[n][3] *= c1;
-        uint32_t pa[4][4]; /* P as the A operand of P V, one 16-key chunk per index */
-#pragma unroll
-        for (int n = 0; n < 8; n++) {
-            const float p0 = ex2(s[n][0] - mx0), p1 = ex2(s[n][1] - mx0);
-            const float p2 = ex2(s[n][2] - mx1), p3 = ex2(s[n][3] - mx1);
-            l0 += p0 + p1, l1 += p2 + p3;
-            pa[n / 2][(n & 1) * 2 + 0] = pack2<T>(p0, p1);
-            pa[n / 2][(n & 1) * 2 + 1] = pack2<T>(p2, p3);
-        }
-        /* O += P V */
-#pragma unroll
-        for (int kc = 0; kc < 4; kc++)
-#pragma unroll
-            for (int dp = 0; dp < DH / 16; dp++) {
-                uint32_t b[4];
-                ldmatrix_x4_trans(b, &Vs[buf][(kc * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * LD +
-                                              dp * 16 + (lane >> 4) * 8]);
-                mma16816<T>(o[2 * dp], pa[kc], b[0], b[1]);
-                mma16816<T>(o[2 * dp + 1], pa[kc], b[2], b[3]);
-            }
+        fa_tile<T, DH, LD>(Ks[buf], Vs[buf], qf, j * FA_N, Tn, scale_log2, lane, m0, m1, l0, l1, o);
         __syncthreads(); /* the next iteration's prefetch overwrites the other buffer */
     }
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -310,58 +319,7 @@ attn_mma_split_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk,
         cp_async_commit();
         cp_async_wait<0>();
         __syncwarp();
-        float s[8][4];
-#pragma unroll
-        for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-#pragma unroll
-        for (int kk = 0; kk < DH / 16; kk++)
-#pragma unroll
-            for (int np = 0; np < 4; np++) {
-                uint32_t b[4];
-                ldmatrix_x4(b, &Ks[(np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 +
-                                   ((lane >> 3) & 1) * 8]);
-                mma16816<T>(s[2 * np], qf[kk], b[0], b[1]);
-                mma16816<T>(s[2 * np + 1], qf[kk], b[2], b[3]);
-            }
-        const int k0 = j * FA_N;
-        float mx0 = m0, mx1 = m1;
-#pragma unroll
-        for (int n = 0; n < 8; n++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int key = k0 + n * 8 + 2 * (lane & 3) + (e & 1);
-                s[n][e] = key < Tn ? s[n][e] * scale_log2 : -INFINITY;
-                if (e < 2) mx0 = fmaxf(mx0, s[n][e]);
-                else mx1 = fmaxf(mx1, s[n][e]);
-            }
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        const float c0 = ex2(m0 - mx0), c1 = ex2(m1 - mx1);
-        m0 = mx0, m1 = mx1;
-        l0 *= c0, l1 *= c1;
-#pragma unroll
-        for (int n = 0; n < DH / 8; n++) o[n][0] *= c0, o[n][1] *= c0, o[n][2] *= c1, o[n][3] *= c1;
-        uint32_t pa[4][4];
-#pragma unroll
-        for (int n = 0; n < 8; n++) {
-            const float p0 = ex2(s[n][0] - mx0), p1 = ex2(s[n][1] - mx0);
-            const float p2 = ex2(s[n][2] - mx1), p3 = ex2(s[n][3] - mx1);
-            l0 += p0 + p1, l1 += p2 + p3;
-            pa[n / 2][(n & 1) * 2 + 0] = pack2<T>(p0, p1);
-            pa[n / 2][(n & 1) * 2 + 1] = pack2<T>(p2, p3);
-        }
-#pragma unroll
-        for (int kc = 0; kc < 4; kc++)
-#pragma unroll
-            for (int dp = 0; dp < DH / 16; dp++) {
-                uint32_t b[4];
-                ldmatrix_x4_trans(b, &Vs[(kc * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * LD +
-                                         dp * 16 + (lane >> 4) * 8]);
-                mma16816<T>(o[2 * dp], pa[kc], b[0], b[1]);
-                mma16816<T>(o[2 * dp + 1], pa[kc], b[2], b[3]);
-            }
+        fa_tile<T, DH, LD>(Ks, Vs, qf, j * FA_N, Tn, scale_log2, lane, m0, m1, l0, l1, o);
         __syncwarp(); /* the next tile overwrites this warp's buffers */
     }
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
