@@ -98,11 +98,12 @@ size_t rfs_attention_scratch(int T, int threads) { return (size_t)threads * ATT_
 
 void rfs_attention_cpu(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                        const float *v, int ldv, int nseq, int T, int heads, int dh,
-                       float *scratch) {
+                       int threads, float *scratch) {
     const int nqb = (T + ATT_QB - 1) / ATT_QB;
     const long jobs = (long)nseq * heads * nqb;
     const float scale = (float)(1.0 / sqrt((double)dh));
-#pragma omp parallel
+    /* the team never exceeds `threads`, so every thread number owns a scratch block */
+#pragma omp parallel num_threads(threads)
     {
         float *S = scratch + (size_t)omp_get_thread_num() * ATT_QB * T;
 #pragma omp for schedule(dynamic, 1)

@@ -31,11 +31,12 @@ void rfs_act_cpu(float *x, size_t n, rfs_act act);
 /* Multi-head scaled-dot-product attention over nseq independent sequences of T tokens.
  * q, k, v: (nseq*T, heads*dh) slices with row strides ldq/ldk/ldv; head h owns channels
  * [h*dh, (h+1)*dh). out: (nseq*T, heads*dh) with row stride ldo. softmax(q k^T / sqrt(dh)) v.
- * scratch: rfs_attention_scratch(T, threads) floats. */
+ * Runs on a team of at most `threads` threads; scratch: rfs_attention_scratch(T, threads)
+ * floats (one block per thread of the team). */
 size_t rfs_attention_scratch(int T, int threads);
 void rfs_attention_cpu(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                        const float *v, int ldv, int nseq, int T, int heads, int dh,
-                       float *scratch);
+                       int threads, float *scratch);
 
 /* im2col for a 3x3, stride 1, padding 1 convolution on an HWC map (H*W, C) with row
  * stride ldx: col (H*W, C*9), column index c*9 + ky*3 + kx (PyTorch weight order). */
