@@ -60,32 +60,11 @@ static void embed(rfs_cpu_net *s, const float *img) {
     const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
     const int R = c->resolution, ps = c->patch_size, G = c->grid, D = c->vit_dim;
-    const int nw = c->num_windows, gw = G / nw, Tw = 1 + gw * gw, K = 3 * ps * ps;
-    /* gather each patch's pixels in the conv weight's (ci, ky, kx) order */
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-    for (int p = 0; p < G * G; p++) {
-        int py = p / G, px = p % G;
-        float *dst = a->patches + (size_t)p * K;
-        for (int ci = 0; ci < 3; ci++)
-            for (int ky = 0; ky < ps; ky++)
-                memcpy(dst + (ci * ps + ky) * ps,
-                       img + ((size_t)ci * R + py * ps + ky) * R + px * ps, sizeof(float) * ps);
-    }
-    /* tokens in grid order go to xn, then scatter into the windowed layout of x */
+    const int K = 3 * ps * ps;
+    rfs_patch_gather_cpu(a->patches, img, R, ps, s->threads);
+    /* tokens in grid order go to xn, then into the windowed layout of x */
     rfs_linear_cpu(a->xn, D, a->patches, K, w->patch_w, w->patch_b, G * G, D, K, RFS_ACT_NONE);
-    for (int wy = 0; wy < nw; wy++)
-        for (int wx = 0; wx < nw; wx++) {
-            float *seq = a->x + (size_t)(wy * nw + wx) * Tw * D;
-            for (int d = 0; d < D; d++) seq[d] = w->cls[d] + w->pos[d];
-            for (int yy = 0; yy < gw; yy++)
-                for (int xx = 0; xx < gw; xx++) {
-                    int gy = wy * gw + yy, gx = wx * gw + xx;
-                    const float *src = a->xn + (size_t)(gy * G + gx) * D;
-                    const float *pe = w->pos + (size_t)(1 + gy * G + gx) * D;
-                    float *dst = seq + (size_t)(1 + yy * gw + xx) * D;
-                    for (int d = 0; d < D; d++) dst[d] = src[d] + pe[d];
-                }
-        }
+    rfs_embed_cpu(a->x, a->xn, w->cls, w->pos, G, c->num_windows, D);
 }
 
 /* One pre-norm ViT layer (3.5); global layers attend over all windows of the image. */
@@ -205,13 +184,6 @@ static void trace_pos_sine(rfs_cpu_net *s) {
 
 /* ---- two-stage proposals and query selection (6.1, 6.2) ------------------------------ */
 
-static int cmp_score_desc(const void *pa, const void *pb, void *ctx) {
-    const float *sc = ctx;
-    int ia = *(const int *)pa, ib = *(const int *)pb;
-    if (sc[ia] != sc[ib]) return sc[ia] > sc[ib] ? -1 : 1;
-    return ia - ib; /* ties: lower index first (torch.topk leaves it unspecified) */
-}
-
 static void box_mlp(rfs_cpu_net *s, float *out, const float *x, int n, float *const *Wt,
                     float *const *Bs, float *hid) {
     const int C = s->base.m->cfg.hidden_dim;
@@ -220,32 +192,12 @@ static void box_mlp(rfs_cpu_net *s, float *out, const float *x, int n, float *co
     rfs_linear_cpu(out, 4, hid + (size_t)n * C, C, Wt[2], Bs[2], n, 4, C, RFS_ACT_NONE);
 }
 
-/* box reparameterisation: xy = d_xy * p_wh + p_xy, wh = exp(d_wh) * p_wh */
-static void reparam(float *box, const float *d, const float *p) {
-    box[0] = d[0] * p[2] + p[0];
-    box[1] = d[1] * p[3] + p[1];
-    box[2] = expf(d[2]) * p[2];
-    box[3] = expf(d[3]) * p[3];
-}
-
 static void two_stage(rfs_cpu_net *s) {
     const rfs_config *c = &s->base.m->cfg;
     const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
     const int G = c->grid, N = G * G, C = c->hidden_dim, K = c->num_classes, nq = c->num_queries;
-    float *props = a->enc_boxes; /* proposals first, overwritten by the decoded boxes */
-    memcpy(a->omem, a->p4, sizeof(float) * (size_t)N * C);
-    for (int t = 0; t < N; t++) {
-        float p[4] = {(float)((t % G) + 0.5f) / (float)G, (float)((t / G) + 0.5f) / (float)G,
-                      0.05f, 0.05f};
-        int valid = 1;
-        for (int k = 0; k < 4; k++) valid &= p[k] > 0.01f && p[k] < 0.99f;
-        if (!valid) {
-            memset(p, 0, sizeof p);
-            memset(a->omem + (size_t)t * C, 0, sizeof(float) * C);
-        }
-        memcpy(props + (size_t)t * 4, p, sizeof p);
-    }
+    rfs_mask_invalid_cpu(a->omem, a->p4, G, C);
     rfs_linear_cpu(a->enc, C, a->omem, C, w->enc_w, w->enc_b, N, C, C, RFS_ACT_NONE);
     trace_tok(s, "transformer.enc_output.0", a->enc, N, C, C);
     rfs_layernorm_cpu(a->enc, C, a->enc, C, w->enc_ln_w, w->enc_ln_b, N, C, 1e-5f);
@@ -267,24 +219,9 @@ static void two_stage(rfs_cpu_net *s) {
         }
         trace_tok(s, "transformer.enc_out_bbox_embed.0.layers.2", a->enc_box, N, 4, 4);
     }
-    for (int t = 0; t < N; t++) {
-        float *b = a->enc_boxes + (size_t)t * 4;
-        float p[4];
-        memcpy(p, b, sizeof p);
-        reparam(b, a->enc_box + (size_t)t * 4, p);
-        const float *row = a->enc_cls + (size_t)t * K;
-        float mx = row[0];
-        for (int k = 1; k < K; k++) mx = row[k] > mx ? row[k] : mx;
-        a->score[t] = mx;
-        a->order[t] = t;
-    }
-    qsort_r(a->order, (size_t)N, sizeof(int), cmp_score_desc, a->score);
+    rfs_two_stage_select_cpu(a->ref, a->order, a->enc_boxes, a->score, a->enc_cls, K, a->enc_box,
+                             w->refpoint, G, nq);
     const int k = nq < N ? nq : N;
-    for (int i = 0; i < nq; i++) {
-        const float *r = w->refpoint + (size_t)i * 4;
-        if (i < k) reparam(a->ref + (size_t)i * 4, r, a->enc_boxes + (size_t)a->order[i] * 4);
-        else memcpy(a->ref + (size_t)i * 4, r, sizeof(float) * 4);
-    }
     memcpy(a->t, w->query_feat, sizeof(float) * (size_t)nq * C);
     if (s->base.trace) {
         float *sel = malloc(sizeof(float) * (size_t)k * (C + 4 + K));
@@ -310,18 +247,8 @@ static void query_pos(rfs_cpu_net *s) {
     const rfs_config *c = &s->base.m->cfg;
     const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
-    const int C = c->hidden_dim, F = C / 2, nq = c->num_queries;
-    static const int comp[4] = {1, 0, 2, 3};
-    for (int q = 0; q < nq; q++)
-        for (int j = 0; j < 4; j++) {
-            float v = a->ref[q * 4 + comp[j]] * (float)(2 * M_PI);
-            float *e = a->sine + (size_t)q * 2 * C + j * F;
-            for (int k = 0; k < F; k++) {
-                float dt = powf(10000.f, (float)(2 * (k / 2)) / (float)F);
-                float u = v / dt;
-                e[k] = k % 2 ? cosf(u) : sinf(u);
-            }
-        }
+    const int C = c->hidden_dim, nq = c->num_queries;
+    rfs_sine_embed_cpu(a->sine, a->ref, nq, C);
     rfs_linear_cpu(a->tmp, C, a->sine, 2 * C, w->rph_w[0], w->rph_b[0], nq, C, 2 * C, RFS_ACT_NONE);
     trace_tok(s, "transformer.decoder.ref_point_head.layers.0", a->tmp, nq, C, C);
     rfs_act_cpu(a->tmp, (size_t)nq * C, RFS_ACT_RELU);
@@ -386,7 +313,7 @@ static void heads(rfs_cpu_net *s, const float *hs, float *logits, float *boxes, 
     const int C = c->hidden_dim, K = c->num_classes, nq = c->num_queries;
     rfs_linear_cpu(logits, K, hs, C, w->cls_w, w->cls_b, nq, K, C, RFS_ACT_NONE);
     box_mlp(s, deltas, hs, nq, w->box_w, w->box_b, a->box_h);
-    for (int q = 0; q < nq; q++) reparam(boxes + (size_t)q * 4, deltas + (size_t)q * 4, a->ref + (size_t)q * 4);
+    rfs_box_reparam_cpu(boxes, deltas, a->ref, nq);
 }
 
 /* Trace of the per-layer tensors the official eager forward stacks over layers. */
