@@ -70,7 +70,13 @@ endif
 # CUDA: `make cuda` (or CUDA=1) compiles src/cuda/*.cu with nvcc and links cuBLASLt.
 NVCC      ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-CUDA_ARCH ?= -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=sm_80
+# Machine code for every NVIDIA generation from Turing (T4: sm_75; A100: 80; A10/A40/
+# RTX 30: 86; Jetson Orin: 87; L4/RTX 40: 89; H100/H200: 90a), and PTX for newer GPUs; the
+# kernels pick their code path at run time (rfs_cuda_arch).
+CUDA_ARCH ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
+             -gencode arch=compute_86,code=sm_86 -gencode arch=compute_87,code=sm_87 \
+             -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90a,code=sm_90a \
+             -gencode arch=compute_90,code=compute_90
 NVFLAGS   ?= -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-Wall -Iinclude -Isrc \
              --expt-relaxed-constexpr -lineinfo
 ifeq ($(CUDA),1)
