@@ -51,6 +51,36 @@ const char *rfs_model_class_name(const rfs_model *m, int id) {
     return buf;
 }
 
+/* The i-th COCO name in category-id order (rfdetr's COCO_CLASS_NAMES, 80 names), or NULL. */
+static const char *coco_dense(int i) {
+    for (int id = 1, k = 0; id < 91; id++)
+        if (rfs_coco_name(id) && k++ == i) return rfs_coco_name(id);
+    return NULL;
+}
+
+/* Whether the checkpoint's class names are exactly COCO_CLASS_NAMES (absent names are). */
+static int names_are_coco(const rfs_model *m) {
+    if (!m->class_names) return 1;
+    if (m->n_class_names - 1 != 80) return 0;
+    for (int i = 0; i < 80; i++)
+        if (!m->class_names[i + 1] || strcmp(m->class_names[i + 1], coco_dense(i))) return 0;
+    return 1;
+}
+
+const char *rfs_rfdetr_class_name(const rfs_model *m, int id) {
+    const int num_classes = m->cfg.num_classes - 1; /* logit slots without no-object */
+    const int n = m->class_names ? m->n_class_names - 1 : 80;
+    const int coco = names_are_coco(m);
+    if (coco && num_classes > n) { /* is_coco_pretrained: sparse COCO category ids */
+        const char *name = rfs_coco_name(id);
+        return name ? name : "";
+    }
+    if (id == num_classes) return "__background__";
+    if (id < 0 || id >= n) return "";
+    const char *name = m->class_names ? m->class_names[id + 1] : coco_dense(id);
+    return name ? name : "";
+}
+
 /* PyTorch's antialiased bicubic (a = -0.5) weights along one axis (rfdetr-seg-model.md
  * 3.3): for output i, taps [*lo, *lo + *n) with normalised weights w[0..n). */
 static double cubic_aa(double x) {
