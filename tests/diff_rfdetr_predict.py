@@ -24,8 +24,10 @@ Checked bit for bit (float32 bit patterns): selection and boxes on adversarial n
 outputs (exact ties, NaN logits and boxes, boxes beyond the frame); the network input for the four fixture photos
 (RGB and BGR input) and for random frames of awkward sizes (1 pixel, up, down, equal to R,
 non-square); for both fixture models, the four photos and thresholds 0.5 and 0, the kept
-detections (scores, labels, queries, boxes, every mask pixel, class names) computed by the
-reference from the network outputs rfseg produced. Prints the counts; fails on any difference.
+detections of rfs_predict (scores, labels, queries, boxes, every mask pixel, class names)
+against the reference computed from the network outputs rfseg produced; and the CLI's JSON
+(`--format rle` decoded pixel for pixel, `--format polygon`) against rfs_predict. Prints the
+counts; fails on any difference.
 """
 import json
 import os
@@ -236,9 +238,9 @@ def test_select(rng):
         boxes = rng.normal(0.5, 0.6, (nq, 4)).astype(f32)
         if trial % 5 == 2:
             boxes.reshape(-1)[rng.integers(0, nq * 4, 2)] = np.nan
-        W, H = float(rng.integers(1, 2000)), float(rng.integers(1, 2000))
+        W, H = int(rng.integers(1, 2000)), int(rng.integers(1, 2000))
         thr = float(rng.choice([0.0, 0.5, float(sigmoid(np.array([0.25], f32))[0]), 0.9]))
-        out = subprocess.run([TOOL, "select", str(nq), str(K), str(ns), repr(thr), repr(W), repr(H)],
+        out = subprocess.run([TOOL, "select", str(nq), str(K), str(ns), repr(thr), str(W), str(H)],
                              input=logits.tobytes() + boxes.tobytes(), capture_output=True, check=True).stdout
         m = struct.unpack_from("<i", out)[0]
         rec = np.frombuffer(out, np.dtype([("s", "<f4"), ("l", "<i4"), ("q", "<i4"), ("b", "<f4", 4)]), m, 4)
@@ -253,6 +255,66 @@ def test_select(rng):
             print("SELECT MISMATCH trial %d: nq %d K %d num_select %d thr %r" % (trial, nq, K, ns, thr))
     print("selection and boxes vs numpy: %d of %d equal (%d tied scores, %d clamped coordinates)" %
           (n - bad, n, ties, clamped))
+    return bad
+
+
+def rle_decode(rle):
+    """COCO RLE (pycocotools' compressed counts, column-major runs from 0) -> bool (H, W)."""
+    h, w = rle["size"]
+    s, counts, p = rle["counts"], [], 0
+    while p < len(s):
+        x = k = 0
+        more = 1
+        while more:
+            c = ord(s[p]) - 48
+            x |= (c & 0x1f) << (5 * k)
+            more = c & 0x20
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x)
+    flat = np.zeros(h * w, bool)
+    at, val = 0, False
+    for c in counts:
+        flat[at:at + c] = val
+        at, val = at + c, not val
+    return flat.reshape(w, h).T
+
+
+def test_json(tmp):
+    """`rfseg predict --preset rfdetr`: the JSON carries the same detections, class names and
+    masks (RLE decoded pixel for pixel; polygons present) as rfs_predict."""
+    rfseg = os.path.join(BUILD, "rfseg")
+    n = bad = 0
+    for model in ("tiny-w1", "tiny-w2"):
+        path = os.path.join(SHARED, "fixtures", "rfdetr", model + ".pth")
+        for img in IMAGES[:2]:
+            png = os.path.join(SHARED, "fixtures", "images", img + ".png")
+            out = os.path.join(tmp, "json-%s-%s.st" % (model, img))
+            subprocess.run([TOOL, "predict", path, png, out, "0.3"], check=True)
+            t, meta = load_st(out)
+            names = meta["class_names"].split("\n") if len(t["scores"]) else []
+            docs = {}
+            for fmt in ("rle", "polygon"):
+                p = subprocess.run([rfseg, "predict", "--model", path, "--preset", "rfdetr", "--confidence", "0.3",
+                                    "--format", fmt, png], capture_output=True, text=True, check=True)
+                docs[fmt] = json.loads(p.stdout)
+            dets, polys = docs["rle"]["detections"], docs["polygon"]["detections"]
+            ok = len(dets) == len(t["scores"]) == len(polys)
+            for i, d in enumerate(dets if ok else []):
+                ok &= d["class_id"] == int(t["labels"][i]) and d["class_name"] == names[i]
+                ok &= f32(d["confidence"]) == t["scores"][i] and all(f32(a) == b for a, b in zip(d["xyxy"], t["boxes"][i]))
+                ok &= np.array_equal(rle_decode(d["rle"]), t["masks"][i].astype(bool))
+                ok &= d["mask_area"] == int(t["masks"][i].sum()) and "rle" not in polys[i]
+                ok &= (len(polys[i]["polygon"]) > 0) == bool(t["masks"][i].any())
+            n += 1
+            if not ok:
+                bad += 1
+                print("JSON MISMATCH %s %s" % (model, img))
+    print("rfseg predict --preset rfdetr JSON vs rfs_predict: %d of %d equal" % (n - bad, n))
     return bad
 
 
@@ -271,7 +333,7 @@ def test_class_names():
 def main():
     rng = np.random.default_rng(1203)
     with tempfile.TemporaryDirectory() as tmp:
-        bad = test_class_names() + test_select(rng) + test_preprocess(rng) + test_predict(tmp)
+        bad = test_class_names() + test_select(rng) + test_preprocess(rng) + test_predict(tmp) + test_json(tmp)
     print("%s: rfdetr preset vs today's predict (%d failed)" % ("all passed" if not bad else "FAILED", bad))
     return 1 if bad else 0
 

@@ -1,7 +1,7 @@
-/* test_presets.c - the rfdetr preset end to end against the official predict.
+/* test_presets.c - the rfdetr-1.4 preset end to end against the official rfdetr 1.4.1 predict.
  *
  * For both fixture models and the four fixture photos (PNG decoded by rfseg, RGB), through
- * rfs_predict with the rfdetr preset:
+ * rfs_predict with the rfdetr-1.4 preset (RFS_PRESET_RFDETR_14):
  *   - the preprocessed input equals IMAGE/input within 1e-5 (max abs);
  *   - the kept detections (threshold 0: all num_select) match post_scores / post_labels /
  *     post_boxes, entries with tied scores compared as sets;
@@ -41,7 +41,7 @@ static void check_image(rfs_session *s, const rfs_model *m, const rfs_tensorfile
     CHECKF(rfs_image_load(&f, test_shared(path), &dopt) == RFS_OK, "%s", rfs_last_error());
     if (!f.data) return;
     rfs_image im = rfs_frame_image(&f);
-    rfs_predict_opts po = rfs_predict_defaults(RFS_PRESET_RFDETR);
+    rfs_predict_opts po = rfs_predict_defaults(RFS_PRESET_RFDETR_14);
     po.threshold = 0.f;
     rfs_result r = {0};
     CHECKF(rfs_predict(s, &im, 1, &po, &r) == RFS_OK, "%s", rfs_last_error());

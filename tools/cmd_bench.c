@@ -192,7 +192,7 @@ static void json_frame(e2e *e, json_worker *w, result_set *rs, int i) {
     const rfs_result *r = &rs->res[i];
     rfs_status st;
     if (e->rfdetr) {
-        st = rfs_response_rfdetr(&w->out, r, e->m, NULL);
+        st = rfs_response_rfdetr(&w->out, &w->shapes, r, e->m, &e->ro, RFS_PRESET_RFDETR, NULL);
     } else {
         rfs_response_opts ro = e->ro;
         ro.frame_id = rs->frame0 + i;

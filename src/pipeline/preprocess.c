@@ -160,8 +160,8 @@ rfs_status rfs_preprocess_roboflow_center_crop(float *dst, int R, const uint8_t 
     return RFS_OK;
 }
 
-rfs_status rfs_preprocess_rfdetr(float *dst, int R, const uint8_t *pix, int w, int h,
-                                 int stride, int bgr_input, rfs_preprocess_ctx *ctx) {
+rfs_status rfs_preprocess_rfdetr14(float *dst, int R, const uint8_t *pix, int w, int h,
+                                   int stride, int bgr_input, rfs_preprocess_ctx *ctx) {
     rfs_status st = check_args(dst, R, pix, w, h, stride);
     if (st != RFS_OK) return st;
     rfs_preprocess_ctx local = {0};
@@ -196,8 +196,8 @@ fail:
     return st;
 }
 
-rfs_status rfs_preprocess_rfdetr_current(float *dst, int R, const uint8_t *pix, int w, int h,
-                                         int stride, int bgr_input, rfs_preprocess_ctx *ctx) {
+rfs_status rfs_preprocess_rfdetr(float *dst, int R, const uint8_t *pix, int w, int h,
+                                 int stride, int bgr_input, rfs_preprocess_ctx *ctx) {
     rfs_status st = check_args(dst, R, pix, w, h, stride);
     if (st != RFS_OK) return st;
     rfs_preprocess_ctx local = {0};

@@ -57,13 +57,15 @@ rfs_status rfs_preprocess_roboflow_letterbox(float *dst, int R, const uint8_t *b
 rfs_status rfs_preprocess_roboflow_center_crop(float *dst, int R, const uint8_t *bgr, int w,
                                                int h, int stride, rfs_center_crop *geometry);
 
-/* Official rfdetr 1.4.1 preprocess of a packed 8-bit frame, RGB (bgr_input = 0) or BGR
- * (1). ctx may be NULL (temporary buffers are then allocated and freed). */
+/* Official rfdetr >= 1.9 preprocess (resize first, no antialias) of a packed 8-bit frame,
+ * RGB (bgr_input = 0) or BGR (1): the rfdetr preset. ctx may be NULL (temporary buffers
+ * are then allocated and freed). */
 rfs_status rfs_preprocess_rfdetr(float *dst, int R, const uint8_t *pix, int w, int h,
                                  int stride, int bgr_input, rfs_preprocess_ctx *ctx);
 
-/* Official rfdetr >= 1.9 preprocess (resize first, no antialias), same arguments. */
-rfs_status rfs_preprocess_rfdetr_current(float *dst, int R, const uint8_t *pix, int w, int h,
-                                         int stride, int bgr_input, rfs_preprocess_ctx *ctx);
+/* Official rfdetr 1.4.1 preprocess (normalise, then antialiased resize), same arguments:
+ * the rfdetr-1.4 preset. */
+rfs_status rfs_preprocess_rfdetr14(float *dst, int R, const uint8_t *pix, int w, int h,
+                                   int stride, int bgr_input, rfs_preprocess_ctx *ctx);
 
 #endif

@@ -197,8 +197,30 @@ rfs_status rfs_response_roboflow(rfs_jbuf *b, rfs_shape_ctx *sc, const rfs_resul
     return RFS_OK;
 }
 
-rfs_status rfs_response_rfdetr(rfs_jbuf *b, const rfs_result *r, const rfs_model *m,
+/* "polygon": [[x, y], ...] (the longest external contour, frame pixels) */
+static rfs_status put_polygon_xy(rfs_jbuf *b, rfs_shape_ctx *sc, const rfs_mask *mask) {
+    double t0 = now_ms();
+    rfs_status st = rfs_contour_longest(&sc->poly, &sc->contour, mask);
+    sc->shape_ms += now_ms() - t0;
+    if (st != RFS_OK) return st;
+    rfs_jbuf_puts(b, "\"polygon\":[");
+    for (size_t k = 0; k + 1 < sc->poly.n; k += 2) {
+        rfs_jbuf_puts(b, k ? ",[" : "[");
+        rfs_jbuf_int(b, sc->poly.v[k]);
+        rfs_jbuf_put(b, ",", 1);
+        rfs_jbuf_int(b, sc->poly.v[k + 1]);
+        rfs_jbuf_put(b, "]", 1);
+    }
+    rfs_jbuf_put(b, "]", 1);
+    return RFS_OK;
+}
+
+rfs_status rfs_response_rfdetr(rfs_jbuf *b, rfs_shape_ctx *sc, const rfs_result *r,
+                               const rfs_model *m, const rfs_response_opts *o, rfs_preset preset,
                                const char *image_name) {
+    const rfs_mask_format fmt = o ? o->format : RFS_MASK_NONE;
+    if (fmt != RFS_MASK_NONE && !sc)
+        return RFS_FAIL(RFS_ERR_ARG, "rfs_response_rfdetr: masks as shapes need a shape context");
     rfs_jbuf_puts(b, "{\"image\":");
     rfs_jbuf_string(b, image_name ? image_name : "");
     rfs_jbuf_puts(b, ",\"width\":");
@@ -208,10 +230,13 @@ rfs_status rfs_response_rfdetr(rfs_jbuf *b, const rfs_result *r, const rfs_model
     rfs_jbuf_puts(b, ",\"detections\":[");
     for (int i = 0; i < r->count; i++) {
         const rfs_detection *d = &r->dets[i];
+        /* data["class_name"] of today's predict; rfdetr 1.4.1 had none, its model.class_names */
+        const char *name = preset == RFS_PRESET_RFDETR ? rfs_rfdetr_class_name(m, d->class_id)
+                                                       : rfs_model_class_name(m, d->class_id);
         rfs_jbuf_puts(b, i ? ",{\"class_id\":" : "{\"class_id\":");
         rfs_jbuf_int(b, d->class_id);
         rfs_jbuf_puts(b, ",\"class_name\":");
-        rfs_jbuf_string(b, rfs_model_class_name(m, d->class_id));
+        rfs_jbuf_string(b, name);
         rfs_jbuf_puts(b, ",\"confidence\":");
         rfs_jbuf_double(b, (double)d->score);
         rfs_jbuf_puts(b, ",\"xyxy\":[");
@@ -234,6 +259,15 @@ rfs_status rfs_response_rfdetr(rfs_jbuf *b, const rfs_result *r, const rfs_model
             rfs_jbuf_put(b, ",", 1);
             rfs_jbuf_int(b, d->mask.h);
             rfs_jbuf_puts(b, "]");
+            rfs_status st = RFS_OK;
+            if (fmt == RFS_MASK_RLE) {
+                rfs_jbuf_put(b, ",", 1);
+                st = put_rle(b, sc, &d->mask, r->width, r->height);
+            } else if (fmt == RFS_MASK_POLYGON) {
+                rfs_jbuf_put(b, ",", 1);
+                st = put_polygon_xy(b, sc, &d->mask);
+            }
+            if (st != RFS_OK) return st;
         }
         rfs_jbuf_puts(b, "}");
     }

@@ -56,9 +56,16 @@ void rfs_shape_ctx_free(rfs_shape_ctx *c);
 rfs_status rfs_response_roboflow(rfs_jbuf *out, rfs_shape_ctx *shapes, const rfs_result *r,
                                  const rfs_model *m, const rfs_response_opts *o);
 
-/* The official rfdetr predict result for one image: class_id, class_name (rfdetr's COCO
- * names or the checkpoint's), confidence, xyxy (float32 values), mask area and bounds. */
-rfs_status rfs_response_rfdetr(rfs_jbuf *out, const rfs_result *r, const rfs_model *m,
+/* The official rfdetr predict result for one image (supervision.Detections' fields):
+ * {"image", "width", "height", "detections": [{"class_id", "class_name", "confidence",
+ * "xyxy" (float32 values), and with masks "mask_area", "mask_bounds" [x0, y0, w, h] and the
+ * mask itself per o->format: "rle" {"size": [H, W], "counts"} (COCO RLE, as the roboflow
+ * writer), "polygon" [[x, y], ...] (the longest external contour, frame pixels), nothing
+ * for RFS_MASK_NONE}]}. class_name: today's data["class_name"] (rfs_rfdetr_class_name)
+ * for RFS_PRESET_RFDETR, rfdetr 1.4.1's model.class_names (rfs_model_class_name) for
+ * RFS_PRESET_RFDETR_14. o may be NULL (no mask shapes); shapes may be NULL then. */
+rfs_status rfs_response_rfdetr(rfs_jbuf *out, rfs_shape_ctx *shapes, const rfs_result *r,
+                               const rfs_model *m, const rfs_response_opts *o, rfs_preset preset,
                                const char *image_name);
 
 /* Roboflow's name for a class id: the package's class name, else COCO_LABELS (with

@@ -72,9 +72,8 @@ int rfs_select_argmax(rfs_cand *out, const float *logits, int nq, int K, const i
     return n;
 }
 
-/* torch.clamp(min=lo) / clamp(max=hi): NaN passes through */
+/* torch.clamp(min=lo): NaN passes through */
 static inline float clamp_min(float v, float lo) { return v < lo ? lo : v; }
-static inline float clamp_max(float v, float hi) { return v > hi ? hi : v; }
 
 void rfs_box_xyxy(float out[4], const float *b, float sx, float sy) {
     float hw = 0.5f * clamp_min(b[2], 0.f), hh = 0.5f * clamp_min(b[3], 0.f);
@@ -82,9 +81,4 @@ void rfs_box_xyxy(float out[4], const float *b, float sx, float sy) {
     out[1] = (b[1] - hh) * sy;
     out[2] = (b[0] + hw) * sx;
     out[3] = (b[1] + hh) * sy;
-}
-
-void rfs_box_xyxy_clamped(float out[4], const float *b, float W, float H) {
-    rfs_box_xyxy(out, b, W, H);
-    for (int k = 0; k < 4; k++) out[k] = clamp_max(clamp_min(out[k], 0.f), k & 1 ? H : W);
 }

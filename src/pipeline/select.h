@@ -44,7 +44,4 @@ int rfs_select_argmax(rfs_cand *out, const float *logits, int nq, int K, const i
  * (rfdetr's box_cxcywh_to_xyxy then boxes * scale_fct; NaN stays NaN, as torch.clamp). */
 void rfs_box_xyxy(float out[4], const float *cxcywh, float sx, float sy);
 
-/* rfdetr >= 1.8.3: the same, then clamp_min(0) and clamp(max=(W, H, W, H)) to the frame. */
-void rfs_box_xyxy_clamped(float out[4], const float *cxcywh, float W, float H);
-
 #endif
