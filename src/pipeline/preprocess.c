@@ -205,26 +205,13 @@ rfs_status rfs_preprocess_rfdetr(float *dst, int R, const uint8_t *pix, int w, i
     if (c->kind != 4 || c->w != w || c->h != h || c->R != R) {
         rfs_preprocess_ctx_free(c);
         if ((st = rfs_bl64_plan_init(&c->bl, w, h, R, R)) != RFS_OK) goto fail;
-        if (!(c->f32 = rfs_malloc((size_t)w * h * 3 * sizeof(float)))) {
-            st = RFS_ERR_NOMEM;
-            goto fail;
-        }
         c->kind = 4, c->w = w, c->h = h, c->R = R;
     }
-    /* x = u8 / 255 in float32 (IEEE division), into CHW planes, through a 256-entry table */
+    /* x = u8 / 255 in float32 (IEEE division), read through a 256-entry table while
+     * resizing (only the pixels the taps reach) */
     float lut[256];
     for (int v = 0; v < 256; v++) lut[v] = (float)v / 255.0f;
-    const size_t plane = (size_t)w * h;
-    for (int ch = 0; ch < 3; ch++) {
-        int src_ch = bgr_input ? 2 - ch : ch;
-        float *d = c->f32 + (size_t)ch * plane;
-        for (int y = 0; y < h; y++) {
-            const uint8_t *s = pix + (size_t)y * stride + src_ch;
-            float *dr = d + (size_t)y * w;
-            for (int x = 0; x < w; x++) dr[x] = lut[s[3 * x]];
-        }
-    }
-    rfs_bl64_run(&c->bl, dst, c->f32, 3);
+    rfs_bl64_run_u8(&c->bl, dst, pix, stride, bgr_input, lut);
     /* torchvision normalize: sub_(mean).div_(std), float32 */
     const size_t out = (size_t)R * R;
     for (int ch = 0; ch < 3; ch++) {

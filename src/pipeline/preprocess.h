@@ -31,7 +31,7 @@ typedef struct rfs_preprocess_ctx {
     uint8_t *u8;           /* roboflow: R*R*3 resized BGR */
     rfs_aa_plan aa;        /* rfdetr 1.4.1 */
     rfs_bl64_plan bl;      /* rfdetr */
-    float *f32;            /* rfdetr: 3*h*w planes (1.4.1: normalised; today: x / 255) */
+    float *f32;            /* rfdetr 1.4.1: 3*h*w normalised planes */
 } rfs_preprocess_ctx;
 
 void rfs_preprocess_ctx_free(rfs_preprocess_ctx *c);

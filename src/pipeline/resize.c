@@ -569,23 +569,37 @@ void rfs_bl64_plan_free(rfs_bl64_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
-void rfs_bl64_run(rfs_bl64_plan *p, float *dst, const float *src, int planes) {
-    const int sw = p->src_w, sh = p->src_h, dw = p->dst_w, dh = p->dst_h;
+/* The vertical pass of rfs_bl64_run_u8 from the horizontal values in p->tmp. */
+static void bl64_vertical(const rfs_bl64_plan *p, float *d) {
+    const int dw = p->dst_w, dh = p->dst_h;
+    const rfs_bl64_axis *ay = &p->ay;
+    for (int y = 0; y < dh; y++) {
+        const double *t0 = p->tmp + (size_t)ay->i0[y] * dw, *t1 = p->tmp + (size_t)ay->i1[y] * dw;
+        const double h0 = ay->w0[y], h1 = ay->w1[y];
+        float *o = d + (size_t)y * dw;
+        for (int x = 0; x < dw; x++) o[x] = (float)(h0 * t0[x] + h1 * t1[x]);
+    }
+}
+
+void rfs_bl64_run_u8(rfs_bl64_plan *p, float *dst, const uint8_t *pix, int stride, int bgr,
+                     const float lut[256]) {
+    const int dw = p->dst_w, dh = p->dst_h;
     const rfs_bl64_axis *ax = &p->ax, *ay = &p->ay;
-    for (int c = 0; c < planes; c++) {
-        const float *s = src + (size_t)c * sw * sh;
-        float *d = dst + (size_t)c * dw * dh;
-        for (int y = 0; y < sh; y++) {
-            const float *r = s + (size_t)y * sw;
-            double *t = p->tmp + (size_t)y * dw;
-            for (int x = 0; x < dw; x++)
-                t[x] = ax->w0[x] * (double)r[ax->i0[x]] + ax->w1[x] * (double)r[ax->i1[x]];
+    for (int c = 0; c < 3; c++) {
+        const int b = bgr ? 2 - c : c;
+        /* horizontal values of the source rows the vertical taps use (each once) */
+        for (int y = 0, last = -1; y < dh; y++) {
+            const int rows[2] = {ay->i0[y], ay->i1[y]};
+            for (int k = 0; k < 2; k++) {
+                const int r = rows[k];
+                if (r <= last) continue; /* taps never decrease: rows come in order */
+                last = r;
+                const uint8_t *s = pix + (size_t)r * stride + b;
+                double *t = p->tmp + (size_t)r * dw;
+                for (int x = 0; x < dw; x++)
+                    t[x] = ax->w0[x] * (double)lut[s[3 * ax->i0[x]]] + ax->w1[x] * (double)lut[s[3 * ax->i1[x]]];
+            }
         }
-        for (int y = 0; y < dh; y++) {
-            const double *t0 = p->tmp + (size_t)ay->i0[y] * dw, *t1 = p->tmp + (size_t)ay->i1[y] * dw;
-            const double h0 = ay->w0[y], h1 = ay->w1[y];
-            float *o = d + (size_t)y * dw;
-            for (int x = 0; x < dw; x++) o[x] = (float)(h0 * t0[x] + h1 * t1[x]);
-        }
+        bl64_vertical(p, dst + (size_t)c * dw * dh);
     }
 }

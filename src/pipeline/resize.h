@@ -143,7 +143,7 @@ rfs_status rfs_resize_aa_f32(float *dst, int dst_w, int dst_h, const float *src,
                              int src_h, int planes);
 
 /* torchvision resize(antialias=False) = interpolate(mode="bilinear", align_corners=False,
- * antialias=False) of float32 planes (CHW), the rfdetr >= 1.9 preprocess: per axis the
+ * antialias=False) of a float32 image, the rfdetr >= 1.9 preprocess: per axis the
  * taps and float32 weights of rfs_interp_axis_init(antialias = 0), exactly ATen's; each
  * output is then
  *     (double)h0 * t(row i0) + (double)h1 * t(row i1),  t(r) = (double)w0 * x[r][j0] + (double)w1 * x[r][j1]
@@ -159,11 +159,15 @@ typedef struct rfs_bl64_axis {
 typedef struct rfs_bl64_plan {
     int src_w, src_h, dst_w, dst_h;
     rfs_bl64_axis ax, ay;
-    double *tmp;      /* [src_h * dst_w] horizontal pass */
+    double *tmp;      /* [src_h * dst_w] horizontal pass (rows the taps use) */
 } rfs_bl64_plan;
 
 rfs_status rfs_bl64_plan_init(rfs_bl64_plan *p, int src_w, int src_h, int dst_w, int dst_h);
 void rfs_bl64_plan_free(rfs_bl64_plan *p);
-void rfs_bl64_run(rfs_bl64_plan *p, float *dst, const float *src, int planes);
+/* Resizes a packed 8-bit 3-channel image whose value v stands for the float lut[v] (the
+ * float32 image is never built: only the source rows and pixels the taps reach are read)
+ * into three float32 planes; output plane c from byte c of each pixel (2 - c when bgr). */
+void rfs_bl64_run_u8(rfs_bl64_plan *p, float *dst, const uint8_t *pix, int stride, int bgr,
+                     const float lut[256]);
 
 #endif
