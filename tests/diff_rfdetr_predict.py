@@ -309,7 +309,7 @@ def test_json(tmp):
                 ok &= f32(d["confidence"]) == t["scores"][i] and all(f32(a) == b for a, b in zip(d["xyxy"], t["boxes"][i]))
                 ok &= np.array_equal(rle_decode(d["rle"]), t["masks"][i].astype(bool))
                 ok &= d["mask_area"] == int(t["masks"][i].sum()) and "rle" not in polys[i]
-                ok &= (len(polys[i]["polygon"]) > 0) == bool(t["masks"][i].any())
+                ok &= (len(polys[i]["points"]) > 0) == bool(t["masks"][i].any())
             n += 1
             if not ok:
                 bad += 1

@@ -215,6 +215,7 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
                               o->threshold, o->class_thresholds, o->n_class_thresholds);
     }
     rfs_status st = rfs_result_reserve(r, n);
+    if (st == RFS_OK) st = rfs_result_set_preset(r, o->preset);
     if (st != RFS_OK) return st;
     r->width = W, r->height = H, r->count = n;
     double t1 = now_ms();
