@@ -10,7 +10,7 @@
 #   make examples   the programs in examples/ (built by `make` too)
 #
 # Required: OpenBLAS, libzip, libpng, libjpeg(-turbo), libcjson (model packages, requests).
-# Optional, detected with pkg-config: libcurl (model download), FFmpeg (video),
+# Optional, detected with pkg-config: libcurl + libcrypto (model download), FFmpeg (video),
 # libmicrohttpd (server), nvcc (CUDA).
 # Each optional feature can be forced off: make NO_CURL=1 NO_FFMPEG=1 NO_HTTP=1.
 
@@ -50,10 +50,11 @@ DEP_CFLAGS := $(BLAS_CFLAGS) $(shell pkg-config --cflags $(REQ_PKGS))
 DEP_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(REQ_PKGS))
 FEATURE_DEFS :=
 
-ifeq ($(NO_CURL)$(call pkg_ok,libcurl),yes)
+# model download: libcurl, and libcrypto for the MD5 check of what was downloaded
+ifeq ($(NO_CURL)$(call pkg_ok,libcurl libcrypto),yes)
   FEATURE_DEFS += -DRFS_HAVE_CURL=1
-  DEP_CFLAGS += $(shell pkg-config --cflags libcurl)
-  DEP_LIBS   += $(shell pkg-config --libs libcurl)
+  DEP_CFLAGS += $(shell pkg-config --cflags libcurl libcrypto)
+  DEP_LIBS   += $(shell pkg-config --libs libcurl libcrypto)
 endif
 FFMPEG_PKGS := libavformat libavcodec libswscale libavutil
 ifeq ($(NO_FFMPEG)$(call pkg_ok,$(FFMPEG_PKGS)),yes)
