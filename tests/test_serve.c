@@ -553,7 +553,11 @@ TEST(image_urls) {
     rfs_serve_config c = test_config();
     c.limits.allow_urls = 1;
     c.limits.max_image_bytes = 1 << 20;
-    server s3 = start_server(&c); /* fork before this process starts a thread */
+    c.urls.allow_non_https = 1;
+    char msg[128];
+    CHECK(rfs_url_list_parse(&c.urls.allow, &c.urls.n_allow, "127.0.0.1", msg, sizeof msg) == 0);
+    server s3 = start_server(&c);
+    free(c.urls.allow); /* fork before this process starts a thread */
     pthread_create(&fs.th, NULL, file_server_main, &fs);
     CHECK(s3.pid > 0);
     char *expect = predict_cli(model_w1, test_shared("fixtures/images/coffee.png"), NULL);
