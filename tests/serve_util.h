@@ -211,6 +211,25 @@ SU void send_request(int fd, const char *method, const char *path, const char *c
     if (n) send_all(fd, body, n); /* a server that refused early may close: ignore */
 }
 
+/* A request with extra header lines (each ending in \r\n; may be NULL). */
+SU int http_h(int port, const char *method, const char *path, const char *ctype, const char *headers,
+              const void *body, size_t n, resp *r) {
+    int fd = connect_to(port);
+    memset(r, 0, sizeof *r);
+    r->status = -1;
+    if (fd < 0) return -1;
+    char *head = malloc(2048 + (headers ? strlen(headers) : 0));
+    int hl = sprintf(head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%s%sContent-Length: %zu\r\n\r\n",
+                     method, path, ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "",
+                     headers ? headers : "", n);
+    send_all(fd, head, (size_t)hl);
+    free(head);
+    if (n) send_all(fd, body, n);
+    int rc = read_resp(fd, r);
+    close(fd);
+    return rc;
+}
+
 SU int http(int port, const char *method, const char *path, const char *ctype, const void *body,
                 size_t n, resp *r) {
     int fd = connect_to(port);

@@ -19,6 +19,8 @@
 #if RFS_HAVE_HTTP
 #include "serve_util.h"
 
+#include <cjson/cJSON.h>
+
 static server srv; /* the main server of these tests */
 
 /* ---- tests --------------------------------------------------------------------------------- */
@@ -466,6 +468,291 @@ TEST(short_deadline_server) {
     free(jpg), free(v), free(one), free(four), free(single);
 }
 
+/* ---- inference_sdk's calls (v1) --------------------------------------------------------------- */
+
+static int status_of(const char *method, const char *path, const char *json, resp *r) {
+    http(srv.port, method, path, json ? "application/json" : NULL, json, json ? strlen(json) : 0, r);
+    return r->status;
+}
+
+TEST(sdk_model_routes) {
+    resp r;
+    /* GET /model/registry: what RegisteredModels / ModelDescription read */
+    CHECK(status_of("GET", "/model/registry", NULL, &r) == 200);
+    CHECK(r.body && strstr(r.body, "{\"models\":[{\"model_id\":\"tiny/1\",\"task_type\":\"instance-segmentation\","
+                                    "\"batch_size\":4,\"input_height\":96,\"input_width\":96}"));
+    CHECK(r.body && strstr(r.body, "\"model_id\":\"tiny/2\"") && strstr(r.body, "\"model_id\":\"w1\""));
+    resp_free(&r);
+    /* load_model: POST /model/add {"model_id", "api_key"} answers the registry */
+    CHECK(status_of("POST", "/model/add", "{\"model_id\":\"tiny/2\",\"api_key\":\"any\"}", &r) == 200);
+    CHECK(r.body && !strncmp(r.body, "{\"models\":[", 11) && strstr(r.body, "\"model_id\":\"tiny/2\""));
+    resp_free(&r);
+    CHECK(status_of("POST", "/model/add", "{\"model_id\":\"nope/1\"}", &r) == 404);
+    CHECK(r.body && strstr(r.body, "nope/1") && strstr(r.body, "\"message\""));
+    resp_free(&r);
+    CHECK(status_of("POST", "/model/add", "{}", &r) == 422);
+    resp_free(&r);
+    CHECK(status_of("POST", "/model/add", NULL, &r) == 422);
+    resp_free(&r);
+    CHECK(status_of("GET", "/model/add", NULL, &r) == 405 && r.head && strstr(r.head, "Allow: POST"));
+    resp_free(&r);
+    /* unload_model: off the registry; an inference loads it again, as Roboflow's server does */
+    CHECK(status_of("POST", "/model/remove", "{\"model_id\":\"tiny/2\"}", &r) == 200);
+    CHECK(r.body && !strstr(r.body, "\"tiny/2\"") && strstr(r.body, "\"tiny/1\""));
+    resp_free(&r);
+    size_t jn;
+    uint8_t *jpg = make_jpeg(48, 32, &jn);
+    char *v = b64(jpg, jn);
+    char *json = fmt("{\"model_id\":\"tiny/2\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    CHECK(status_of("POST", "/infer/instance_segmentation", json, &r) == 200);
+    resp_free(&r);
+    CHECK(status_of("GET", "/model/registry", NULL, &r) == 200 && r.body && strstr(r.body, "\"tiny/2\""));
+    resp_free(&r);
+    /* unload_all_models: POST /model/clear, no body */
+    CHECK(status_of("POST", "/model/clear", NULL, &r) == 200 && r.body && !strcmp(r.body, "{\"models\":[]}"));
+    resp_free(&r);
+    const char *ids[3] = {"tiny/1", "tiny/2", "w1"};
+    for (int i = 0; i < 3; i++) {
+        char *add = fmt("{\"model_id\":\"%s\"}", ids[i]);
+        CHECK(status_of("POST", "/model/add", add, &r) == 200);
+        resp_free(&r);
+        free(add);
+    }
+    CHECK(status_of("POST", "/model/registry", "{}", &r) == 200 && r.body && strstr(r.body, "\"w1\""));
+    resp_free(&r);
+    /* get_server_info: name, version, uuid */
+    CHECK(status_of("GET", "/info", NULL, &r) == 200);
+    const char *u = r.body ? strstr(r.body, "\"uuid\":\"") : NULL;
+    CHECK(r.body && strstr(r.body, "\"name\":\"rfseg\"") && strstr(r.body, "\"version\":\"") && u &&
+          strlen(u) > 45 && u[8 + 36] == '"' && u[8 + 14] == '4');
+    resp_free(&r);
+    free(jpg), free(v), free(json);
+}
+
+TEST(confidence_syntax) {
+    /* a fraction, a percentage ("30%"), as JSON numbers or strings; the legacy route also
+     * reads numbers >= 1 as percents */
+    const char *img = test_shared("fixtures/images/chelsea.png");
+    char *v = image_b64("fixtures/images/chelsea.png");
+    char *expect = predict_cli(model_w1, img, "--confidence 0.3");
+    CHECK(v && expect);
+    if (!v || !expect) goto done;
+    const char *forms[] = {"0.3", "\"0.3\"", "\"30%\""};
+    for (int k = 0; k < 3; k++) {
+        char *json = fmt("{\"model_id\":\"tiny/1\",\"confidence\":%s,\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}",
+                         forms[k], v);
+        resp r;
+        post_json(srv.port, json, &r);
+        CHECKF(r.status == 200 && body_equals(&r, expect), "confidence %s: %d", forms[k], r.status);
+        resp_free(&r);
+        free(json);
+    }
+    const char *queries[] = {"/tiny/1?confidence=30", "/tiny/1?confidence=0.3", "/tiny/1?confidence=30%25"};
+    for (int k = 0; k < 3; k++) {
+        resp r;
+        http(srv.port, "POST", queries[k], "application/json", v, strlen(v), &r);
+        CHECKF(r.status == 200 && body_equals(&r, expect), "%s: %d", queries[k], r.status);
+        resp_free(&r);
+    }
+    resp r;
+    char *bad = fmt("{\"model_id\":\"tiny/1\",\"confidence\":\"130%%\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    post_json(srv.port, bad, &r);
+    CHECK(r.status == 422 && r.body && strstr(r.body, "percentage"));
+    resp_free(&r);
+    free(bad);
+done:
+    free(v), free(expect);
+}
+
+/* ---- the Open Inference Protocol (KServe v2) -------------------------------------------------- */
+
+/* outputs[0].data[i] of a JSON answer, normalized, or NULL. */
+static char *v2_answer(const char *body, int i) {
+    cJSON *root = body ? cJSON_Parse(body) : NULL;
+    cJSON *outs = root ? cJSON_GetObjectItem(root, "outputs") : NULL;
+    cJSON *o = outs ? cJSON_GetArrayItem(outs, 0) : NULL;
+    cJSON *d = o ? cJSON_GetArrayItem(cJSON_GetObjectItem(o, "data"), i) : NULL;
+    char *s = d && cJSON_IsString(d) ? strdup(d->valuestring) : NULL;
+    cJSON_Delete(root);
+    if (s) normalize(s);
+    return s;
+}
+
+static int same(const char *got, const char *expect, const char *what) {
+    int eq = got && expect && !strcmp(got, expect);
+    if (!eq) printf("  %s:\n  got:    %.300s\n  expect: %.300s\n", what, got ? got : "(none)", expect ? expect : "(none)");
+    return eq;
+}
+
+TEST(kserve_v2) {
+    const char *n0 = "fixtures/images/chelsea.png", *n1 = "fixtures/images/coffee.png";
+    char *v0 = image_b64(n0), *v1 = image_b64(n1);
+    char *e0 = predict_cli(model_w1, test_shared(n0), NULL), *e1 = predict_cli(model_w1, test_shared(n1), NULL);
+    char *e0c = predict_cli(model_w1, test_shared(n0), "--confidence 0.3 --format rle");
+    CHECK(v0 && v1 && e0 && e1 && e0c);
+    if (!(v0 && v1 && e0 && e1 && e0c)) goto done;
+    resp r;
+    /* one image, JSON: the Roboflow answer as the BYTES output */
+    char *json = fmt("{\"id\":\"r-1\",\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"%s\"]}]}", v0);
+    http(srv.port, "POST", "/v2/models/tiny/1/infer", "application/json", json, strlen(json), &r);
+    CHECKF(r.status == 200, "v2 infer: %d %.200s", r.status, r.body ? r.body : "");
+    CHECK(r.body && strstr(r.body, "\"model_name\":\"tiny/1\"") && strstr(r.body, "\"id\":\"r-1\"") &&
+          strstr(r.body, "\"name\":\"predictions\",\"datatype\":\"BYTES\",\"shape\":[1]"));
+    char *a = v2_answer(r.body, 0);
+    CHECK(same(a, e0, "v2 single"));
+    free(a);
+    resp_free(&r);
+    free(json);
+    /* two images, version path, options in parameters */
+    json = fmt("{\"inputs\":[{\"name\":\"images\",\"datatype\":\"BYTES\",\"shape\":[2],\"data\":[\"%s\",\"%s\"]}]}", v0, v1);
+    http(srv.port, "POST", "/v2/models/tiny/versions/1/infer", "application/json", json, strlen(json), &r);
+    char *a0 = v2_answer(r.body, 0), *a1 = v2_answer(r.body, 1);
+    CHECKF(r.status == 200 && same(a0, e0, "v2 list[0]") && same(a1, e1, "v2 list[1]"), "v2 list: %d", r.status);
+    free(a0), free(a1);
+    resp_free(&r);
+    free(json);
+    json = fmt("{\"parameters\":{\"confidence\":\"30%%\",\"response_mask_format\":\"rle\"},\"inputs\":[{\"name\":\"x\","
+               "\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"%s\"]]}]}", v0);
+    http(srv.port, "POST", "/v2/models/tiny%2F1/infer", "application/json", json, strlen(json), &r);
+    a = v2_answer(r.body, 0);
+    CHECKF(r.status == 200 && same(a, e0c, "v2 parameters"), "v2 parameters: %d", r.status);
+    free(a);
+    resp_free(&r);
+    free(json);
+
+    /* the binary tensor extension, both ways */
+    size_t n;
+    uint8_t *raw = test_read_file(test_shared(n0), &n);
+    char *hdr = fmt("{\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[1],\"parameters\":"
+                    "{\"binary_data_size\":%zu}}],\"outputs\":[{\"name\":\"predictions\",\"parameters\":{\"binary_data\":true}}]}",
+                    n + 4);
+    size_t hl = strlen(hdr);
+    uint8_t *body = malloc(hl + 4 + n);
+    memcpy(body, hdr, hl);
+    body[hl] = (uint8_t)n, body[hl + 1] = (uint8_t)(n >> 8), body[hl + 2] = (uint8_t)(n >> 16), body[hl + 3] = (uint8_t)(n >> 24);
+    memcpy(body + hl + 4, raw, n);
+    char *extra = fmt("Inference-Header-Content-Length: %zu\r\n", hl);
+    http_h(srv.port, "POST", "/v2/models/tiny/1/infer", "application/octet-stream", extra, body, hl + 4 + n, &r);
+    const char *ihcl = r.head ? strcasestr(r.head, "Inference-Header-Content-Length: ") : NULL;
+    size_t jl = ihcl ? (size_t)atol(ihcl + 33) : 0;
+    int bin_ok = r.status == 200 && jl > 0 && jl + 4 <= r.body_len && strstr(r.body, "\"binary_data_size\":");
+    CHECKF(bin_ok, "v2 binary: %d %.200s", r.status, r.body ? r.body : "");
+    if (bin_ok) {
+        const uint8_t *b = (const uint8_t *)r.body + jl;
+        size_t len = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+        CHECK(jl + 4 + len == r.body_len);
+        char *got = malloc(len + 1);
+        memcpy(got, b + 4, len);
+        got[len] = 0;
+        normalize(got);
+        CHECK(same(got, e0, "v2 binary"));
+        free(got);
+    }
+    resp_free(&r);
+    free(raw), free(hdr), free(body), free(extra);
+
+    /* metadata, readiness, health */
+    CHECK(status_of("GET", "/v2/models/tiny/1", NULL, &r) == 200 && r.body && strstr(r.body, "\"name\":\"tiny/1\"") &&
+          strstr(r.body, "\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\""));
+    resp_free(&r);
+    CHECK(status_of("GET", "/v2/models/tiny/1/ready", NULL, &r) == 200 && r.body && strstr(r.body, "\"ready\":true"));
+    resp_free(&r);
+    CHECK(status_of("GET", "/v2/models/nope/ready", NULL, &r) == 404 && r.body && strstr(r.body, "{\"error\":"));
+    resp_free(&r);
+    CHECK(status_of("GET", "/v2/health/live", NULL, &r) == 200 && r.body && strstr(r.body, "\"live\":true"));
+    resp_free(&r);
+    CHECK(status_of("GET", "/v2/health/ready", NULL, &r) == 200 && r.body && strstr(r.body, "\"ready\":true"));
+    resp_free(&r);
+    CHECK(status_of("GET", "/v2", NULL, &r) == 200 && r.body && strstr(r.body, "\"name\":\"rfseg\""));
+    resp_free(&r);
+
+    /* errors: {"error": ...} */
+    struct {
+        const char *path, *json;
+        int status;
+        const char *msg;
+    } bad[] = {
+        {"/v2/models/nope/infer", "{\"inputs\":[]}", 404, "nope"},
+        {"/v2/models/tiny/1/infer", "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1],\"data\":[1]}]}", 400, "BYTES"},
+        {"/v2/models/tiny/1/infer", "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"BYTES\",\"shape\":[2],\"data\":[\"aGk=\"]}]}", 400, "shape"},
+        {"/v2/models/tiny/1/infer", "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"ab$d\"]}]}", 400, "base64"},
+        {"/v2/models/tiny/1/infer", "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"aGk=\"]}],"
+                                    "\"outputs\":[{\"name\":\"masks\"}]}", 400, "unknown output"},
+        {"/v2/models/tiny/1/infer", "{\"inputs\":", 400, "malformed JSON"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        http(srv.port, "POST", bad[k].path, "application/json", bad[k].json, strlen(bad[k].json), &r);
+        CHECKF(r.status == bad[k].status && r.body && !strncmp(r.body, "{\"error\":", 9) && strstr(r.body, bad[k].msg),
+               "v2 bad %zu: %d %.200s", k, r.status, r.body ? r.body : "");
+        resp_free(&r);
+    }
+    CHECK(status_of("GET", "/v2/models/tiny/1/infer", NULL, &r) == 405);
+    resp_free(&r);
+done:
+    free(v0), free(v1), free(e0), free(e1), free(e0c);
+}
+
+/* ---- --api-key ------------------------------------------------------------------------------------ */
+
+TEST(api_key) {
+    rfs_serve_config c = test_config();
+    c.api_key = "s3cret-key";
+    server s = start_server(&c);
+    CHECK(s.pid > 0);
+    if (s.pid <= 0) return;
+    size_t jn;
+    uint8_t *jpg = make_jpeg(48, 32, &jn);
+    char *v = b64(jpg, jn);
+    char *with = fmt("{\"model_id\":\"tiny/1\",\"api_key\":\"s3cret-key\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    char *wrong = fmt("{\"model_id\":\"tiny/1\",\"api_key\":\"s3cret-kez\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    char *none = fmt("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    char *v2 = fmt("{\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"%s\"]}]}", v);
+    const char *bearer = "Authorization: Bearer s3cret-key\r\n";
+    struct {
+        const char *method, *path, *headers, *json;
+        int status;
+    } cases[] = {
+        {"GET", "/model/registry", NULL, NULL, 400},
+        {"GET", "/model/registry?api_key=wrong", NULL, NULL, 401},
+        {"GET", "/model/registry?api_key=s3cret-key", NULL, NULL, 200},
+        {"GET", "/model/registry", bearer, NULL, 200},
+        {"GET", "/model/registry", "Authorization: Bearer s3cret-ke\r\n", NULL, 401},
+        {"POST", "/infer/instance_segmentation", NULL, with, 200},
+        {"POST", "/infer/instance_segmentation", NULL, wrong, 401},
+        {"POST", "/infer/instance_segmentation", NULL, none, 400},
+        {"POST", "/infer/instance_segmentation", bearer, none, 200},
+        {"POST", "/infer/instance_segmentation?api_key=s3cret-key", NULL, none, 200},
+        {"POST", "/tiny/1?api_key=s3cret-key", NULL, v, 200},
+        {"POST", "/tiny/1", NULL, v, 400},
+        {"POST", "/tiny/1?api_key=nope", NULL, v, 401},
+        {"POST", "/model/add", NULL, "{\"model_id\":\"tiny/1\",\"api_key\":\"s3cret-key\"}", 200},
+        {"POST", "/model/add", NULL, "{\"model_id\":\"tiny/1\",\"api_key\":\"x\"}", 401},
+        {"POST", "/model/remove", NULL, "{\"model_id\":\"tiny/2\"}", 200}, /* the SDK sends no key here */
+        {"POST", "/model/clear", NULL, NULL, 200},
+        {"POST", "/v2/models/tiny/1/infer", NULL, v2, 401},
+        {"POST", "/v2/models/tiny/1/infer", bearer, v2, 200},
+        {"GET", "/healthz", NULL, NULL, 200},
+        {"GET", "/info", NULL, NULL, 200},
+        {"GET", "/metrics", NULL, NULL, 200},
+        {"GET", "/v2/health/ready", NULL, NULL, 200},
+        {"GET", "/v2/models/tiny/1/ready", NULL, NULL, 200},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        resp r;
+        const char *body = cases[k].json;
+        http_h(s.port, cases[k].method, cases[k].path, body ? "application/json" : NULL, cases[k].headers, body,
+               body ? strlen(body) : 0, &r);
+        int ok = r.status == cases[k].status;
+        if (r.status == 401) ok &= r.head && strstr(r.head, "WWW-Authenticate: Bearer") && r.body && !strstr(r.body, "s3cret");
+        if (r.status == 400) ok &= r.body && strstr(r.body, "API key is missing");
+        CHECKF(ok, "%s %s%s: want %d, got %d %.200s", cases[k].method, cases[k].path, cases[k].headers ? " (bearer)" : "",
+               cases[k].status, r.status, r.body ? r.body : "");
+        resp_free(&r);
+    }
+    CHECKF(stop_server(&s) == 0, "server did not exit cleanly");
+    free(jpg), free(v), free(with), free(wrong), free(none), free(v2);
+}
+
 TEST(graceful_shutdown) {
     /* a list of images, so that the request is still being worked on when it is seen */
     char *v = image_b64("fixtures/images/astronaut.png");
@@ -505,6 +792,10 @@ int main(int argc, char **argv) {
         RUN(exif_orientation);
         RUN(legacy_route);
         RUN(image_urls);
+        RUN(sdk_model_routes);
+        RUN(confidence_syntax);
+        RUN(kserve_v2);
+        RUN(api_key);
         RUN(bad_requests);
         RUN(oversize_body);
         RUN(slow_clients);
