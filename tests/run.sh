@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: the C test binaries (build/tests/test_*), then the Python differential
-# and command-line tests (tests/diff_*.py, tests/cli_*.py, run with Debian's python3 that
+# and command-line tests (tests/diff_*.py, tests/cli_*.py, tests/serve_*.py, run with Debian's python3 that
 # has cv2/numpy/PIL). Prints one
 # line per test program and a final "N passed, N failed"; exits non-zero on any failure.
 set -u
@@ -29,7 +29,7 @@ for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     run "$(basename "$t")" "$t"
 done
-for p in tests/diff_*.py tests/cli_*.py; do
+for p in tests/diff_*.py tests/cli_*.py tests/serve_*.py; do
     [ -f "$p" ] || continue
     run "$(basename "$p")" "$PYTHON" "$p"
 done

@@ -57,8 +57,8 @@ TEST(infer_equals_predict) {
         {"tiny/1", model_w1, "", ""},
         {"tiny/2", model_w2, "", ""},
         {"tiny/1", model_w1, ",\"response_mask_format\":\"rle\"", "--format rle"},
-        {"tiny/1", model_w1, ",\"confidence\":0.25,\"disable_preproc_auto_orient\":true",
-         "--confidence 0.25 --no-auto-orient"},
+        {"tiny/1", model_w1, ",\"confidence\":0.86,\"disable_preproc_auto_orient\":true",
+         "--confidence 0.86 --no-auto-orient"},
         {"w1", model_w1, ",\"confidence\":\"default\",\"iou_threshold\":0.5,\"api_key\":\"k\"", ""},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -200,19 +200,19 @@ TEST(legacy_route) {
     size_t n;
     uint8_t *raw = test_read_file(img, &n);
     char *v = raw ? b64(raw, n) : NULL;
-    char *expect = predict_cli(model_w1, img, "--confidence 0.3");
+    char *expect = predict_cli(model_w1, img, "--confidence 0.85");
     char *expect_rle = predict_cli(model_w1, img, "--format rle");
     CHECK(raw && v && expect && expect_rle);
     if (!(raw && v && expect && expect_rle)) goto done;
     resp r;
     /* raw base64 body; confidence in percent as Roboflow's legacy route reads it */
-    http(srv.port, "POST", "/tiny/1?confidence=30&format=json&api_key=x", "application/x-www-form-urlencoded",
+    http(srv.port, "POST", "/tiny/1?confidence=85&format=json&api_key=x", "application/x-www-form-urlencoded",
          v, strlen(v), &r);
     CHECK(r.status == 200);
     CHECK(body_equals(&r, expect));
     resp_free(&r);
     /* the same as a fraction */
-    http(srv.port, "POST", "/tiny/1?confidence=0.3", NULL, v, strlen(v), &r);
+    http(srv.port, "POST", "/tiny/1?confidence=0.85", NULL, v, strlen(v), &r);
     CHECK(r.status == 200 && body_equals(&r, expect));
     resp_free(&r);
     /* multipart upload of the file itself */
@@ -534,10 +534,10 @@ TEST(confidence_syntax) {
      * reads numbers >= 1 as percents */
     const char *img = test_shared("fixtures/images/chelsea.png");
     char *v = image_b64("fixtures/images/chelsea.png");
-    char *expect = predict_cli(model_w1, img, "--confidence 0.3");
+    char *expect = predict_cli(model_w1, img, "--confidence 0.85");
     CHECK(v && expect);
     if (!v || !expect) goto done;
-    const char *forms[] = {"0.3", "\"0.3\"", "\"30%\""};
+    const char *forms[] = {"0.85", "\"0.85\"", "\"85%\""};
     for (int k = 0; k < 3; k++) {
         char *json = fmt("{\"model_id\":\"tiny/1\",\"confidence\":%s,\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}",
                          forms[k], v);
@@ -547,7 +547,7 @@ TEST(confidence_syntax) {
         resp_free(&r);
         free(json);
     }
-    const char *queries[] = {"/tiny/1?confidence=30", "/tiny/1?confidence=0.3", "/tiny/1?confidence=30%25"};
+    const char *queries[] = {"/tiny/1?confidence=85", "/tiny/1?confidence=0.85", "/tiny/1?confidence=85%25"};
     for (int k = 0; k < 3; k++) {
         resp r;
         http(srv.port, "POST", queries[k], "application/json", v, strlen(v), &r);
@@ -588,7 +588,7 @@ TEST(kserve_v2) {
     const char *n0 = "fixtures/images/chelsea.png", *n1 = "fixtures/images/coffee.png";
     char *v0 = image_b64(n0), *v1 = image_b64(n1);
     char *e0 = predict_cli(model_w1, test_shared(n0), NULL), *e1 = predict_cli(model_w1, test_shared(n1), NULL);
-    char *e0c = predict_cli(model_w1, test_shared(n0), "--confidence 0.3 --format rle");
+    char *e0c = predict_cli(model_w1, test_shared(n0), "--confidence 0.85 --format rle");
     CHECK(v0 && v1 && e0 && e1 && e0c);
     if (!(v0 && v1 && e0 && e1 && e0c)) goto done;
     resp r;
@@ -611,7 +611,7 @@ TEST(kserve_v2) {
     free(a0), free(a1);
     resp_free(&r);
     free(json);
-    json = fmt("{\"parameters\":{\"confidence\":\"30%%\",\"response_mask_format\":\"rle\"},\"inputs\":[{\"name\":\"x\","
+    json = fmt("{\"parameters\":{\"confidence\":\"85%%\",\"response_mask_format\":\"rle\"},\"inputs\":[{\"name\":\"x\","
                "\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"%s\"]]}]}", v0);
     http(srv.port, "POST", "/v2/models/tiny%2F1/infer", "application/json", json, strlen(json), &r);
     a = v2_answer(r.body, 0);
