@@ -5,7 +5,8 @@
  * server, as command-line options):
  *   - scheme: https only, unless allow_non_https (http then too; nothing else ever);
  *   - host name: a literal IP address, or a name that is not a fully qualified domain
- *     (no dot, "localhost", *.localhost, *.local, *.internal, *.lan, *.home.arpa), is
+ *     (no dot, "localhost", *.localhost, *.local, *.internal, *.lan, *.localdomain,
+ *     *.home.arpa, an all-digit last label), is
  *     refused unless allow_without_fqdn;
  *   - allow list: when given, only the destinations it names are fetched; deny list: the
  *     destinations it names never are. Entries are host names (exact, case-insensitive),
