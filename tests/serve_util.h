@@ -289,7 +289,7 @@ SU server start_server(const rfs_serve_config *base) {
         c.models = models;
         c.n_models = 3;
         rfs_status st = rfs_serve_run(&c, on_ready, &p[1]);
-        if (st != RFS_OK) fprintf(stderr, "server: %s\n", rfs_last_error());
+        if (st != RFS_OK) fprintf(stderr, "server: %s\n", rfs_serve_last_error());
         rfs_model_free(m1);
         rfs_model_free(m2);
         exit(st == RFS_OK ? 0 : 4); /* exit(), not _exit(): LeakSanitizer checks the server */

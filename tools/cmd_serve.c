@@ -96,6 +96,13 @@ static void usage(FILE *f) {
             "/healthz /metrics; the Open Inference Protocol under /v2 (docs/serve.md).\n");
 }
 
+static void log_to_stderr(void *user, rfs_log_level level, const char *msg) {
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    const char *env = getenv("RFSEG_LOG");
+    if (level == RFS_LOG_DEBUG && !(env && !strcmp(env, "debug"))) return;
+    fprintf(stderr, "rfseg: %s: %s\n", names[level], msg);
+}
+
 static void on_ready(void *user, int port) {
     const rfs_serve_config *c = user;
     fprintf(stderr, "rfseg serve: listening on http://%s:%d/ (", c->host, port);
@@ -209,8 +216,9 @@ int cmd_serve(int argc, char **argv) {
         cfg.n_models = k + 1;
     }
     cfg.models = models;
+    cfg.log = log_to_stderr;
     if (rfs_serve_run(&cfg, on_ready, &cfg) != RFS_OK) {
-        fprintf(stderr, "rfseg: %s\n", rfs_last_error()); /* the message starts with "serve:" */
+        fprintf(stderr, "rfseg: %s\n", rfs_serve_last_error()); /* the message starts with "serve:" */
         goto done;
     }
     rc = 0;

@@ -3,7 +3,6 @@
 #include "serve/server.h"
 
 #include "model/model.h"
-#include "pipeline/fmt.h"
 #include "pipeline/response.h"
 #include "serve/batch.h"
 #include "serve/budget.h"
@@ -11,7 +10,7 @@
 #include "serve/kserve.h"
 #include "serve/metrics.h"
 #include "serve/probe.h"
-#include "util/err.h"
+#include "serve/util.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -164,7 +163,7 @@ static int client_gone(void *user) {
 }
 
 /* A fresh random UUID (version 4). */
-static void uuid4(char out[37]) { rfs_uuid4(out); }
+static void uuid4(char out[37]) { rfs_serve_uuid4(out); }
 
 /* ---- answers ---------------------------------------------------------------------------- */
 
@@ -919,7 +918,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
-    rfs_log(RFS_LOG_DEBUG, "http: %s", msg);
+    rfs_server *s = cls;
+    rfs_serve_log(s->cfg.log, s->cfg.log_user, RFS_LOG_DEBUG, "http: %s", msg);
 }
 
 static void on_batch(void *user, int frames, double ms) { rfs_metrics_batch(user, frames, ms); }
@@ -927,30 +927,30 @@ static void on_batch(void *user, int frames, double ms) { rfs_metrics_batch(user
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
 static rfs_status check_config(const rfs_serve_config *c) {
-    if (c->n_models < 1) return RFS_FAIL(RFS_ERR_ARG, "serve: no models");
-    if (c->port < 0 || c->port > 65535) return RFS_FAIL(RFS_ERR_ARG, "serve: port %d out of range", c->port);
+    if (c->n_models < 1) return rfs_serve_fail(RFS_ERR_ARG, "serve: no models");
+    if (c->port < 0 || c->port > 65535) return rfs_serve_fail(RFS_ERR_ARG, "serve: port %d out of range", c->port);
     int ns = c->n_sessions > 0 ? c->n_sessions : 1;
     for (int i = 0; i < ns; i++) {
         const rfs_session_opts *so = c->n_sessions > 0 ? &c->sessions[i] : &c->session;
         if (so->max_batch < 1 || so->max_batch > 128)
-            return RFS_FAIL(RFS_ERR_ARG, "serve: max batch %d not in [1, 128]", so->max_batch);
+            return rfs_serve_fail(RFS_ERR_ARG, "serve: max batch %d not in [1, 128]", so->max_batch);
     }
     if (c->limits.max_images < 1 || c->queue_frames < c->limits.max_images)
-        return RFS_FAIL(RFS_ERR_ARG, "serve: the queue (%d frames) must hold a request's images (%d)",
+        return rfs_serve_fail(RFS_ERR_ARG, "serve: the queue (%d frames) must hold a request's images (%d)",
                         c->queue_frames, c->limits.max_images);
     if (c->batch_wait_ms < 0 || c->deadline_ms < 1 || c->client_timeout_s < 1 || c->max_connections < 1 ||
         c->max_client_connections < 0 || c->header_timeout_ms < 0 || c->body_timeout_ms < 0 ||
         c->max_body < 1 || c->max_inflight_body < c->max_body || c->limits.max_image_bytes < 1 ||
         c->memory_budget < 1 || c->memory_wait_ms < 0)
-        return RFS_FAIL(RFS_ERR_ARG, "serve: invalid limits (timeouts, connections, body sizes, memory)");
+        return rfs_serve_fail(RFS_ERR_ARG, "serve: invalid limits (timeouts, connections, body sizes, memory)");
     if (c->api_key && (!*c->api_key || strlen(c->api_key) > RFS_REQ_MAX_ID))
-        return RFS_FAIL(RFS_ERR_ARG, "serve: the API key must be 1 to %d bytes", RFS_REQ_MAX_ID);
+        return rfs_serve_fail(RFS_ERR_ARG, "serve: the API key must be 1 to %d bytes", RFS_REQ_MAX_ID);
     for (int i = 0; i < c->n_models; i++) {
         const char *id = c->models[i].id;
         if (!id || !*id || strlen(id) > RFS_REQ_MAX_ID)
-            return RFS_FAIL(RFS_ERR_ARG, "serve: model %d: id empty or longer than %d bytes", i, RFS_REQ_MAX_ID);
+            return rfs_serve_fail(RFS_ERR_ARG, "serve: model %d: id empty or longer than %d bytes", i, RFS_REQ_MAX_ID);
         for (int j = 0; j < i; j++)
-            if (!strcmp(c->models[j].id, id)) return RFS_FAIL(RFS_ERR_ARG, "serve: model id \"%s\" given twice", id);
+            if (!strcmp(c->models[j].id, id)) return rfs_serve_fail(RFS_ERR_ARG, "serve: model id \"%s\" given twice", id);
     }
     return RFS_OK;
 }
@@ -966,7 +966,7 @@ rfs_status rfs_server_start(rfs_server **out, const rfs_serve_config *c) {
     *out = NULL;
     rfs_status st = check_config(c);
     if (st != RFS_OK) return st;
-    rfs_server *s = rfs_calloc(1, sizeof *s);
+    rfs_server *s = calloc(1, sizeof *s);
     if (!s) return RFS_ERR_NOMEM;
     s->cfg = *c;
     s->cfg.models = NULL; /* the caller's arrays and strings need not outlive this call */
@@ -982,13 +982,13 @@ rfs_status rfs_server_start(rfs_server **out, const rfs_serve_config *c) {
     s->urls.deny = copy_nets(c->urls.deny, c->urls.n_deny);
     struct addrinfo *ai = NULL;
     if ((c->api_key && !(s->api_key = strdup(c->api_key))) || (c->urls.allow && !s->urls.allow) ||
-        (c->urls.deny && !s->urls.deny) || !(s->models = rfs_calloc((size_t)c->n_models, sizeof *s->models))) {
+        (c->urls.deny && !s->urls.deny) || !(s->models = calloc((size_t)c->n_models, sizeof *s->models))) {
         st = RFS_ERR_NOMEM;
         goto fail;
     }
     if (rfs_guard_start(&s->guard, c->max_connections, c->header_timeout_ms, c->body_timeout_ms,
                         c->body_timeout_ms) != 0) {
-        st = RFS_FAIL(RFS_ERR_NOMEM, "serve: could not start the connection guard thread");
+        st = rfs_serve_fail(RFS_ERR_NOMEM, "serve: could not start the connection guard thread");
         goto fail;
     }
     for (int i = 0; i < c->n_models; i++) {
@@ -1003,7 +1003,7 @@ rfs_status rfs_server_start(rfs_server **out, const rfs_serve_config *c) {
         m->max_batch = bo.sessions[0].max_batch;
         char err[256];
         if ((st = rfs_batcher_create(&m->batcher, m->model, &bo, err, sizeof err)) != RFS_OK) {
-            st = RFS_FAIL(st, "serve: model \"%s\": %s", m->id, err);
+            st = rfs_serve_fail(st, "serve: model \"%s\": %s", m->id, err);
             goto fail;
         }
         s->n_models = i + 1;
@@ -1016,7 +1016,7 @@ rfs_status rfs_server_start(rfs_server **out, const rfs_serve_config *c) {
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     int gai = getaddrinfo(c->host, port, &hints, &ai);
     if (gai != 0) {
-        st = RFS_FAIL(RFS_ERR_ARG, "serve: cannot resolve host \"%s\": %s", c->host, gai_strerror(gai));
+        st = rfs_serve_fail(RFS_ERR_ARG, "serve: cannot resolve host \"%s\": %s", c->host, gai_strerror(gai));
         goto fail;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
@@ -1035,7 +1035,7 @@ rfs_status rfs_server_start(rfs_server **out, const rfs_serve_config *c) {
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_END);
     if (!s->daemon) {
-        st = RFS_FAIL(RFS_ERR_IO, "serve: cannot listen on %s:%d (%s)", c->host, c->port,
+        st = rfs_serve_fail(RFS_ERR_IO, "serve: cannot listen on %s:%d (%s)", c->host, c->port,
                       errno ? strerror(errno) : "libmicrohttpd refused to start");
         goto fail;
     }
@@ -1089,14 +1089,15 @@ rfs_status rfs_serve_run(const rfs_serve_config *c, void (*on_ready)(void *user,
     rfs_server *s;
     rfs_status st = rfs_server_start(&s, c);
     if (st == RFS_OK) {
-        RFS_INFO("serving %d model%s on http://%s:%d/", c->n_models, c->n_models > 1 ? "s" : "",
-                 c->host, s->port);
+        rfs_serve_log(c->log, c->log_user, RFS_LOG_INFO, "serving %d model%s on http://%s:%d/", c->n_models,
+                      c->n_models > 1 ? "s" : "", c->host, s->port);
         if (on_ready) on_ready(user, s->port);
         int sig = 0;
         sigwait(&stop_sigs, &sig);
-        RFS_INFO("%s: finishing accepted requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        rfs_serve_log(c->log, c->log_user, RFS_LOG_INFO, "%s: finishing accepted requests",
+                      sig == SIGINT ? "SIGINT" : "SIGTERM");
         rfs_server_stop(s);
-        RFS_INFO("stopped");
+        rfs_serve_log(c->log, c->log_user, RFS_LOG_INFO, "stopped");
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return st;
@@ -1109,7 +1110,7 @@ struct rfs_server {
 };
 
 static rfs_status not_built(void) {
-    return RFS_FAIL(RFS_ERR_UNSUPPORTED, "serve: not built (rfseg was built without libmicrohttpd "
+    return rfs_serve_fail(RFS_ERR_UNSUPPORTED, "serve: not built (rfseg was built without libmicrohttpd "
                                          "and libcjson; install libmicrohttpd-dev libcjson-dev and rebuild)");
 }
 rfs_status rfs_server_start(rfs_server **out, const rfs_serve_config *c) {

@@ -1,10 +1,9 @@
 /* request.c - Roboflow request parsing and image intake (see request.h). */
 #include "serve/request.h"
 
-#include "pipeline/fmt.h"
 #include "serve/base64.h"
 #include "serve/multipart.h"
-#include "util/err.h"
+#include "serve/util.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -135,7 +134,7 @@ static size_t json_number_len(const char *s, size_t n) {
  * plus bounds on nesting and on the number of values (cJSON allocates one node per value,
  * so this bounds its memory). */
 static int json_prescan(const char *s, size_t n, rfs_http_err *e) {
-    if (!rfs_utf8_valid(s, n)) return rfs_http_fail(e, 400, "malformed JSON: body is not valid UTF-8");
+    if (!rfs_serve_utf8_valid(s, n)) return rfs_http_fail(e, 400, "malformed JSON: body is not valid UTF-8");
     size_t values = 1;
     int depth = 0, in_str = 0;
     for (size_t i = 0; i < n; i++) {

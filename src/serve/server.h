@@ -31,6 +31,7 @@
 #include "rfseg.h"
 #include "serve/fetch.h"
 #include "serve/request.h"
+#include "serve/util.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -66,6 +67,8 @@ typedef struct rfs_serve_config {
     rfs_req_limits limits;    /* per image and per request */
     rfs_url_policy urls;      /* with limits.allow_urls: which URLs may be fetched */
     const char *api_key;      /* when set, every inference and registry call must carry it */
+    rfs_log_fn log;           /* the server's messages (may be NULL) */
+    void *log_user;
 } rfs_serve_config;
 
 /* Defaults: 127.0.0.1:9001, CPU session with max_batch 4, 5 ms batch wait, 32 queued frames,
@@ -77,7 +80,8 @@ rfs_serve_config rfs_serve_defaults(void);
 
 typedef struct rfs_server rfs_server;
 
-/* Validates the configuration, starts a batcher per model and listens. */
+/* Validates the configuration, starts a batcher per model and listens. On failure the
+ * message is rfs_serve_last_error() (serve/util.h). */
 rfs_status rfs_server_start(rfs_server **out, const rfs_serve_config *c);
 /* The port actually bound (useful with port 0). */
 int rfs_server_port(const rfs_server *s);
