@@ -613,7 +613,7 @@ static int run_inference(struct MHD_Connection *c, req_ctx *r, rfs_http_err *e) 
                                            GONE_POLL_MS);
     frames_release(r); /* the pixels are no longer needed: the budget is free for others */
     if (out == RFS_JOB_GONE) {
-        rfs_metrics_cancelled(&s->metrics, r->job.dropped);
+        rfs_metrics_frames_dropped(&s->metrics, r->job.dropped);
         return rfs_http_fail(e, 499, "the client closed the connection");
     }
     if (out == RFS_JOB_TIMEOUT) {
@@ -877,6 +877,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (run_inference(c, r, &e)) {
             if (e.status == 499) { /* nobody to answer: close the connection */
                 r->gone = 1;
+                rfs_metrics_cancelled(&s->metrics, 0);
                 return MHD_NO;
             }
             return answer_error(c, r, e.status, e.msg);
