@@ -281,9 +281,11 @@ typedef struct rfs_stage_times {
 } rfs_stage_times;
 void rfs_session_times(const rfs_session *s, rfs_stage_times *out);
 
-/* The network alone, timed: `iters` runs at `batch` on whatever the session's input
- * buffer holds (median and fastest), plus the time per stage, the threads used (CPU) and
- * the device or instruction-set path. For benchmarks, never on the hot path. */
+/* The network alone, timed: `iters` runs at `batch` on input ((batch, 3, R, R) floats, or
+ * NULL for the network input of the last call), median and fastest, plus the time per
+ * stage, the threads used (CPU) and the device or instruction-set path. For benchmarks,
+ * never on the hot path. rfs_predict_profile times the whole-frame device pipeline on
+ * these frames instead, per stage (RFS_ERR_UNSUPPORTED where the batch runs on the host). */
 typedef struct rfs_profile {
     double network_ms;     /* median of iters runs */
     double network_min_ms; /* fastest run */
@@ -293,7 +295,10 @@ typedef struct rfs_profile {
     int threads;           /* CPU threads of the session (CPU backend) */
     char device[96];       /* "cpu (OpenBLAS, fp32)", "NVIDIA H200 (sm_90a, fp16)", ... */
 } rfs_profile;
-rfs_status rfs_session_profile(rfs_session *s, int batch, int iters, rfs_profile *out);
+rfs_status rfs_session_profile(rfs_session *s, const float *input, int batch, int iters,
+                               rfs_profile *out);
+rfs_status rfs_predict_profile(rfs_session *s, const rfs_image *frames, int n,
+                               const rfs_predict_opts *o, int iters, rfs_profile *out);
 void rfs_session_times_reset(rfs_session *s);
 
 /* Preprocesses, runs and post-processes n frames (n <= max_batch), filling results[n]. */

@@ -19,9 +19,6 @@
 #include <omp.h>
 #include <pthread.h>
 
-#if RFS_HAVE_CUDA
-#include "cuda/backend.h"
-#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,17 +78,18 @@ static int bench_network(const bench_args *a, rfs_session *s, const rfs_model *m
         if (nthreads) printf(", %d threads", nthreads);
         printf("\nnetwork latency per batch: median %.2f ms, p90 %.2f ms, p99 %.2f ms\n", p50, p90, p99);
         printf("throughput: %.2f images/s\n", ips);
+        /* the network alone (CUDA: graph replays on device-resident input) and its stages;
+         * the CPU's stages from a few more runs */
         double network_ms = -1;
-#if RFS_HAVE_CUDA
-        /* the network alone (graph replay on device-resident input), and its stages */
-        rfs_cuda_timing t;
-        if (so->backend == RFS_BACKEND_CUDA && rfs_cuda_time(s, batch, frames, NULL, &t) == RFS_OK) {
-            network_ms = t.graph_ms;
-            printf("network alone (graph replay): median %.3f ms, %.1f images/s\n", t.graph_ms,
-                   batch * 1e3 / t.graph_ms);
+        rfs_profile t;
+        const int cuda = so->backend == RFS_BACKEND_CUDA;
+        if (rfs_session_profile(s, input, batch, cuda ? frames : (frames < 3 ? frames : 3), &t) ==
+            RFS_OK) {
+            network_ms = cuda ? t.network_ms : p50;
+            printf("network alone%s: median %.3f ms, %.1f images/s, on %s\n",
+                   cuda ? " (graph replay)" : "", network_ms, batch * 1e3 / network_ms, t.device);
             for (int k = 0; k < t.nstages; k++) printf("  %-24s %.3f ms\n", t.stage[k], t.stage_ms[k]);
         }
-#endif
         printf("{\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"frames\":%d,"
                "\"threads\":%d,\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f},"
                "\"images_per_s\":%.3f",
@@ -369,24 +367,21 @@ static int bench_e2e(const bench_args *a, rfs_session *s, const rfs_model *m, co
         int gpu_n = 0;
         const char *gpu_names[GPU_STAGES];
         double network_ms = -1;
-#if RFS_HAVE_CUDA
         if (so->backend == RFS_BACKEND_CUDA) {
-            rfs_cuda_timing t;
+            rfs_profile t;
             for (int i = 0; i < B; i++) imgs[i] = rfs_frame_image(&src[i % nsrc]);
-            if (rfs_cuda_pipe_accepts(s, imgs, B, &po) &&
-                rfs_cuda_pipe_profile(s, imgs, B, &po, nb < 20 ? (int)nb : 20, &t) == RFS_OK) {
-                gpu_graph = t.graph_ms, gpu_n = t.nstages;
+            if (rfs_predict_profile(s, imgs, B, &po, nb < 20 ? (int)nb : 20, &t) == RFS_OK) {
+                gpu_graph = t.network_ms, gpu_n = t.nstages;
                 for (int k = 0; k < gpu_n && k < GPU_STAGES; k++) gpu_st[k] = t.stage_ms[k], gpu_names[k] = t.stage[k];
                 printf("device, one batch: whole graph %.3f ms (%.1f frames/s on one lane); "
                        "stages (eager, events):\n", gpu_graph, B * 1e3 / gpu_graph);
                 for (int k = 0; k < gpu_n; k++) printf("  %-28s %.3f ms\n", gpu_names[k], gpu_st[k]);
             }
-            if (rfs_cuda_time(s, B, nb < 20 ? (int)nb : 20, NULL, &t) == RFS_OK) {
-                network_ms = t.graph_ms;
+            if (rfs_session_profile(s, NULL, B, nb < 20 ? (int)nb : 20, &t) == RFS_OK) {
+                network_ms = t.network_ms;
                 printf("network alone (graph replay): %.3f ms per batch\n", network_ms);
             }
         }
-#endif
         printf("{\"mode\":\"end-to-end\",\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\","
                "\"preset\":\"%s\",\"format\":\"%s\",\"source\":\"%s\",\"frame_w\":%d,\"frame_h\":%d,"
                "\"batch\":%d,\"inflight\":%d,\"workers\":%d,\"frames\":%ld,\"frames_per_s\":%.2f,"
