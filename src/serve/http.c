@@ -2,8 +2,7 @@
  * the server's lifecycle (see server.h). */
 #include "serve/server.h"
 
-#include "model/model.h"
-#include "pipeline/response.h"
+#include "serve/api.h"
 #include "serve/batch.h"
 #include "serve/budget.h"
 #include "serve/guard.h"
@@ -116,9 +115,9 @@ typedef struct req_ctx {
     int n_frames;
     rfs_job job;
     int job_live;
-    rfs_jbuf out;
+    rfs_text out;
     size_t out_json_len;        /* binary KServe answers: length of the JSON part */
-    rfs_shape_ctx shapes;
+    rfs_shapes *shapes;         /* made when the answer is written */
 } req_ctx;
 
 static int is_v2(route r) { return r >= R_V2_SERVER; }
@@ -147,8 +146,8 @@ static void req_free(req_ctx *r) {
     free(r->imgs);
     free(r->results);
     rfs_req_free(&r->req);
-    rfs_jbuf_free(&r->out);
-    rfs_shape_ctx_free(&r->shapes);
+    rfs_text_free(&r->out);
+    rfs_shapes_free(r->shapes);
     free(r);
 }
 
@@ -208,9 +207,9 @@ static enum MHD_Result answer(struct MHD_Connection *c, req_ctx *r, int status, 
 
 /* Hands the text of b to an answer (b is left empty). */
 static enum MHD_Result answer_buf(struct MHD_Connection *c, req_ctx *r, int status,
-                                  const char *ctype, rfs_jbuf *b, size_t json_len) {
+                                  const char *ctype, rfs_text *b, size_t json_len) {
     if (b->oom || !b->p) {
-        rfs_jbuf_free(b);
+        rfs_text_free(b);
         static const char oom[] = "{\"message\":\"out of memory\"}";
         char *p = malloc(sizeof oom);
         if (!p) return MHD_NO;
@@ -225,14 +224,14 @@ static enum MHD_Result answer_buf(struct MHD_Connection *c, req_ctx *r, int stat
 
 /* {"message": msg}, or {"error": msg} on the Open Inference Protocol routes. */
 static enum MHD_Result answer_error(struct MHD_Connection *c, req_ctx *r, int status, const char *msg) {
-    rfs_jbuf b = {0};
-    rfs_jbuf_puts(&b, is_v2(r->route) ? "{\"error\":" : "{\"message\":");
-    rfs_jbuf_string(&b, msg);
-    rfs_jbuf_puts(&b, "}");
+    rfs_text b = {0};
+    rfs_text_puts(&b, is_v2(r->route) ? "{\"error\":" : "{\"message\":");
+    rfs_text_string(&b, msg);
+    rfs_text_puts(&b, "}");
     return answer_buf(c, r, status, "application/json", &b, 0);
 }
 
-static enum MHD_Result answer_json(struct MHD_Connection *c, req_ctx *r, int status, rfs_jbuf *b) {
+static enum MHD_Result answer_json(struct MHD_Connection *c, req_ctx *r, int status, rfs_text *b) {
     return answer_buf(c, r, status, "application/json", b, 0);
 }
 
@@ -303,7 +302,7 @@ static enum MHD_Result do_metrics(struct MHD_Connection *c, req_ctx *r) {
                             .mem_limit = s->cfg.memory_budget};
     rfs_guard_snapshot(&s->guard, &g.conns);
     rfs_budget_usage(&s->budget, &g.mem_used, &g.mem_peak);
-    rfs_jbuf b = {0};
+    rfs_text b = {0};
     rfs_metrics_text(&s->metrics, &b, &g);
     return answer_buf(c, r, 200, "text/plain; version=0.0.4; charset=utf-8", &b, 0);
 }
@@ -311,76 +310,76 @@ static enum MHD_Result do_metrics(struct MHD_Connection *c, req_ctx *r) {
 static enum MHD_Result do_info(struct MHD_Connection *c, req_ctx *r) {
     rfs_server *s = r->srv;
     const rfs_serve_config *k = &s->cfg;
-    rfs_jbuf b = {0};
-    rfs_jbuf_puts(&b, "{\"name\":\"rfseg\",\"version\":\"" RFSEG_VERSION "\",\"uuid\":");
-    rfs_jbuf_string(&b, s->uuid);
-    rfs_jbuf_puts(&b, ",\"task\":\"instance-segmentation\",\"models\":[");
+    rfs_text b = {0};
+    rfs_text_puts(&b, "{\"name\":\"rfseg\",\"version\":\"" RFSEG_VERSION "\",\"uuid\":");
+    rfs_text_string(&b, s->uuid);
+    rfs_text_puts(&b, ",\"task\":\"instance-segmentation\",\"models\":[");
     for (int i = 0; i < s->n_models; i++) {
         const rfs_config *mc = rfs_model_config(s->models[i].model);
-        rfs_jbuf_puts(&b, i ? ",{\"model_id\":" : "{\"model_id\":");
-        rfs_jbuf_string(&b, s->models[i].id);
-        rfs_jbuf_puts(&b, ",\"size\":");
-        rfs_jbuf_string(&b, mc->size);
-        rfs_jbuf_puts(&b, ",\"resolution\":");
-        rfs_jbuf_int(&b, mc->resolution);
-        rfs_jbuf_puts(&b, ",\"num_classes\":");
-        rfs_jbuf_int(&b, mc->num_classes);
-        rfs_jbuf_puts(&b, "}");
+        rfs_text_puts(&b, i ? ",{\"model_id\":" : "{\"model_id\":");
+        rfs_text_string(&b, s->models[i].id);
+        rfs_text_puts(&b, ",\"size\":");
+        rfs_text_string(&b, mc->size);
+        rfs_text_puts(&b, ",\"resolution\":");
+        rfs_text_int(&b, mc->resolution);
+        rfs_text_puts(&b, ",\"num_classes\":");
+        rfs_text_int(&b, mc->num_classes);
+        rfs_text_puts(&b, "}");
     }
-    rfs_jbuf_puts(&b, "],\"backend\":");
+    rfs_text_puts(&b, "],\"backend\":");
     const rfs_session_opts *so = k->n_sessions > 0 ? &k->sessions[0] : &k->session;
-    rfs_jbuf_string(&b, so->backend == RFS_BACKEND_CUDA ? "cuda" : "cpu");
-    rfs_jbuf_puts(&b, ",\"sessions_per_model\":");
-    rfs_jbuf_int(&b, k->n_sessions > 0 ? k->n_sessions : 1);
-    rfs_jbuf_puts(&b, ",\"max_batch\":");
-    rfs_jbuf_int(&b, so->max_batch);
-    rfs_jbuf_puts(&b, ",\"batch_wait_ms\":");
-    rfs_jbuf_int(&b, k->batch_wait_ms);
-    rfs_jbuf_puts(&b, ",\"queue_frames\":");
-    rfs_jbuf_int(&b, k->queue_frames);
-    rfs_jbuf_puts(&b, ",\"deadline_ms\":");
-    rfs_jbuf_int(&b, k->deadline_ms);
-    rfs_jbuf_puts(&b, ",\"limits\":{\"max_body_bytes\":");
-    rfs_jbuf_int(&b, (long long)k->max_body);
-    rfs_jbuf_puts(&b, ",\"max_image_bytes\":");
-    rfs_jbuf_int(&b, (long long)k->limits.max_image_bytes);
-    rfs_jbuf_puts(&b, ",\"max_pixels\":");
-    rfs_jbuf_int(&b, (long long)k->limits.max_pixels);
-    rfs_jbuf_puts(&b, ",\"max_images\":");
-    rfs_jbuf_int(&b, k->limits.max_images);
-    rfs_jbuf_puts(&b, ",\"memory_budget_bytes\":");
-    rfs_jbuf_int(&b, (long long)k->memory_budget);
-    rfs_jbuf_puts(&b, ",\"allow_urls\":");
-    rfs_jbuf_puts(&b, k->limits.allow_urls ? "true" : "false");
-    rfs_jbuf_puts(&b, "},\"api_key_required\":");
-    rfs_jbuf_puts(&b, s->api_key ? "true" : "false");
-    rfs_jbuf_puts(&b, ",\"uptime_s\":");
-    rfs_jbuf_double(&b, (rfs_batcher_now_ms() - s->started_ms) / 1e3);
-    rfs_jbuf_puts(&b, "}");
+    rfs_text_string(&b, so->backend == RFS_BACKEND_CUDA ? "cuda" : "cpu");
+    rfs_text_puts(&b, ",\"sessions_per_model\":");
+    rfs_text_int(&b, k->n_sessions > 0 ? k->n_sessions : 1);
+    rfs_text_puts(&b, ",\"max_batch\":");
+    rfs_text_int(&b, so->max_batch);
+    rfs_text_puts(&b, ",\"batch_wait_ms\":");
+    rfs_text_int(&b, k->batch_wait_ms);
+    rfs_text_puts(&b, ",\"queue_frames\":");
+    rfs_text_int(&b, k->queue_frames);
+    rfs_text_puts(&b, ",\"deadline_ms\":");
+    rfs_text_int(&b, k->deadline_ms);
+    rfs_text_puts(&b, ",\"limits\":{\"max_body_bytes\":");
+    rfs_text_int(&b, (long long)k->max_body);
+    rfs_text_puts(&b, ",\"max_image_bytes\":");
+    rfs_text_int(&b, (long long)k->limits.max_image_bytes);
+    rfs_text_puts(&b, ",\"max_pixels\":");
+    rfs_text_int(&b, (long long)k->limits.max_pixels);
+    rfs_text_puts(&b, ",\"max_images\":");
+    rfs_text_int(&b, k->limits.max_images);
+    rfs_text_puts(&b, ",\"memory_budget_bytes\":");
+    rfs_text_int(&b, (long long)k->memory_budget);
+    rfs_text_puts(&b, ",\"allow_urls\":");
+    rfs_text_puts(&b, k->limits.allow_urls ? "true" : "false");
+    rfs_text_puts(&b, "},\"api_key_required\":");
+    rfs_text_puts(&b, s->api_key ? "true" : "false");
+    rfs_text_puts(&b, ",\"uptime_s\":");
+    rfs_text_double(&b, (rfs_batcher_now_ms() - s->started_ms) / 1e3);
+    rfs_text_puts(&b, "}");
     return answer_json(c, r, 200, &b);
 }
 
 /* {"models": [...]}: the loaded models as inference_sdk's RegisteredModels reads them. */
 static enum MHD_Result answer_registry(struct MHD_Connection *c, req_ctx *r) {
     rfs_server *s = r->srv;
-    rfs_jbuf b = {0};
-    rfs_jbuf_puts(&b, "{\"models\":[");
+    rfs_text b = {0};
+    rfs_text_puts(&b, "{\"models\":[");
     int k = 0;
     for (int i = 0; i < s->n_models; i++) {
         model_slot *m = &s->models[i];
         if (!atomic_load(&m->loaded)) continue;
         int res = rfs_model_config(m->model)->resolution;
-        rfs_jbuf_puts(&b, k++ ? ",{\"model_id\":" : "{\"model_id\":");
-        rfs_jbuf_string(&b, m->id);
-        rfs_jbuf_puts(&b, ",\"task_type\":\"instance-segmentation\",\"batch_size\":");
-        rfs_jbuf_int(&b, m->max_batch);
-        rfs_jbuf_puts(&b, ",\"input_height\":");
-        rfs_jbuf_int(&b, res);
-        rfs_jbuf_puts(&b, ",\"input_width\":");
-        rfs_jbuf_int(&b, res);
-        rfs_jbuf_puts(&b, "}");
+        rfs_text_puts(&b, k++ ? ",{\"model_id\":" : "{\"model_id\":");
+        rfs_text_string(&b, m->id);
+        rfs_text_puts(&b, ",\"task_type\":\"instance-segmentation\",\"batch_size\":");
+        rfs_text_int(&b, m->max_batch);
+        rfs_text_puts(&b, ",\"input_height\":");
+        rfs_text_int(&b, res);
+        rfs_text_puts(&b, ",\"input_width\":");
+        rfs_text_int(&b, res);
+        rfs_text_puts(&b, "}");
     }
-    rfs_jbuf_puts(&b, "]}");
+    rfs_text_puts(&b, "]}");
     return answer_json(c, r, 200, &b);
 }
 
@@ -428,18 +427,18 @@ static enum MHD_Result do_model_route(struct MHD_Connection *c, req_ctx *r) {
 
 static enum MHD_Result do_v2_meta(struct MHD_Connection *c, req_ctx *r) {
     rfs_server *s = r->srv;
-    rfs_jbuf b = {0};
+    rfs_text b = {0};
     if (r->route == R_V2_SERVER) {
-        rfs_jbuf_puts(&b, "{\"name\":\"rfseg\",\"version\":\"" RFSEG_VERSION "\",\"extensions\":[\"binary_tensor_data\"]}");
+        rfs_text_puts(&b, "{\"name\":\"rfseg\",\"version\":\"" RFSEG_VERSION "\",\"extensions\":[\"binary_tensor_data\"]}");
         return answer_json(c, r, 200, &b);
     }
     if (r->route == R_V2_LIVE) {
-        rfs_jbuf_puts(&b, "{\"live\":true}");
+        rfs_text_puts(&b, "{\"live\":true}");
         return answer_json(c, r, 200, &b);
     }
     if (r->route == R_V2_READY) {
         int ready = !atomic_load(&s->stopping);
-        rfs_jbuf_puts(&b, ready ? "{\"ready\":true}" : "{\"ready\":false}");
+        rfs_text_puts(&b, ready ? "{\"ready\":true}" : "{\"ready\":false}");
         return answer_json(c, r, ready ? 200 : 503, &b);
     }
     model_slot *m = find_v2_model(s, r->v2name);
@@ -449,21 +448,21 @@ static enum MHD_Result do_v2_meta(struct MHD_Connection *c, req_ctx *r) {
         return answer_error(c, r, 404, msg);
     }
     if (r->route == R_V2_MODEL_READY) {
-        rfs_jbuf_puts(&b, "{\"name\":");
-        rfs_jbuf_string(&b, m->id);
-        rfs_jbuf_puts(&b, ",\"ready\":true}");
+        rfs_text_puts(&b, "{\"name\":");
+        rfs_text_string(&b, m->id);
+        rfs_text_puts(&b, ",\"ready\":true}");
         return answer_json(c, r, 200, &b);
     }
-    rfs_jbuf_puts(&b, "{\"name\":");
-    rfs_jbuf_string(&b, m->id);
-    rfs_jbuf_puts(&b, ",\"versions\":[],\"platform\":\"rfseg\",\"inputs\":[{\"name\":\"image\",\"datatype\":"
+    rfs_text_puts(&b, "{\"name\":");
+    rfs_text_string(&b, m->id);
+    rfs_text_puts(&b, ",\"versions\":[],\"platform\":\"rfseg\",\"inputs\":[{\"name\":\"image\",\"datatype\":"
                       "\"BYTES\",\"shape\":[-1]}],\"outputs\":[{\"name\":\"predictions\",\"datatype\":\"BYTES\","
                       "\"shape\":[-1]}],\"parameters\":{\"task_type\":\"instance-segmentation\",\"input_height\":");
     int res = rfs_model_config(m->model)->resolution;
-    rfs_jbuf_int(&b, res);
-    rfs_jbuf_puts(&b, ",\"input_width\":");
-    rfs_jbuf_int(&b, res);
-    rfs_jbuf_puts(&b, "}}");
+    rfs_text_int(&b, res);
+    rfs_text_puts(&b, ",\"input_width\":");
+    rfs_text_int(&b, res);
+    rfs_text_puts(&b, "}}");
     return answer_json(c, r, 200, &b);
 }
 
@@ -533,7 +532,7 @@ static int intake(req_ctx *r, rfs_http_err *e) {
         return rfs_http_fail(e, 500, "out of memory");
     }
     r->n_frames = n;
-    int auto_orient = r->slot->model->pkg.auto_orient;
+    int auto_orient = rfs_model_auto_orient(r->slot->model);
     for (int i = 0; i < n; i++) {
         if (client_gone(r)) {
             free(px);
@@ -622,6 +621,7 @@ static int run_inference(struct MHD_Connection *c, req_ctx *r, rfs_http_err *e) 
     }
     if (r->job.status != RFS_OK) return rfs_http_fail(e, 500, "inference failed: %s", r->job.error);
 
+    if (rfs_shapes_create(&r->shapes) != RFS_OK) return rfs_http_fail(e, 500, "out of memory");
     char uuid[37];
     const char *iid = r->req.inference_id;
     if (!iid) {
@@ -637,28 +637,28 @@ static int run_inference(struct MHD_Connection *c, req_ctx *r, rfs_http_err *e) 
         .n_class_filter = r->req.n_class_filter,
     };
     if (r->route == R_V2_INFER) {
-        rfs_jbuf *each = calloc((size_t)n, sizeof *each);
+        rfs_text *each = calloc((size_t)n, sizeof *each);
         const char **texts = calloc((size_t)n, sizeof *texts);
         size_t *lens = calloc((size_t)n, sizeof *lens);
         st = each && texts && lens ? 0 : rfs_http_fail(e, 500, "out of memory");
         for (int i = 0; i < n && !st; i++) {
-            if (rfs_response_roboflow(&each[i], &r->shapes, &r->results[i], r->slot->model, &ro) != RFS_OK || each[i].oom)
+            if (rfs_response_roboflow(&each[i], r->shapes, &r->results[i], r->slot->model, &ro) != RFS_OK || each[i].oom)
                 st = rfs_http_fail(e, 500, "building the response failed");
             texts[i] = each[i].p;
             lens[i] = each[i].len;
         }
         if (!st) rfs_kserve_response(&r->out, &r->out_json_len, &r->kreq, r->slot->id, texts, lens, n);
-        for (int i = 0; i < n && each; i++) rfs_jbuf_free(&each[i]);
+        for (int i = 0; i < n && each; i++) rfs_text_free(&each[i]);
         free(each), free(texts), free(lens);
         return st;
     }
-    if (r->req.is_list) rfs_jbuf_puts(&r->out, "[");
+    if (r->req.is_list) rfs_text_puts(&r->out, "[");
     for (int i = 0; i < n; i++) {
-        if (i) rfs_jbuf_puts(&r->out, ",");
-        if (rfs_response_roboflow(&r->out, &r->shapes, &r->results[i], r->slot->model, &ro) != RFS_OK)
+        if (i) rfs_text_puts(&r->out, ",");
+        if (rfs_response_roboflow(&r->out, r->shapes, &r->results[i], r->slot->model, &ro) != RFS_OK)
             return rfs_http_fail(e, 500, "building the response failed: %s", rfs_last_error());
     }
-    if (r->req.is_list) rfs_jbuf_puts(&r->out, "]");
+    if (r->req.is_list) rfs_text_puts(&r->out, "]");
     return 0;
 }
 

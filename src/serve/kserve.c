@@ -241,37 +241,37 @@ int rfs_kserve_parse_infer(rfs_req *r, rfs_kserve_req *k, const char *model_id, 
 }
 #endif
 
-void rfs_kserve_response(rfs_jbuf *out, size_t *json_len, const rfs_kserve_req *k,
+void rfs_kserve_response(rfs_text *out, size_t *json_len, const rfs_kserve_req *k,
                          const char *model_name, const char *const *answers, const size_t *lens,
                          int n) {
-    rfs_jbuf_puts(out, "{\"model_name\":");
-    rfs_jbuf_string(out, model_name);
+    rfs_text_puts(out, "{\"model_name\":");
+    rfs_text_string(out, model_name);
     if (k->has_id) {
-        rfs_jbuf_puts(out, ",\"id\":");
-        rfs_jbuf_string(out, k->id);
+        rfs_text_puts(out, ",\"id\":");
+        rfs_text_string(out, k->id);
     }
-    rfs_jbuf_puts(out, ",\"outputs\":[{\"name\":\"predictions\",\"datatype\":\"BYTES\",\"shape\":[");
-    rfs_jbuf_int(out, n);
-    rfs_jbuf_puts(out, "],");
+    rfs_text_puts(out, ",\"outputs\":[{\"name\":\"predictions\",\"datatype\":\"BYTES\",\"shape\":[");
+    rfs_text_int(out, n);
+    rfs_text_puts(out, "],");
     if (k->binary_output) {
         size_t total = 0;
         for (int i = 0; i < n; i++) total += 4 + lens[i];
-        rfs_jbuf_puts(out, "\"parameters\":{\"binary_data_size\":");
-        rfs_jbuf_int(out, (long long)total);
-        rfs_jbuf_puts(out, "}}]}");
+        rfs_text_puts(out, "\"parameters\":{\"binary_data_size\":");
+        rfs_text_int(out, (long long)total);
+        rfs_text_puts(out, "}}]}");
         *json_len = out->len;
         for (int i = 0; i < n; i++) {
             uint8_t l[4] = {(uint8_t)lens[i], (uint8_t)(lens[i] >> 8), (uint8_t)(lens[i] >> 16), (uint8_t)(lens[i] >> 24)};
-            rfs_jbuf_put(out, (const char *)l, 4);
-            rfs_jbuf_put(out, answers[i], lens[i]);
+            rfs_text_put(out, (const char *)l, 4);
+            rfs_text_put(out, answers[i], lens[i]);
         }
         return;
     }
-    rfs_jbuf_puts(out, "\"data\":[");
+    rfs_text_puts(out, "\"data\":[");
     for (int i = 0; i < n; i++) {
-        if (i) rfs_jbuf_puts(out, ",");
-        rfs_jbuf_string(out, answers[i]);
+        if (i) rfs_text_puts(out, ",");
+        rfs_text_string(out, answers[i]);
     }
-    rfs_jbuf_puts(out, "]}]}");
+    rfs_text_puts(out, "]}]}");
     *json_len = out->len;
 }

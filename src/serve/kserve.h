@@ -29,7 +29,7 @@
 #ifndef RFS_SERVE_KSERVE_H
 #define RFS_SERVE_KSERVE_H
 
-#include "pipeline/response.h"
+#include "serve/api.h"
 #include "serve/request.h"
 
 typedef struct rfs_kserve_req {
@@ -46,7 +46,7 @@ int rfs_kserve_parse_infer(rfs_req *r, rfs_kserve_req *k, const char *model_id, 
 
 /* Writes the response for n answers (answers[i], lens[i] bytes of JSON each) into out;
  * *json_len receives the length of the JSON part (the whole body unless binary). */
-void rfs_kserve_response(rfs_jbuf *out, size_t *json_len, const rfs_kserve_req *k,
+void rfs_kserve_response(rfs_text *out, size_t *json_len, const rfs_kserve_req *k,
                          const char *model_name, const char *const *answers, const size_t *lens,
                          int n);
 

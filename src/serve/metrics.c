@@ -63,26 +63,26 @@ void rfs_metrics_batch(rfs_metrics *m, int frames, double ms) {
     pthread_mutex_unlock(&m->mu);
 }
 
-static void put_fmt(rfs_jbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(rfs_jbuf *o, const char *fmt, ...) {
+static void put_fmt(rfs_text *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_fmt(rfs_text *o, const char *fmt, ...) {
     char line[512];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (n > 0) rfs_jbuf_put(o, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    if (n > 0) rfs_text_put(o, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-void rfs_metrics_text(rfs_metrics *m, rfs_jbuf *o, const rfs_metrics_gauges *g) {
+void rfs_metrics_text(rfs_metrics *m, rfs_text *o, const rfs_metrics_gauges *g) {
     rfs_metrics_counts c;
     rfs_metrics_snapshot(m, &c); /* formatting happens outside the lock */
 
-    rfs_jbuf_puts(o, "# HELP rfseg_requests_total HTTP requests answered, by status code.\n"
+    rfs_text_puts(o, "# HELP rfseg_requests_total HTTP requests answered, by status code.\n"
                      "# TYPE rfseg_requests_total counter\n");
     for (int s = 100; s < 600; s++)
         if (c.by_status[s]) put_fmt(o, "rfseg_requests_total{code=\"%d\"} %llu\n", s, (unsigned long long)c.by_status[s]);
 
-    rfs_jbuf_puts(o, "# HELP rfseg_request_duration_seconds Time from request headers to response.\n"
+    rfs_text_puts(o, "# HELP rfseg_request_duration_seconds Time from request headers to response.\n"
                      "# TYPE rfseg_request_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (int b = 0; b < RFS_METRICS_LAT_BUCKETS; b++) {
@@ -94,7 +94,7 @@ void rfs_metrics_text(rfs_metrics *m, rfs_jbuf *o, const rfs_metrics_gauges *g) 
     put_fmt(o, "rfseg_request_duration_seconds_sum %.6f\n", c.lat_sum);
     put_fmt(o, "rfseg_request_duration_seconds_count %llu\n", (unsigned long long)cum);
 
-    rfs_jbuf_puts(o, "# HELP rfseg_batch_size Frames per forward batch.\n"
+    rfs_text_puts(o, "# HELP rfseg_batch_size Frames per forward batch.\n"
                      "# TYPE rfseg_batch_size histogram\n");
     cum = 0;
     for (int b = 0; b < RFS_METRICS_BATCH_BUCKETS; b++) {
@@ -117,7 +117,7 @@ void rfs_metrics_text(rfs_metrics *m, rfs_jbuf *o, const rfs_metrics_gauges *g) 
     put_fmt(o, "# HELP rfseg_frames_cancelled_total Frames taken off the queue unrun (client gone or deadline passed).\n"
                "# TYPE rfseg_frames_cancelled_total counter\nrfseg_frames_cancelled_total %llu\n", (unsigned long long)c.frames_cancelled);
     const rfs_guard_counts *k = &g->conns;
-    rfs_jbuf_puts(o, "# HELP rfseg_connections_cut_total Connections closed by the server, by reason.\n"
+    rfs_text_puts(o, "# HELP rfseg_connections_cut_total Connections closed by the server, by reason.\n"
                      "# TYPE rfseg_connections_cut_total counter\n");
     put_fmt(o, "rfseg_connections_cut_total{reason=\"head_timeout\"} %llu\n", (unsigned long long)k->cut_head);
     put_fmt(o, "rfseg_connections_cut_total{reason=\"body_timeout\"} %llu\n", (unsigned long long)k->cut_body);

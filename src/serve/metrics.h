@@ -19,7 +19,7 @@
 #ifndef RFS_SERVE_METRICS_H
 #define RFS_SERVE_METRICS_H
 
-#include "pipeline/response.h"
+#include "serve/api.h"
 #include "serve/guard.h"
 
 #include <pthread.h>
@@ -66,6 +66,6 @@ void rfs_metrics_cancelled(rfs_metrics *m, int frames);
 /* Frames taken off the queue unrun for another reason (the deadline passed). */
 void rfs_metrics_frames_dropped(rfs_metrics *m, int frames);
 /* Appends the exposition text. */
-void rfs_metrics_text(rfs_metrics *m, rfs_jbuf *out, const rfs_metrics_gauges *g);
+void rfs_metrics_text(rfs_metrics *m, rfs_text *out, const rfs_metrics_gauges *g);
 
 #endif

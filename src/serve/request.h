@@ -20,8 +20,7 @@
 #ifndef RFS_SERVE_REQUEST_H
 #define RFS_SERVE_REQUEST_H
 
-#include "io/image.h"
-#include "pipeline/response.h"
+#include "serve/api.h"
 #include "rfseg.h"
 
 #include <stddef.h>
