@@ -98,15 +98,13 @@ rfs_conn *rfs_guard_open(rfs_guard *g, int fd) {
     c->phase = RFS_CONN_HEAD;
     c->since_ms = rfs_batcher_now_ms();
     pthread_mutex_lock(&g->mu);
-    /* append: the list stays in opening order, so the first HEAD found is the oldest one
-     * still opening; a keep-alive connection back in HEAD keeps its place (it is older) */
-    rfs_conn **pp = &g->head, *last = NULL;
-    while (*pp) last = *pp, pp = &(*pp)->next;
-    *pp = c;
-    c->prev = last;
+    c->next = g->head;
+    if (g->head) g->head->prev = c;
+    g->head = c;
     g->live++;
     g->c.opened++;
     if (g->max_conns > 0 && g->live > g->max_conns) {
+        /* the connection waiting longest for its request head: slow, or idle keep-alive */
         rfs_conn *victim = NULL;
         for (rfs_conn *o = g->head; o; o = o->next)
             if (o != c && !o->cut && o->phase == RFS_CONN_HEAD &&

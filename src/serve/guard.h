@@ -45,7 +45,7 @@ typedef struct rfs_guard_counts {
 typedef struct rfs_guard {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    rfs_conn *head;       /* all records, oldest first */
+    rfs_conn *head;       /* all records */
     int live;             /* records not cut */
     int max_conns;
     double head_ms, body_ms, send_ms;
