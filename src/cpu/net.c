@@ -165,8 +165,11 @@ static rfs_status cpu_profile(rfs_net *n, const float *input, int batch, int ite
 
 static rfs_status cpu_fetch_last(rfs_net *n) { return RFS_OK; /* already on the host */ }
 
+static int cpu_device_count(void) { return 1; }
+
 const rfs_backend_ops rfs_backend_cpu = {
     .name = "cpu",
+    .device_count = cpu_device_count,
     .create = cpu_create,
     .destroy = cpu_destroy,
     .forward = cpu_forward,

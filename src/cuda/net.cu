@@ -454,8 +454,18 @@ static rfs_status cuda_profile(rfs_net *base, const float *input, int batch, int
     return RFS_OK;
 }
 
+static int cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
 const rfs_backend_ops rfs_backend_cuda = {
     .name = "cuda",
+    .device_count = cuda_device_count,
     .create = cuda_create,
     .destroy = cuda_destroy,
     .forward = cuda_forward,
