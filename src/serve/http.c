@@ -2,7 +2,7 @@
  * the server's lifecycle (see server.h). */
 #include "serve/server.h"
 
-#include "serve/api.h"
+#include "rfseg.h"
 #include "serve/batch.h"
 #include "serve/budget.h"
 #include "serve/guard.h"
@@ -628,14 +628,13 @@ static int run_inference(struct MHD_Connection *c, req_ctx *r, rfs_http_err *e) 
         uuid4(uuid);
         iid = uuid;
     }
-    rfs_response_opts ro = {
-        .format = r->req.format,
-        .inference_id = iid,
-        .time = (rfs_batcher_now_ms() - t_start) / 1e3,
-        .frame_id = -1,
-        .class_filter = (const char *const *)r->req.class_filter,
-        .n_class_filter = r->req.n_class_filter,
-    };
+    rfs_response_opts ro = rfs_response_defaults();
+    ro.format = r->req.format;
+    ro.inference_id = iid;
+    ro.time = (rfs_batcher_now_ms() - t_start) / 1e3;
+    ro.frame_id = -1;
+    ro.class_filter = (const char *const *)r->req.class_filter;
+    ro.n_class_filter = r->req.n_class_filter;
     if (r->route == R_V2_INFER) {
         rfs_text *each = calloc((size_t)n, sizeof *each);
         const char **texts = calloc((size_t)n, sizeof *texts);

@@ -60,7 +60,7 @@ static int apply_params(rfs_req *r, rfs_kserve_req *k, const cJSON *p, rfs_http_
     if (v) {
         float c;
         if (cJSON_IsNumber(v) && v->valuedouble >= 0.0 && v->valuedouble <= 1.0) c = (float)v->valuedouble;
-        else if (!cJSON_IsString(v) || rfs_req_parse_confidence(v->valuestring, &c))
+        else if (!cJSON_IsString(v) || rfs_parse_confidence(v->valuestring, &c))
             return rfs_http_fail(e, 400, "parameter confidence must be a number in [0, 1] or a percentage such as \"40%%\"");
         r->custom_confidence = 1;
         r->confidence = c;

@@ -29,7 +29,7 @@
 #ifndef RFS_SERVE_KSERVE_H
 #define RFS_SERVE_KSERVE_H
 
-#include "serve/api.h"
+#include "rfseg.h"
 #include "serve/request.h"
 
 typedef struct rfs_kserve_req {

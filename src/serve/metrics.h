@@ -19,7 +19,7 @@
 #ifndef RFS_SERVE_METRICS_H
 #define RFS_SERVE_METRICS_H
 
-#include "serve/api.h"
+#include "rfseg.h"
 #include "serve/guard.h"
 
 #include <pthread.h>

@@ -24,19 +24,6 @@ int rfs_http_fail(rfs_http_err *e, int status, const char *fmt, ...) {
     return status;
 }
 
-int rfs_req_parse_confidence(const char *s, float *out) {
-    char *end;
-    size_t n = strlen(s);
-    int pct = n > 0 && s[n - 1] == '%';
-    if (!n || isspace((unsigned char)s[0])) return -1;
-    double v = strtod(s, &end);
-    if (end == s || end != s + n - (size_t)pct || !isfinite(v)) return -1;
-    if (pct) v /= 100.0;
-    if (!(v >= 0.0 && v <= 1.0)) return -1;
-    *out = (float)v;
-    return 0;
-}
-
 void rfs_req_free(rfs_req *r) {
     if (!r) return;
     for (int i = 0; i < r->n_images; i++) {
@@ -134,7 +121,7 @@ static size_t json_number_len(const char *s, size_t n) {
  * plus bounds on nesting and on the number of values (cJSON allocates one node per value,
  * so this bounds its memory). */
 static int json_prescan(const char *s, size_t n, rfs_http_err *e) {
-    if (!rfs_serve_utf8_valid(s, n)) return rfs_http_fail(e, 400, "malformed JSON: body is not valid UTF-8");
+    if (!rfs_utf8_valid(s, n)) return rfs_http_fail(e, 400, "malformed JSON: body is not valid UTF-8");
     size_t values = 1;
     int depth = 0, in_str = 0;
     for (size_t i = 0; i < n; i++) {
@@ -296,7 +283,7 @@ static int parse_fields(rfs_req *r, const cJSON *root, const rfs_req_limits *lim
         if (cJSON_IsString(v)) {
             if (strcmp(v->valuestring, "default") && strcmp(v->valuestring, "best")) {
                 float c;
-                if (rfs_req_parse_confidence(v->valuestring, &c))
+                if (rfs_parse_confidence(v->valuestring, &c))
                     return rfs_http_fail(e, 422, "confidence must be a number in [0, 1], a percentage "
                                                  "such as \"40%%\", \"default\" or \"best\"");
                 r->custom_confidence = 1;
@@ -438,7 +425,7 @@ int rfs_req_parse_legacy(rfs_req *r, const char *dataset_id, const char *version
         size_t vl = strlen(v);
         if (vl && v[vl - 1] == '%') { /* "40%": the same syntax as --confidence */
             float f;
-            if (rfs_req_parse_confidence(v, &f)) return rfs_http_fail(e, 422, "confidence must be a number");
+            if (rfs_parse_confidence(v, &f)) return rfs_http_fail(e, 422, "confidence must be a number");
             c = f;
         } else {
             if (end == v || *end || !isfinite(c) || c < 0) return rfs_http_fail(e, 422, "confidence must be a number");

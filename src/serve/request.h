@@ -20,7 +20,6 @@
 #ifndef RFS_SERVE_REQUEST_H
 #define RFS_SERVE_REQUEST_H
 
-#include "serve/api.h"
 #include "rfseg.h"
 
 #include <stddef.h>
@@ -70,10 +69,6 @@ typedef struct rfs_req {
     char **class_filter;  /* NULL: no filter */
     int n_class_filter;
 } rfs_req;
-
-/* A confidence threshold as clients write it: a fraction in [0, 1] ("0.4") or a
- * percentage ("40%"). 0, or -1 when s is neither. */
-int rfs_req_parse_confidence(const char *s, float *out);
 
 /* Looks up a query parameter (already URL-decoded); NULL when absent. */
 typedef const char *(*rfs_query_fn)(void *user, const char *key);

@@ -68,31 +68,3 @@ void rfs_serve_uuid4(char out[37]) {
     }
     *p = 0;
 }
-
-int rfs_serve_utf8_valid(const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        unsigned lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf) len = 2;
-        else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            if (c == 0xe0) lo = 0xa0;      /* no overlongs */
-            else if (c == 0xed) hi = 0x9f; /* no surrogates */
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            if (c == 0xf0) lo = 0x90;
-            else if (c == 0xf4) hi = 0x8f; /* at most U+10FFFF */
-        } else return 0;
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return 0;
-        for (size_t k = 2; k < len; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xbf) return 0;
-        i += len;
-    }
-    return 1;
-}

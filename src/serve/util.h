@@ -1,4 +1,4 @@
-/* util.h - the server's own small helpers: its error message, log, ids, UTF-8 check.
+/* util.h - the server's own small helpers: its error message, log, ids.
  *
  * The server is built on the public API (rfseg.h) only; these replace what it would
  * otherwise borrow from the library's internals.
@@ -28,8 +28,5 @@ void rfs_serve_log(rfs_log_fn fn, void *user, rfs_log_level level, const char *f
 
 /* A random (version 4, RFC 4122 variant) UUID, lowercase, 36 characters. */
 void rfs_serve_uuid4(char out[37]);
-
-/* 1 when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
-int rfs_serve_utf8_valid(const char *s, size_t n);
 
 #endif

@@ -12,7 +12,7 @@
  * probed size. Then everything is freed: leaks and overflows are found by ASan, every path
  * must end in either success or an HTTP error status with a message.
  */
-#include "serve/api.h"
+#include "rfseg.h"
 #include "serve/kserve.h"
 #include "serve/probe.h"
 #include "serve/request.h"
