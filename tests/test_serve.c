@@ -375,17 +375,19 @@ TEST(slow_clients) {
     CHECKF(metric(srv.port, "rfseg_requests_dropped_total") >= 1, "dropped requests not counted");
 }
 typedef struct conc_arg {
+    int port;
     const char *json;
     resp r;
 } conc_arg;
 
 static void *conc_main(void *p) {
     conc_arg *a = p;
-    post_json(srv.port, a->json, &a->r);
+    post_json(a->port, a->json, &a->r);
     return NULL;
 }
 
-TEST(concurrent_requests) {
+/* 9 concurrent requests of 3 images; every answer equal to rfseg predict's. */
+static void nine_at_once(int port) {
     const char *names[3] = {"fixtures/images/chelsea.png", "fixtures/images/coffee.png", "fixtures/images/astronaut.png"};
     char *json[3], *expect[3];
     for (int i = 0; i < 3; i++) {
@@ -398,6 +400,7 @@ TEST(concurrent_requests) {
     conc_arg args[N];
     pthread_t th[N];
     for (int i = 0; i < N; i++) {
+        args[i].port = port;
         args[i].json = json[i % 3];
         pthread_create(&th[i], NULL, conc_main, &args[i]);
     }
@@ -408,6 +411,28 @@ TEST(concurrent_requests) {
         resp_free(&args[i].r);
     }
     for (int i = 0; i < 3; i++) free(json[i]), free(expect[i]);
+}
+
+TEST(concurrent_requests) { nine_at_once(srv.port); }
+
+TEST(two_sessions_one_queue) {
+    /* every model with two sessions (as --device cuda:all gives one per GPU), both taking
+     * batches of at most 2 frames from the model's one queue */
+    rfs_serve_config c = test_config();
+    rfs_session_opts so[2] = {c.session, c.session}; /* 2 threads each, as rfseg predict here */
+    so[0].max_batch = so[1].max_batch = 2;
+    c.sessions = so;
+    c.n_sessions = 2;
+    server s = start_server(&c);
+    CHECK(s.pid > 0);
+    if (s.pid <= 0) return;
+    resp r;
+    http(s.port, "GET", "/info", NULL, NULL, 0, &r);
+    CHECK(r.status == 200 && r.body && strstr(r.body, "\"sessions_per_model\":2"));
+    resp_free(&r);
+    nine_at_once(s.port);
+    CHECK(metric(s.port, "rfseg_frames_total") == 9);
+    CHECKF(stop_server(&s) == 0, "server did not exit cleanly");
 }
 
 TEST(short_deadline_server) {
@@ -800,6 +825,7 @@ int main(int argc, char **argv) {
         RUN(oversize_body);
         RUN(slow_clients);
         RUN(concurrent_requests);
+        RUN(two_sessions_one_queue);
         RUN(short_deadline_server);
         RUN(graceful_shutdown);
     }

@@ -1,7 +1,7 @@
 /* cmd_serve.c - `rfseg serve`: the Roboflow-compatible HTTP server (src/serve/server.h).
  *
  *   rfseg serve --model M[:ID]... [--random-weights SIZE[:ID]]... [--host H] [--port P]
- *               [--device cpu|cuda] [--precision fp32|fp16|bf16] [--threads T]
+ *               [--device cpu|cuda|cuda:N|cuda:all] [--precision fp32|fp16|bf16] [--threads T]
  *               [--max-batch B] [--batch-wait-ms MS]
  *               [--queue N] [--deadline-ms MS] [--client-timeout S] [--header-timeout S]
  *               [--body-timeout S] [--max-connections N] [--max-client-connections N]
@@ -14,7 +14,8 @@
  * ID is the model_id clients send (/infer/instance_segmentation) or the
  * dataset_id/version_id of the legacy route; without one a model is served under its file
  * name without extension (or its size name). Serves until SIGINT / SIGTERM, then finishes
- * the requests it accepted. The API key may also come from the environment variable
+ * the requests it accepted. --device cuda:all gives every model one session per GPU, all
+ * taking batches from the model's one queue. The API key may also come from the environment variable
  * RFSEG_API_KEY (so that it does not show in the process list).
  */
 #include "cli.h"
@@ -81,7 +82,7 @@ static int cli_size(int argc, char **argv, int *i, size_t *out, int mb_lo, int m
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rfseg serve --model M[:ID]... [--random-weights SIZE[:ID]]... [--host H] [--port P]\n"
-            "                   [--device cpu|cuda] [--precision fp32|fp16|bf16] [--threads T]\n"
+            "                   [--device cpu|cuda|cuda:N|cuda:all] [--precision fp32|fp16|bf16] [--threads T]\n"
             "                   [--max-batch B] [--batch-wait-ms MS]\n"
             "                   [--queue FRAMES] [--deadline-ms MS] [--client-timeout S]\n"
             "                   [--header-timeout S] [--body-timeout S]\n"
@@ -117,6 +118,7 @@ int cmd_serve(int argc, char **argv) {
     int n = 0, rc = 2;
     const char *device = "cpu", *prec = "fp32", *allow_list = NULL, *deny_list = NULL;
     rfs_url_net *allow = NULL, *deny = NULL;
+    rfs_session_opts *sessions = NULL;
     if (!margs || !models) goto done;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -177,16 +179,31 @@ int cmd_serve(int argc, char **argv) {
         usage(stderr);
         goto done;
     }
-    if (!strcmp(device, "cuda")) cfg.session.backend = RFS_BACKEND_CUDA;
-    else if (strcmp(device, "cpu")) {
-        fprintf(stderr, "rfseg serve: --device must be cpu or cuda\n");
+    /* the device and precision through the library's own parser (the same words as
+     * everywhere); cuda:all: one session per GPU, all draining each model's queue */
+    if (rfs_session_opts_set(&cfg.session, "precision", prec) != RFS_OK ||
+        (strcmp(device, "cuda:all") && rfs_session_opts_set(&cfg.session, "device", device) != RFS_OK)) {
+        fprintf(stderr, "rfseg serve: %s\n", rfs_last_error());
         goto done;
     }
-    if (!strcmp(prec, "fp16")) cfg.session.precision = RFS_FP16;
-    else if (!strcmp(prec, "bf16")) cfg.session.precision = RFS_BF16;
-    else if (strcmp(prec, "fp32")) {
-        fprintf(stderr, "rfseg serve: --precision must be fp32, fp16 or bf16\n");
-        goto done;
+    if (!strcmp(device, "cuda:all")) {
+        int nd = rfs_device_count(RFS_BACKEND_CUDA);
+        if (nd < 1) {
+            fprintf(stderr, "rfseg serve: --device cuda:all: no CUDA device is usable by this build\n");
+            goto done;
+        }
+        if (!(sessions = calloc((size_t)nd, sizeof *sessions))) goto done;
+        for (int d = 0; d < nd; d++) {
+            char name[32];
+            snprintf(name, sizeof name, "cuda:%d", d);
+            sessions[d] = cfg.session;
+            if (rfs_session_opts_set(&sessions[d], "device", name) != RFS_OK) {
+                fprintf(stderr, "rfseg serve: %s\n", rfs_last_error());
+                goto done;
+            }
+        }
+        cfg.sessions = sessions;
+        cfg.n_sessions = nd;
     }
     if (!cfg.api_key) {
         const char *env = getenv("RFSEG_API_KEY");
@@ -228,5 +245,6 @@ done:
     free(margs);
     free(allow);
     free(deny);
+    free(sessions);
     return rc;
 }

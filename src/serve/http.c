@@ -78,6 +78,7 @@ struct rfs_server {
     char uuid[37];              /* this server instance (GET /info) */
     char *api_key;
     rfs_url_policy urls;
+    rfs_session_opts *sessions; /* cfg.sessions points here */
 };
 
 typedef enum route {
@@ -971,6 +972,14 @@ rfs_status rfs_server_start(rfs_server **out, const rfs_serve_config *c) {
     s->cfg = *c;
     s->cfg.models = NULL; /* the caller's arrays and strings need not outlive this call */
     s->cfg.sessions = NULL;
+    if (c->n_sessions > 0) {
+        if (!(s->sessions = malloc(sizeof *s->sessions * (size_t)c->n_sessions))) {
+            free(s);
+            return RFS_ERR_NOMEM;
+        }
+        memcpy(s->sessions, c->sessions, sizeof *s->sessions * (size_t)c->n_sessions);
+        s->cfg.sessions = s->sessions;
+    }
     s->cfg.api_key = NULL;
     s->cfg.urls.allow = s->cfg.urls.deny = NULL;
     s->started_ms = rfs_batcher_now_ms();
@@ -1075,6 +1084,7 @@ void rfs_server_stop(rfs_server *s) {
     free(s->urls.allow);
     free(s->urls.deny);
     free(s->api_key);
+    free(s->sessions);
     free(s);
 }
 
