@@ -78,7 +78,7 @@ ifeq ($(CUDA),1)
   CU_SRC := $(wildcard src/cuda/*.cu)
 endif
 
-LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/model/*.c src/cpu/*.c src/pipeline/*.c src/serve/*.c src/cuda/*.c)
+LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/model/*.c src/cpu/*.c src/pipeline/*.c src/serve/*.c src/cuda/*.c src/track/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)

@@ -259,6 +259,7 @@ typedef struct rfs_detection {
     int class_id;  /* logit index (rfdetr preset) or remapped class (roboflow preset) */
     int query;     /* decoder query it came from */
     rfs_mask mask; /* when requested */
+    int tracker_id; /* a tracker's id for the object (rfs_tracker_update); -1: none */
 } rfs_detection;
 
 typedef struct rfs_result {

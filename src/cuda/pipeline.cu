@@ -1253,6 +1253,7 @@ extern "C" rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result
             o->score = dets[d].score;
             o->class_id = dets[d].cls;
             o->query = dets[d].query;
+            o->tracker_id = -1;
             memcpy(o->box, r->box, sizeof o->box);
             memset(&o->mask, 0, sizeof o->mask);
             if (!pl->want_masks || r->bb[2] < 0) continue;

@@ -315,6 +315,7 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
         d->score = cd->score;
         d->class_id = cd->cls;
         d->query = cd->query;
+        d->tracker_id = -1;
         if (!rf) rfs_box_xyxy(d->box, boxes + (size_t)cd->query * 4, (float)W, (float)H);
         else box_roboflow(d->box, boxes + (size_t)cd->query * 4, R, g, W, H, o->clip_boxes);
         memset(&d->mask, 0, sizeof d->mask);

@@ -147,6 +147,14 @@ rfs_status rfs_response_roboflow(rfs_jbuf *b, rfs_shape_ctx *sc, const rfs_resul
         rfs_jbuf_puts(b, ",\"frame_id\":");
         rfs_jbuf_int(b, o->frame_id);
     }
+    if (o->source) {
+        rfs_jbuf_puts(b, ",\"source\":");
+        rfs_jbuf_string(b, o->source);
+        if (o->source_id >= 0) {
+            rfs_jbuf_puts(b, ",\"source_id\":");
+            rfs_jbuf_int(b, o->source_id);
+        }
+    }
     if (o->time >= 0) {
         rfs_jbuf_puts(b, ",\"time\":");
         rfs_jbuf_double(b, o->time);
@@ -178,6 +186,10 @@ rfs_status rfs_response_roboflow(rfs_jbuf *b, rfs_shape_ctx *sc, const rfs_resul
         rfs_jbuf_string(b, name);
         rfs_jbuf_puts(b, ",\"class_id\":");
         rfs_jbuf_int(b, d->class_id);
+        if (d->tracker_id >= 0) { /* Roboflow's tracker_id, set when tracking is on */
+            rfs_jbuf_puts(b, ",\"tracker_id\":");
+            rfs_jbuf_int(b, d->tracker_id);
+        }
         rfs_uuid4(id);
         rfs_jbuf_puts(b, ",\"detection_id\":\"");
         rfs_jbuf_puts(b, id);

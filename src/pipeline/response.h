@@ -38,6 +38,8 @@ typedef struct rfs_response_opts {
     const char *inference_id;      /* NULL: a fresh UUID4 */
     double time;                   /* seconds; < 0: omitted */
     long long frame_id;            /* < 0: omitted */
+    const char *source;            /* "source" after frame_id (the input's name); NULL: omitted */
+    long long source_id;           /* "source_id" after source, when source is set and this >= 0 */
     const char *const *class_filter; /* keep only these class names; NULL: all */
     int n_class_filter;
 } rfs_response_opts;

@@ -1,0 +1,199 @@
+/* cli_opts.c - option parsing from the commands' tables (cli_opts.h). */
+#include "cli_opts.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_parser_init(cli_parser *p, const cli_command *cmd, int argc, char **argv) {
+    memset(p, 0, sizeof *p);
+    p->cmd = cmd;
+    p->argc = argc;
+    p->argv = argv;
+    p->i = 1; /* argv[0] is the command's name */
+}
+
+static const cli_opt *find_long(const cli_command *c, const char *name, size_t len) {
+    for (const cli_opt *o = c->opts; o->name; o++)
+        if (strlen(o->name) == len && !strncmp(o->name, name, len)) return o;
+    return NULL;
+}
+
+static const cli_opt *find_short(const cli_command *c, char ch) {
+    for (const cli_opt *o = c->opts; o->name; o++)
+        if (o->short_name == ch) return o;
+    return NULL;
+}
+
+int cli_next(cli_parser *p, const char **opt, const char **val) {
+    *opt = NULL;
+    *val = NULL;
+    if (p->i >= p->argc) return CLI_END;
+    const char *a = p->argv[p->i++];
+    if (p->operands_only || a[0] != '-' || !a[1]) { /* "-" alone is an operand */
+        *val = a;
+        return CLI_OPERAND;
+    }
+    if (!strcmp(a, "--")) {
+        p->operands_only = 1;
+        return cli_next(p, opt, val);
+    }
+    const cli_opt *o;
+    const char *inline_val = NULL;
+    if (a[1] == '-') {
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        o = find_long(p->cmd, a, len);
+        if (eq) inline_val = eq + 1;
+        if (!o) {
+            fprintf(stderr, "rfseg %s: unknown option %.*s (see rfseg %s --help)\n", p->cmd->name,
+                    (int)len, a, p->cmd->name);
+            return CLI_ERROR;
+        }
+    } else {
+        o = find_short(p->cmd, a[1]);
+        if (!o) {
+            fprintf(stderr, "rfseg %s: unknown option %s (see rfseg %s --help)\n", p->cmd->name, a,
+                    p->cmd->name);
+            return CLI_ERROR;
+        }
+        if (a[2]) {
+            if (!o->arg) {
+                fprintf(stderr, "rfseg %s: unknown option %s (options are not combined; see rfseg %s --help)\n",
+                        p->cmd->name, a, p->cmd->name);
+                return CLI_ERROR;
+            }
+            inline_val = a + 2; /* -mMODEL */
+        }
+    }
+    if (!strcmp(o->name, "--help")) {
+        cli_help_print(stdout, p->cmd);
+        return CLI_HELP;
+    }
+    *opt = o->name;
+    if (!o->arg) {
+        if (inline_val) {
+            fprintf(stderr, "rfseg %s: %s takes no value\n", p->cmd->name, o->name);
+            return CLI_ERROR;
+        }
+        return CLI_OPTION;
+    }
+    if (inline_val) *val = inline_val;
+    else if (p->i < p->argc) *val = p->argv[p->i++];
+    else {
+        fprintf(stderr, "rfseg %s: %s needs a value (%s)\n", p->cmd->name, o->name, o->arg);
+        return CLI_ERROR;
+    }
+    return CLI_OPTION;
+}
+
+int cli_to_int(const cli_parser *p, const char *opt, const char *val, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || *end || end == val || isspace((unsigned char)*val) || v < lo || v > hi) {
+        fprintf(stderr, "rfseg %s: %s: '%s' is not an integer in [%d, %d]\n", p->cmd->name, opt, val, lo, hi);
+        return 0;
+    }
+    *out = (int)v;
+    return 1;
+}
+
+int cli_to_double(const cli_parser *p, const char *opt, const char *val, double lo, double hi,
+                  double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || *end || end == val || isspace((unsigned char)*val) || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "rfseg %s: %s: '%s' is not a number in [%g, %g]\n", p->cmd->name, opt, val, lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Plain decimal: digits with at most one '.', at least one digit, no sign or exponent. */
+static int plain_decimal(const char *s, size_t n) {
+    int digits = 0, dots = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isdigit((unsigned char)s[i])) digits++;
+        else if (s[i] == '.' && !dots) dots++;
+        else return 0;
+    }
+    return digits > 0;
+}
+
+int cli_parse_confidence(const char *s, float *out) {
+    size_t n = strlen(s);
+    char buf[96];
+    if (n == 0 || n >= 64) return 0;
+    if (s[n - 1] == '%') {
+        n--;
+        if (!plain_decimal(s, n)) return 0;
+        /* "40%" -> "0.40", "2.5%" -> "0.025", "100%" -> "1.00": the point moves two places
+         * left in the text, so the value is parsed once, exactly like the fraction. */
+        size_t dot = n;
+        for (size_t i = 0; i < n; i++)
+            if (s[i] == '.') dot = i;
+        char digits[80];
+        size_t nd = 0;
+        for (size_t i = 0; i < n; i++)
+            if (s[i] != '.') digits[nd++] = s[i];
+        digits[nd] = 0;
+        /* the integer part had `dot` digits; after the shift it has dot - 2 */
+        if (dot >= 2) snprintf(buf, sizeof buf, "%.*s.%s", (int)(dot - 2), digits, digits + dot - 2);
+        else snprintf(buf, sizeof buf, "0.%s%s", dot == 1 ? "0" : "00", digits);
+        if (buf[0] == '.') memmove(buf + 1, buf, strlen(buf) + 1), buf[0] = '0';
+    } else {
+        if (!plain_decimal(s, n)) return 0;
+        memcpy(buf, s, n + 1);
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (errno || *end || !(v >= 0.0 && v <= 1.0)) return 0;
+    *out = (float)v; /* decimal -> double -> float32, as Python's float() and then PyTorch */
+    return 1;
+}
+
+int cli_to_confidence(const cli_parser *p, const char *opt, const char *val, float *out) {
+    if (cli_parse_confidence(val, out)) return 1;
+    fprintf(stderr, "rfseg %s: %s: '%s' is not a confidence: give a fraction in [0, 1] (0.4) or a "
+            "percentage (40%%)\n", p->cmd->name, opt, val);
+    return 0;
+}
+
+int cli_to_choice(const cli_parser *p, const char *opt, const char *val, const char *choices) {
+    size_t n = strlen(val);
+    for (const char *c = choices; *c;) {
+        const char *bar = strchr(c, '|');
+        size_t len = bar ? (size_t)(bar - c) : strlen(c);
+        if (len == n && !strncmp(c, val, n)) return 1;
+        c += len + (bar != NULL);
+    }
+    char list[256];
+    snprintf(list, sizeof list, "%s", choices);
+    for (char *s = list; *s; s++)
+        if (*s == '|') *s = ' ';
+    fprintf(stderr, "rfseg %s: %s: unknown value '%s' (one of: %s)\n", p->cmd->name, opt, val, list);
+    return 0;
+}
+
+int cli_split_equals(const cli_command *c, int argc, char **argv, char **out) {
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i], *eq = a[0] == '-' && a[1] == '-' ? strchr(a, '=') : NULL;
+        const cli_opt *o = eq ? find_long(c, a, (size_t)(eq - a)) : NULL;
+        if (o && o->arg) {
+            *eq = 0;
+            out[n++] = a;
+            out[n++] = eq + 1;
+        } else {
+            out[n++] = a;
+        }
+    }
+    out[n] = NULL;
+    return n;
+}
