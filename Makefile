@@ -60,6 +60,11 @@ ifeq ($(NO_FFMPEG)$(call pkg_ok,$(FFMPEG_PKGS)),yes)
   DEP_CFLAGS += $(shell pkg-config --cflags $(FFMPEG_PKGS))
   DEP_LIBS   += $(shell pkg-config --libs $(FFMPEG_PKGS))
 endif
+ifeq ($(NO_FFMPEG)$(NO_AVDEVICE)$(call pkg_ok,$(FFMPEG_PKGS) libavdevice),yes)
+  FEATURE_DEFS += -DRFS_HAVE_AVDEVICE=1
+  DEP_CFLAGS += $(shell pkg-config --cflags libavdevice)
+  DEP_LIBS   += $(shell pkg-config --libs libavdevice)
+endif
 ifeq ($(NO_HTTP)$(call pkg_ok,libmicrohttpd),yes)
   FEATURE_DEFS += -DRFS_HAVE_HTTP=1
   DEP_CFLAGS += $(shell pkg-config --cflags libmicrohttpd)

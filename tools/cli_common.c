@@ -96,7 +96,14 @@ rfs_model *cli_load_model(const char *model, const char *random_size) {
     }
     char path[1024];
     struct stat sb;
-    if (stat(model, &sb) != 0 && rfs_model_url(model)) {
+    if (stat(model, &sb) != 0 && !rfs_model_url(model)) {
+        fprintf(stderr, "rfseg: %s: %s; MODEL is a checkpoint file, a model package directory, or a size:",
+                model, strerror(errno));
+        for (const char *const *n = rfs_model_size_names(); *n; n++) fprintf(stderr, " %s", *n);
+        fputc('\n', stderr);
+        return NULL;
+    }
+    if (stat(model, &sb) != 0) {
         /* an official size name: the cached download */
         if (rfs_model_fetch(path, sizeof path, model, is_tty_stderr() ? on_download : NULL, NULL) !=
             RFS_OK) {
@@ -139,9 +146,11 @@ rfs_status cli_annotate(cli_annot *ca, rfs_frame *f, const rfs_result *r, const 
         const rfs_detection *d = &r->dets[i];
         char num[16];
         /* copied: the name functions may return a buffer the next call reuses */
-        snprintf(ca->labels[i], sizeof ca->labels[i], "%s",
-                 rfdetr_names ? rfs_model_class_name(m, d->class_id)
-                              : rfs_roboflow_class_name(m, d->class_id, num));
+        const char *name = rfdetr_names ? rfs_model_class_name(m, d->class_id)
+                                        : rfs_roboflow_class_name(m, d->class_id, num);
+        if (d->tracker_id >= 0) /* supervision's usual tracking label */
+            snprintf(ca->labels[i], sizeof ca->labels[i], "#%d %s", d->tracker_id, name);
+        else snprintf(ca->labels[i], sizeof ca->labels[i], "%s", name);
         memcpy(ca->dets[i].box, d->box, sizeof d->box);
         ca->dets[i].class_id = d->class_id;
         ca->dets[i].score = d->score;

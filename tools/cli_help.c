@@ -228,6 +228,32 @@ static void put_lines(FILE *f, const char *text, int indent) {
     }
 }
 
+/* Prints text reflowed into lines of at most `width` columns, the first starting at
+ * column `col`, the others indented to `indent`. */
+static void put_wrapped(FILE *f, const char *text, int col, int indent, int width) {
+    const char *s = text;
+    int at = col, first = 1;
+    while (*s) {
+        while (*s == ' ' || *s == '\n') s++;
+        size_t n = strcspn(s, " \n");
+        if (!n) break;
+        if (!first && at + 1 + (int)n > width) {
+            fprintf(f, "\n%*s", indent, "");
+            at = indent;
+        } else if (!first) {
+            fputc(' ', f);
+            at++;
+        }
+        fwrite(s, 1, n, f);
+        at += (int)n;
+        s += n;
+        first = 0;
+    }
+}
+
+#define HELP_COL 28
+#define HELP_WIDTH 80
+
 void cli_help_print(FILE *f, const cli_command *c) {
     fputs("usage: rfseg ", f);
     put_lines(f, c->synopsis, 13);
@@ -236,16 +262,15 @@ void cli_help_print(FILE *f, const cli_command *c) {
     fputs("\n\noptions:\n", f);
     for (const cli_opt *o = c->opts; o->name; o++) {
         char head[96];
-        int n = snprintf(head, sizeof head, "  %s%c%s%s%s%s", o->short_name ? "-" : "",
-                         o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ", o->name,
-                         o->arg ? " " : "", o->arg ? o->arg : "");
-        if (!o->short_name) { /* "      --name": no "-x, " */
-            n = snprintf(head, sizeof head, "      %s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        }
+        int n;
+        if (o->short_name)
+            n = snprintf(head, sizeof head, "  -%c, %s%s%s", o->short_name, o->name, o->arg ? " " : "",
+                         o->arg ? o->arg : "");
+        else n = snprintf(head, sizeof head, "      %s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
         fputs(head, f);
-        if (n >= 30) fprintf(f, "\n%30s", "");
-        else fprintf(f, "%*s", 30 - n, "");
-        put_lines(f, o->help, 30);
+        if (n + 2 > HELP_COL) fprintf(f, "\n%*s", HELP_COL, "");
+        else fprintf(f, "%*s", HELP_COL - n, "");
+        put_wrapped(f, o->help, HELP_COL, HELP_COL, HELP_WIDTH);
         fputc('\n', f);
     }
     if (c->notes) {

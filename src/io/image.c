@@ -712,3 +712,95 @@ rfs_status rfs_image_write_png(const char *path, const rfs_frame *fr) {
     if (st) remove(path);
     return st;
 }
+
+/* ---- JPEG writer ----------------------------------------------------------------------------- */
+
+typedef struct jpeg_wctx {
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr em;
+    jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX];
+    FILE *f;
+    const rfs_frame *fr;
+    int quality;
+    uint8_t *row; /* a one-row RGB buffer for BGR frames when libjpeg lacks JCS_EXT_BGR */
+} jpeg_wctx;
+
+static void jpeg_w_bail(j_common_ptr c) {
+    jpeg_wctx *j = (jpeg_wctx *)c->client_data;
+    (*c->err->format_message)(c, j->msg);
+    longjmp(j->jb, 1);
+}
+
+static void jpeg_write_body(jpeg_wctx *j) {
+    const rfs_frame *fr = j->fr;
+    uint8_t *row = j->row;
+    jpeg_stdio_dest(&j->ci, j->f);
+    j->ci.image_width = (JDIMENSION)fr->w;
+    j->ci.image_height = (JDIMENSION)fr->h;
+    j->ci.input_components = 3;
+#ifdef JCS_EXTENSIONS
+    j->ci.in_color_space = fr->fmt == RFS_PIX_BGR8 ? JCS_EXT_BGR : JCS_RGB;
+    row = NULL;
+#else
+    j->ci.in_color_space = JCS_RGB;
+    if (fr->fmt != RFS_PIX_BGR8) row = NULL;
+#endif
+    jpeg_set_defaults(&j->ci);
+    jpeg_set_quality(&j->ci, j->quality, TRUE);
+    jpeg_start_compress(&j->ci, TRUE);
+    while (j->ci.next_scanline < j->ci.image_height) {
+        const uint8_t *src = fr->data + (size_t)j->ci.next_scanline * fr->stride;
+        JSAMPROW r = (JSAMPROW)src;
+        if (row) {
+            for (int x = 0; x < fr->w; x++)
+                row[3 * x] = src[3 * x + 2], row[3 * x + 1] = src[3 * x + 1], row[3 * x + 2] = src[3 * x];
+            r = row;
+        }
+        jpeg_write_scanlines(&j->ci, &r, 1);
+    }
+    jpeg_finish_compress(&j->ci);
+}
+
+/* 0, or -1 with j->msg set. */
+static int jpeg_write_guarded(jpeg_wctx *j) {
+    j->ci.err = jpeg_std_error(&j->em);
+    j->em.error_exit = jpeg_w_bail;
+    j->em.output_message = jpeg_silent;
+    j->ci.client_data = j;
+    int r = 0;
+    if (setjmp(j->jb) == 0) {
+        jpeg_create_compress(&j->ci);
+        jpeg_write_body(j);
+    } else {
+        r = -1;
+    }
+    jpeg_destroy_compress(&j->ci);
+    return r;
+}
+
+rfs_status rfs_image_write_jpeg(const char *path, const rfs_frame *fr, int quality) {
+    if (!fr || !fr->data || fr->w <= 0 || fr->h <= 0)
+        return RFS_FAIL(RFS_ERR_ARG, "%s: empty frame", path);
+    if (fr->w > 65500 || fr->h > 65500)
+        return RFS_FAIL(RFS_ERR_LIMIT, "%s: %dx%d is larger than JPEG allows (65500)", path, fr->w, fr->h);
+    jpeg_wctx *j = rfs_calloc(1, sizeof *j);
+    uint8_t *row = rfs_malloc((size_t)fr->w * 3);
+    if (!j || !row) {
+        free(j), free(row);
+        return RFS_ERR_NOMEM;
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        free(j), free(row);
+        return RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    j->f = f, j->fr = fr, j->row = row;
+    j->quality = quality <= 0 || quality > 100 ? 95 : quality;
+    rfs_status st = RFS_OK;
+    if (jpeg_write_guarded(j)) st = RFS_FAIL(RFS_ERR_IO, "%s: JPEG write failed: %s", path, j->msg);
+    if (fflush(f) != 0 && st == RFS_OK) st = RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
+    if (fclose(f) != 0 && st == RFS_OK) st = RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
+    free(j), free(row);
+    return st;
+}

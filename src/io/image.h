@@ -98,5 +98,8 @@ rfs_status rfs_image_load(rfs_frame *out, const char *path, const rfs_decode_opt
 /* Writes an 8-bit RGB PNG (zlib level 1, as cv2.imwrite's default) from a BGR8 or RGB8
  * frame. A partly written file is removed on failure. */
 rfs_status rfs_image_write_png(const char *path, const rfs_frame *f);
+/* Writes a baseline JPEG (4:2:0, libjpeg's tables scaled to quality 1..100; 0 gives 95,
+ * cv2.imwrite's default) from a BGR8 or RGB8 frame. The caller owns the file on failure. */
+rfs_status rfs_image_write_jpeg(const char *path, const rfs_frame *f, int quality);
 
 #endif

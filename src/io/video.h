@@ -50,9 +50,31 @@ typedef struct rfs_video_opts {
     int no_auto_rotate;  /* 1: ignore the rotation metadata (cv2 CAP_PROP_ORIENTATION_AUTO 0) */
     int rgb;             /* 1: RGB8 frames instead of BGR8 */
     uint64_t max_pixels; /* frame size limit; 0: RFS_IMAGE_MAX_PIXELS_DEFAULT */
+    /* Live sources (cameras, streams): decode with slice threads only, so a frame comes out
+     * as soon as its packet is in (frame threads hold frames back); pixels are the same. */
+    int low_delay;
+    /* Network sources: a read blocked longer than this fails (0: 10 s; < 0: never). */
+    int timeout_ms;
+    /* Polled while FFmpeg blocks (opening, reading): returning nonzero makes the pending
+     * call fail with RFS_ERR_IO "interrupted". NULL: never. */
+    int (*interrupt)(void *user);
+    void *interrupt_user;
 } rfs_video_opts;
 
-/* Opens a video file and its first video stream; o may be NULL. */
+/* What a source string names, as rfs_video_open reads it. */
+typedef enum rfs_video_source_kind {
+    RFS_VIDEO_FILE = 0,   /* a path (y4m or anything FFmpeg reads) */
+    RFS_VIDEO_STDIN,      /* "-": standard input (FFmpeg's pipe:0) */
+    RFS_VIDEO_PIPE,       /* "pipe:N" */
+    RFS_VIDEO_NETWORK,    /* an FFmpeg URL: http(s)://, rtsp(s)://, rtmp(s)://, tcp://, udp://, srt://, ... */
+    RFS_VIDEO_CAMERA,     /* "/dev/videoN", or "N" when no file of that name exists (libavdevice, V4L2) */
+} rfs_video_source_kind;
+rfs_video_source_kind rfs_video_source_kind_of(const char *src);
+
+/* Opens a video source and its first video stream; o may be NULL. The source is a file
+ * path, "-" for standard input, an FFmpeg URL, or a camera (rfs_video_source_kind).
+ * Cameras need libavdevice at build time (RFS_HAVE_AVDEVICE); without it they give
+ * RFS_ERR_UNSUPPORTED. */
 rfs_status rfs_video_open(rfs_video **out, const char *path, const rfs_video_opts *o);
 
 /* Decodes the next frame into frame (its buffer is reused when big enough).
