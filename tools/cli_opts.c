@@ -186,9 +186,9 @@ int cli_split_equals(const cli_command *c, int argc, char **argv, char **out) {
     for (int i = 0; i < argc; i++) {
         char *a = argv[i], *eq = a[0] == '-' && a[1] == '-' ? strchr(a, '=') : NULL;
         const cli_opt *o = eq ? find_long(c, a, (size_t)(eq - a)) : NULL;
-        if (o && o->arg) {
-            *eq = 0;
-            out[n++] = a;
+        char *name = o && o->arg ? strndup(a, (size_t)(eq - a)) : NULL; /* argv stays intact */
+        if (name) {
+            out[n++] = name;
             out[n++] = eq + 1;
         } else {
             out[n++] = a;

@@ -77,9 +77,9 @@ int cli_to_confidence(const cli_parser *p, const char *opt, const char *val, flo
 /* val must be one of the '|'-separated words in `choices`. */
 int cli_to_choice(const cli_parser *p, const char *opt, const char *val, const char *choices);
 
-/* For commands whose parsing lives elsewhere (bench, serve): rewrites argv in place so
- * that "--opt=value" becomes "--opt" "value" for options of the command's table that take
- * a value (argv must have room for argc * 2 entries). Returns the new argc. */
+/* For commands whose parsing lives elsewhere (bench, serve): copies argv into out (room
+ * for 2 * argc + 1 entries) with "--opt=value" split into "--opt" "value" for options of
+ * the command's table that take a value; argv is not modified. Returns the new count. */
 int cli_split_equals(const cli_command *c, int argc, char **argv, char **out);
 
 #endif

@@ -52,7 +52,8 @@ int cli_out_check(const char *cmd, const char *what, const char *path, int overw
             fprintf(stderr, "rfseg %s: %s: %s exists (give --overwrite to replace it)\n", cmd, what, path);
             return 0;
         }
-        if (access(path, W_OK) != 0) {
+        /* write-protected files are kept even where access() would allow (root) */
+        if (access(path, W_OK) != 0 || !(sb.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH))) {
             fprintf(stderr, "rfseg %s: %s: %s is not writable; not replaced\n", cmd, what, path);
             return 0;
         }
@@ -148,22 +149,32 @@ int cli_stream_open(cli_stream *s, const char *cmd, const char *path, int overwr
         fprintf(stderr, "rfseg %s: cannot write %s: %s\n", cmd, path, strerror(errno));
         return 0;
     }
+    struct stat fb;
+    s->regular = fstat(s->fd, &fb) == 0 && S_ISREG(fb.st_mode) && !s->is_stdout;
+    s->good_end = 0;
     return 1;
 }
 
 int cli_stream_write(cli_stream *s, const char *buf, size_t n) {
     if (s->failed) return 0;
+    size_t len = n;
     while (n > 0) {
         ssize_t w = write(s->fd, buf, n);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
-            fprintf(stderr, "rfseg %s: writing %s: %s\n", s->cmd, s->name, w < 0 ? strerror(errno) : "nothing written");
+            int e = w < 0 ? errno : ENOSPC;
+            fprintf(stderr, "rfseg %s: writing %s: %s\n", s->cmd, s->name, strerror(e));
             s->failed = 1;
+            /* a line cut short by a full disk or a size limit is taken back: the file
+             * ends with the last whole line (only bytes this run wrote are removed) */
+            if (s->regular && len > n && ftruncate(s->fd, s->good_end) != 0)
+                fprintf(stderr, "rfseg %s: %s ends with a partial line\n", s->cmd, s->name);
             return 0;
         }
         buf += w;
         n -= (size_t)w;
     }
+    s->good_end += (off_t)len;
     return 1;
 }
 

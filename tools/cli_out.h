@@ -17,6 +17,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 enum { CLI_OUT_FILE = 0, CLI_OUT_STREAM = 1 };
 
@@ -48,6 +49,8 @@ typedef struct cli_stream {
     int is_stdout;
     int failed;       /* a write failed: further writes are dropped */
     int use_tmp;      /* replacing an existing file: written under tmp */
+    int regular;      /* a file this run created: a cut line can be taken back */
+    off_t good_end;   /* bytes of whole lines written */
     cli_tmp tmp;
     char name[4096];  /* for messages */
     const char *cmd;

@@ -248,6 +248,7 @@ int cmd_video(int argc, char **argv) {
     cli_tmp *ann_tmp = NULL;
     rfs_video_writer **vw = NULL;
     rfs_tracker **trk = NULL;
+    unsigned char *ann_failed = NULL;
     int made_dir = 0, rc = 2, sources_ready = 0, out_open = 0;
     rfs_model *m = NULL;
     rfs_session *s = NULL;
@@ -272,7 +273,8 @@ int cmd_video(int argc, char **argv) {
     ann_tmp = calloc((size_t)a.nsrc, sizeof *ann_tmp);
     vw = calloc((size_t)a.nsrc, sizeof *vw);
     trk = calloc((size_t)a.nsrc, sizeof *trk);
-    if (!ann_paths || !ann_tmp || !vw || !trk) goto done;
+    ann_failed = calloc((size_t)a.nsrc, 1);
+    if (!ann_paths || !ann_tmp || !vw || !trk || !ann_failed) goto done;
     if (a.jsonl && !cli_out_check("video", "--jsonl", a.jsonl, a.overwrite, CLI_OUT_STREAM)) goto done;
     if (a.annotate && !plan_annotations(ann_paths, a.annotate, &vr.g, a.overwrite, &made_dir)) goto done;
 
@@ -406,6 +408,7 @@ int cmd_video(int argc, char **argv) {
                     vr.errors++;
                 } else if (rfs_video_writer_write(vw[src->id], &b->frames[i]) != RFS_OK) {
                     fprintf(stderr, "rfseg video: --annotate %s: %s\n", ann_paths[src->id], rfs_last_error());
+                    ann_failed[src->id] = 1;
                     fatal = 1;
                     break;
                 }
@@ -450,8 +453,8 @@ done:
     if (sources_ready) cli_sources_free(&vr.g); /* readers stopped before the outputs close */
     for (int i = 0; vw && i < a.nsrc; i++) {
         if (!vw[i]) continue;
-        if (rfs_video_writer_close(vw[i]) != RFS_OK) {
-            fprintf(stderr, "rfseg video: --annotate %s: %s\n", ann_paths[i], rfs_last_error());
+        if (rfs_video_writer_close(vw[i]) != RFS_OK || ann_failed[i]) { /* a failed file is not kept */
+            if (!ann_failed[i]) fprintf(stderr, "rfseg video: --annotate %s: %s\n", ann_paths[i], rfs_last_error());
             cli_tmp_abort(&ann_tmp[i]);
             rc = rc == 2 ? 2 : 1;
         } else if (!cli_tmp_commit(&ann_tmp[i], "video")) rc = rc == 2 ? 2 : 1;
@@ -461,7 +464,7 @@ done:
     if (made_dir && a.annotate) rmdir(a.annotate); /* created here and left empty */
     for (int i = 0; trk && i < a.nsrc; i++) rfs_tracker_free(trk[i]);
     for (int i = 0; ann_paths && i < a.nsrc; i++) free(ann_paths[i]);
-    free(ann_paths), free(ann_tmp), free(vw), free(trk);
+    free(ann_paths), free(ann_tmp), free(vw), free(trk), free(ann_failed);
     cli_annot_free(&annot);
     for (int k = 0; k < 2; k++) {
         for (int i = 0; sets[k].frames && i < a.batch; i++) rfs_frame_free(&sets[k].frames[i]);
