@@ -91,9 +91,15 @@ static void *reader(void *arg) {
         }
         if (s->stop || cli_stop) break;
         int done = 0;
+        double t0 = cli_now_ms();
         rfs_status st = rfs_video_read(s->v, &s->spare, &done);
+        double took = cli_now_ms() - t0;
         int64_t idx = rfs_video_frame_index(s->v) - 1;
         pthread_mutex_lock(&g->mu);
+        /* The stream is caught up once a read has to wait for data: frames decoded before
+         * (what opening the stream buffered while it probed) are the past, not live. */
+        if (!s->caught_up && (took >= (fps > 0 ? 500.0 / fps : 10.0) || cli_now_ms() - s->t0_ms > 2000))
+            s->caught_up = 1;
         if (done || s->stop || cli_stop) {
             pthread_mutex_unlock(&g->mu);
             break;
@@ -124,6 +130,7 @@ int cli_sources_start(cli_sources *g) {
         cli_source *s = &g->v[i];
         if (!s->live) continue;
         s->t0_ms = cli_now_ms();
+        s->caught_up = s->paced; /* a paced file has no backlog */
         if (pthread_create(&s->thread, NULL, reader, s) != 0) {
             fprintf(stderr, "rfseg video: %s: cannot start a reader thread\n", s->shown);
             return 0;
@@ -154,12 +161,12 @@ int cli_source_take(cli_source *s, rfs_frame *f, int64_t *id, int wait_ms) {
     cli_sources *g = s->group;
     int r = CLI_TAKE_NONE;
     pthread_mutex_lock(&g->mu);
-    if (!s->slot_full && !s->reader_done && wait_ms > 0 && !cli_stop) {
+    if (!(s->slot_full && s->caught_up) && !s->reader_done && wait_ms > 0 && !cli_stop) {
         struct timespec ts;
         deadline_in(&ts, wait_ms);
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
     }
-    if (s->slot_full) {
+    if (s->slot_full && (s->caught_up || s->reader_done)) {
         rfs_frame t = *f;
         *f = s->slot;
         s->slot = t;
@@ -180,7 +187,7 @@ void cli_sources_wait(cli_sources *g, int ms) {
     int ready = 0;
     for (int i = 0; i < g->n; i++) {
         const cli_source *s = &g->v[i];
-        if (s->live && !s->ended && (s->slot_full || s->reader_done)) ready = 1;
+        if (s->live && !s->ended && ((s->slot_full && s->caught_up) || s->reader_done)) ready = 1;
     }
     if (!ready && !cli_stop) {
         struct timespec ts;

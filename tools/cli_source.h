@@ -5,7 +5,9 @@
  * decoded continuously; the consumer always gets the newest decoded frame, and frames
  * that were replaced before the consumer took them are counted as dropped. A file read
  * live is paced at its frame rate (as a camera would deliver it). Frame ids are the
- * source's own frame indices, so dropped frames show as gaps. A non-live source is read
+ * source's own frame indices, so dropped frames show as gaps. What a stream buffered while
+ * it was being opened is skipped (dropped): the first frame taken is a live one. A
+ * non-live source is read
  * when the consumer asks: every frame, in order.
  */
 #ifndef RFS_CLI_SOURCE_H
@@ -37,6 +39,7 @@ typedef struct cli_source {
     rfs_frame slot, spare;
     int64_t slot_id;
     int slot_full;
+    int caught_up;       /* the reader has gone past what was buffered when it started */
     long dropped, reader_errors;
     double t0_ms;        /* paced: when frame 0 was due */
 } cli_source;
