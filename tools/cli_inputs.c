@@ -57,9 +57,22 @@ static int image_extension(const char *name) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* Directories being listed, from the operand down: a symbolic link back to one of them is
+ * not followed again (no loops). */
+typedef struct dir_chain {
+    dev_t dev;
+    ino_t ino;
+    const struct dir_chain *up;
+} dir_chain;
+
 /* The images of a directory in name order (files first-level, then each subdirectory's in
  * its place in the order when recursive). Hidden entries are skipped. */
-static int add_dir(cli_inputs *in, const char *dir, int recursive, int depth) {
+static int add_dir(cli_inputs *in, const char *dir, int recursive, int depth, const dir_chain *up) {
+    struct stat ds;
+    if (stat(dir, &ds) != 0) return 1;
+    for (const dir_chain *c = up; c; c = c->up)
+        if (c->dev == ds.st_dev && c->ino == ds.st_ino) return 1; /* a loop */
+    const dir_chain here = {ds.st_dev, ds.st_ino, up};
     DIR *d = opendir(dir);
     if (!d) {
         char msg[512];
@@ -96,7 +109,7 @@ static int add_dir(cli_inputs *in, const char *dir, int recursive, int depth) {
         struct stat sb;
         if (stat(path, &sb) != 0) continue;
         if (S_ISDIR(sb.st_mode)) {
-            if (recursive && depth < 64) ok = add_dir(in, path, recursive, depth + 1);
+            if (recursive && depth < 64) ok = add_dir(in, path, recursive, depth + 1, &here);
         } else if (S_ISREG(sb.st_mode) && image_extension(names[i])) {
             ok = push(in, CLI_IN_FILE, path, NULL);
         }
@@ -125,7 +138,7 @@ int cli_inputs_add(cli_inputs *in, const char *op, int recursive, int allow_urls
     struct stat sb;
     if (stat(op, &sb) == 0) {
         if (S_ISDIR(sb.st_mode)) {
-            int before = in->n_images, ok = add_dir(in, op, recursive, 0);
+            int before = in->n_images, ok = add_dir(in, op, recursive, 0, NULL);
             if (ok && in->n_images == before) {
                 char msg[512];
                 snprintf(msg, sizeof msg, "%s: no images in this directory (.jpg .jpeg .png .bmp%s)", op,
@@ -157,7 +170,7 @@ int cli_inputs_add(cli_inputs *in, const char *op, int recursive, int allow_urls
             if (l && p[l - 1] == '/') { /* a directory: its images, as for a directory operand */
                 char dir[4096];
                 snprintf(dir, sizeof dir, "%.*s", (int)(l - 1), p);
-                ok = add_dir(in, dir, recursive, 0);
+                ok = add_dir(in, dir, recursive, 0, NULL);
             } else ok = push(in, CLI_IN_FILE, p, NULL);
         }
         globfree(&g);

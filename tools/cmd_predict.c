@@ -186,6 +186,10 @@ static int parse(predict_args *a, cli_inputs *in, int argc, char **argv) {
     for (int i = 0; ok && i < nops; i++) ok = cli_inputs_add(in, ops[i], a->recursive, a->allow_urls);
     free(ops);
     if (!ok) return 0;
+    if (!a->model == !a->random_size) {
+        fprintf(stderr, "rfseg predict: give --model MODEL or --random-weights SIZE (one of them)\n");
+        return 0;
+    }
     if (in->n == 0) {
         fprintf(stderr, "rfseg predict: no images given (see rfseg predict --help)\n");
         return 0;

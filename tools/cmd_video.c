@@ -81,6 +81,10 @@ static int parse(video_args *a, int argc, char **argv) {
         fprintf(stderr, "rfseg video: no source given (see rfseg video --help)\n");
         return 0;
     }
+    if (!a->model == !a->random_size) {
+        fprintf(stderr, "rfseg video: give --model MODEL or --random-weights SIZE (one of them)\n");
+        return 0;
+    }
     if (!a->jsonl && !a->annotate) {
         fprintf(stderr, "rfseg video: nothing would be written: give --jsonl FILE (- for standard output) "
                 "and/or --annotate OUT\n");
@@ -306,14 +310,15 @@ int cmd_video(int argc, char **argv) {
         if (!sets[k].frames || !sets[k].imgs || !sets[k].src || !sets[k].ids) goto done;
     }
     if (!(res = calloc((size_t)a.batch, sizeof *res))) goto done;
+    /* sources first: a bad one is reported before a model is downloaded or loaded */
+    cli_signals_install();
+    rfs_video_opts vo = {.max_pixels = (uint64_t)a.max_mpix * 1000000};
+    if (!cli_sources_open(&vr.g, &vo)) goto done;
     if (!(m = cli_load_model(a.model, a.random_size))) goto done;
     if (rfs_session_create(&s, m, &so) != RFS_OK) {
         fprintf(stderr, "rfseg video: %s\n", rfs_last_error());
         goto done;
     }
-    cli_signals_install();
-    rfs_video_opts vo = {.max_pixels = (uint64_t)a.max_mpix * 1000000};
-    if (!cli_sources_open(&vr.g, &vo)) goto done;
     if (a.jsonl) {
         if (!cli_stream_open(&jout, "video", a.jsonl, a.overwrite)) goto done;
         out_open = 1;
