@@ -51,6 +51,15 @@ def parses(path):
     return len(lines) - 1, ok
 
 
+def wait_lines(path, n, limit=60):
+    """Waits until a growing file has n newlines (the run is under way)."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if os.path.exists(path) and open(path, "rb").read().count(b"\n") >= n:
+            return
+        time.sleep(0.05)
+
+
 def mp4_frames(path):
     p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
                         "stream=nb_read_frames", "-of", "csv=p=0", path], capture_output=True, text=True)
@@ -166,7 +175,7 @@ with tempfile.TemporaryDirectory() as tmp:
         jl, mp4 = T("sig%d.jsonl" % code), T("sig%d.mp4" % code)
         proc = subprocess.Popen([RFSEG, "video", "-m", MODEL, VIDEO, "--jsonl", jl, "--annotate", mp4, "-q",
                                  "--max-fps", "15"], stderr=subprocess.PIPE, text=True, env=ENV)
-        time.sleep(2.0)
+        wait_lines(jl, 8)
         proc.send_signal(sig)
         err = proc.communicate(timeout=60)[1]
         n, ok = parses(jl)
@@ -181,7 +190,8 @@ with tempfile.TemporaryDirectory() as tmp:
     jl = T("killed.jsonl")
     proc = subprocess.Popen([RFSEG, "video", "-m", MODEL, VIDEO, "--jsonl", jl, "-q", "--max-fps", "20"],
                             stderr=subprocess.DEVNULL, env=ENV)
-    time.sleep(2.0)
+    wait_lines(jl, 8)
+    time.sleep(0.3)
     proc.kill()
     proc.wait()
     n, ok = parses(jl)
