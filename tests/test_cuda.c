@@ -20,7 +20,9 @@
 #include "cpu/ops.h"
 #include "cuda/backend.h"
 #include "io/tensorfile.h"
-#include "model/session.h"
+#include "cpu/cpu.h"
+#include "lab.h"
+#include "pipeline/session.h"
 #include "pipeline/select.h"
 
 #include <math.h>
@@ -338,7 +340,8 @@ static void attn_case(rfs_dtype t, int nseq, int T, int heads, int dh, int packe
     const float *q = qkv, *k = packed ? qkv + C : qkv + rows * C, *v = packed ? qkv + 2 * C : qkv + 2 * rows * C;
     float *ref = malloc(sizeof(float) * rows * C);
     float *scratch = malloc(sizeof(float) * rfs_attention_scratch(T, omp_get_max_threads()));
-    rfs_attention_cpu(ref, C, q, ldq, k, ldq, v, ldq, nseq, T, heads, dh, scratch);
+    rfs_attention_cpu(ref, C, q, ldq, k, ldq, v, ldq, nseq, T, heads, dh, omp_get_max_threads(),
+                      scratch);
     void *d = dev(qkv, rows * 3 * C, t), *dout = dev_poison(rows * C, t);
     const size_t es = rfs_dtype_size(t);
     char *base = d;
@@ -840,9 +843,10 @@ static cpu_diag cpu_run(const rfs_model *m, const float *in, int B) {
         memcpy(d.o.logits + b * nq * K, raw.logits, sizeof(float) * nq * K);
         memcpy(d.o.boxes + b * nq * 4, raw.boxes, sizeof(float) * nq * 4);
         memcpy(d.o.masks + b * nq * P, raw.masks, sizeof(float) * nq * P);
-        memcpy(d.p4 + b * N * C, s->a.p4, sizeof(float) * N * C);
-        memcpy(d.score + b * N, s->a.score, sizeof(float) * N);
-        memcpy(d.order + b * N, s->a.order, sizeof(int) * N);
+        const rfs_cpu_acts *a = &((const rfs_cpu_net *)rfs_session_net(s))->a;
+        memcpy(d.p4 + b * N * C, a->p4, sizeof(float) * N * C);
+        memcpy(d.score + b * N, a->score, sizeof(float) * N);
+        memcpy(d.order + b * N, a->order, sizeof(int) * N);
     }
     rfs_session_free(s);
     return d;

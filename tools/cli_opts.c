@@ -1,6 +1,8 @@
 /* cli_opts.c - option parsing from the commands' tables (cli_opts.h). */
 #include "cli_opts.h"
 
+#include "rfseg.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -114,52 +116,8 @@ int cli_to_double(const cli_parser *p, const char *opt, const char *val, double 
     return 1;
 }
 
-/* Plain decimal: digits with at most one '.', at least one digit, no sign or exponent. */
-static int plain_decimal(const char *s, size_t n) {
-    int digits = 0, dots = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isdigit((unsigned char)s[i])) digits++;
-        else if (s[i] == '.' && !dots) dots++;
-        else return 0;
-    }
-    return digits > 0;
-}
-
-int cli_parse_confidence(const char *s, float *out) {
-    size_t n = strlen(s);
-    char buf[96];
-    if (n == 0 || n >= 64) return 0;
-    if (s[n - 1] == '%') {
-        n--;
-        if (!plain_decimal(s, n)) return 0;
-        /* "40%" -> "0.40", "2.5%" -> "0.025", "100%" -> "1.00": the point moves two places
-         * left in the text, so the value is parsed once, exactly like the fraction. */
-        size_t dot = n;
-        for (size_t i = 0; i < n; i++)
-            if (s[i] == '.') dot = i;
-        char digits[80];
-        size_t nd = 0;
-        for (size_t i = 0; i < n; i++)
-            if (s[i] != '.') digits[nd++] = s[i];
-        digits[nd] = 0;
-        /* the integer part had `dot` digits; after the shift it has dot - 2 */
-        if (dot >= 2) snprintf(buf, sizeof buf, "%.*s.%s", (int)(dot - 2), digits, digits + dot - 2);
-        else snprintf(buf, sizeof buf, "0.%s%s", dot == 1 ? "0" : "00", digits);
-        if (buf[0] == '.') memmove(buf + 1, buf, strlen(buf) + 1), buf[0] = '0';
-    } else {
-        if (!plain_decimal(s, n)) return 0;
-        memcpy(buf, s, n + 1);
-    }
-    char *end;
-    errno = 0;
-    double v = strtod(buf, &end);
-    if (errno || *end || !(v >= 0.0 && v <= 1.0)) return 0;
-    *out = (float)v; /* decimal -> double -> float32, as Python's float() and then PyTorch */
-    return 1;
-}
-
 int cli_to_confidence(const cli_parser *p, const char *opt, const char *val, float *out) {
-    if (cli_parse_confidence(val, out)) return 1;
+    if (rfs_parse_confidence(val, out) == RFS_OK) return 1;
     fprintf(stderr, "rfseg %s: %s: '%s' is not a confidence: give a fraction in [0, 1] (0.4) or a "
             "percentage (40%%)\n", p->cmd->name, opt, val);
     return 0;

@@ -69,10 +69,8 @@ int cli_next(cli_parser *p, const char **opt, const char **val);
 int cli_to_int(const cli_parser *p, const char *opt, const char *val, int lo, int hi, int *out);
 int cli_to_double(const cli_parser *p, const char *opt, const char *val, double lo, double hi,
                   double *out);
-/* A confidence: a fraction in [0, 1] ("0.4") or a percentage ("40%"); decimal -> double
- * -> float as Python's float() then float32, the percentage shifted in the decimal text so
- * "40%" gives exactly what "0.4" gives. */
-int cli_parse_confidence(const char *s, float *out);
+/* A confidence as rfs_parse_confidence reads it (the server's syntax): a fraction in
+ * [0, 1] ("0.4") or a percentage ("40%"). */
 int cli_to_confidence(const cli_parser *p, const char *opt, const char *val, float *out);
 /* val must be one of the '|'-separated words in `choices`. */
 int cli_to_choice(const cli_parser *p, const char *opt, const char *val, const char *choices);

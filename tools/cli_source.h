@@ -13,7 +13,7 @@
 #ifndef RFS_CLI_SOURCE_H
 #define RFS_CLI_SOURCE_H
 
-#include "io/video.h"
+#include "rfseg.h"
 
 #include <pthread.h>
 #include <stdint.h>

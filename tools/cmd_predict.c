@@ -8,12 +8,6 @@
 #include "cli_opts.h"
 #include "cli_out.h"
 
-#include "io/image.h"
-#include "io/tensorfile.h"
-#include "model/model.h"
-#include "pipeline/predict.h"
-#include "pipeline/response.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,22 +21,6 @@ typedef struct predict_args {
     float confidence;
     int have_confidence;
 } predict_args;
-
-/* --raw-out: input, pred_logits, pred_boxes, pred_masks of one image as safetensors. */
-static int write_raw(const char *path, rfs_session *s, const rfs_config *c) {
-    const float *in = rfs_session_input(s);
-    rfs_raw raw;
-    if (rfs_forward(s, in, 1, &raw) != RFS_OK) return 0; /* idempotent: same input again */
-    const int64_t nq = c->num_queries, K = c->num_classes, R = c->resolution, H4 = c->mask_side;
-    rfs_tensor_out t[4] = {
-        {"input", RFS_DT_F32, 4, {1, 3, R, R}, in},
-        {"pred_logits", RFS_DT_F32, 3, {1, nq, K}, raw.logits},
-        {"pred_boxes", RFS_DT_F32, 3, {1, nq, 4}, raw.boxes},
-        {"pred_masks", RFS_DT_F32, 4, {1, nq, H4, H4}, raw.masks},
-    };
-    const char *meta[] = {"model", c->size, "producer", "rfseg " RFSEG_VERSION};
-    return rfs_safetensors_write(path, t, 4, meta, 2) == RFS_OK;
-}
 
 static int ext_is(const char *path, const char *const *exts) {
     const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
@@ -257,11 +235,15 @@ int cmd_predict(int argc, char **argv) {
 
     rfs_frame frame = {0};
     rfs_result res = {0};
-    rfs_jbuf line = {0};
-    rfs_shape_ctx shapes = {0};
+    rfs_text line = {0};
+    rfs_shapes *shapes = NULL;
     cli_annot annot = {0};
+    if (rfs_shapes_create(&shapes) != RFS_OK) {
+        fprintf(stderr, "rfseg predict: %s\n", rfs_last_error());
+        goto done;
+    }
     /* EXIF orientation unless disabled here or by the model's package (as serve does) */
-    rfs_decode_opts dopt = {.no_auto_orient = a.no_auto_orient || !m->pkg.auto_orient,
+    rfs_decode_opts dopt = {.no_auto_orient = a.no_auto_orient || !rfs_model_auto_orient(m),
                             .max_pixels = (uint64_t)a.max_mpix * 1000000};
     int failures = 0, last_ok = 0, write_failed = 0;
     for (int i = 0; i < in.n && !cli_stop && !write_failed; i++) {
@@ -281,13 +263,17 @@ int cmd_predict(int argc, char **argv) {
             rfs_image img = rfs_frame_image(&frame);
             st = rfs_predict(s, &img, 1, &po, &res);
         }
-        rfs_jbuf_reset(&line);
+        rfs_text_reset(&line);
         if (st == RFS_OK) {
-            if (po.preset == RFS_PRESET_RFDETR) st = rfs_response_rfdetr(&line, &res, m, shown);
-            else {
-                rfs_response_opts ro = {.format = fmt, .time = (cli_now_ms() - t0) / 1e3, .frame_id = -1,
-                                        .source = many ? shown : NULL, .source_id = -1};
-                st = rfs_response_roboflow(&line, &shapes, &res, m, &ro);
+            rfs_response_opts ro = rfs_response_defaults();
+            ro.format = fmt;
+            if (po.preset != RFS_PRESET_ROBOFLOW) { /* the image's name is the rfdetr result's "image" */
+                ro.source = shown;
+                st = rfs_response_rfdetr(&line, shapes, &res, m, &ro);
+            } else {
+                ro.time = (cli_now_ms() - t0) / 1e3;
+                ro.source = many ? shown : NULL;
+                st = rfs_response_roboflow(&line, shapes, &res, m, &ro);
             }
         }
         if (st != RFS_OK) {
@@ -299,13 +285,13 @@ int cmd_predict(int argc, char **argv) {
             continue;
         }
         last_ok = 1;
-        rfs_jbuf_put(&line, "\n", 1);
+        rfs_text_put(&line, "\n", 1);
         if (line.oom || !cli_stream_write(&out, line.p, line.len)) {
             write_failed = 1;
             break;
         }
         if (ap.path && !write_annotated(&annot, ap.path[i], a.overwrite, &frame, &res, m,
-                                        po.preset == RFS_PRESET_RFDETR))
+                                        po.preset != RFS_PRESET_ROBOFLOW))
             failures++;
         else if (ap.path) ap.made_dir = 0; /* holds a file now */
     }
@@ -315,16 +301,16 @@ int cmd_predict(int argc, char **argv) {
             fprintf(stderr, "rfseg predict: --raw-out: the last image failed, nothing written\n");
             failures++;
         } else if (cli_tmp_begin(&t, "predict", a.raw_out, a.overwrite)) {
-            if (!write_raw(t.tmp, s, rfs_model_config(m))) {
+            if (rfs_session_save_raw(s, t.tmp) != RFS_OK) {
                 fprintf(stderr, "rfseg predict: --raw-out %s: %s\n", a.raw_out, rfs_last_error());
                 cli_tmp_abort(&t);
                 failures++;
             } else if (!cli_tmp_commit(&t, "predict")) failures++;
         } else failures++;
     }
-    rfs_shape_ctx_free(&shapes);
+    rfs_shapes_free(shapes);
     cli_annot_free(&annot);
-    rfs_jbuf_free(&line);
+    rfs_text_free(&line);
     rfs_result_free(&res);
     rfs_frame_free(&frame);
     rc = failures || write_failed ? 1 : 0;

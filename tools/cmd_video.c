@@ -14,11 +14,6 @@
 #include "cli_out.h"
 #include "cli_source.h"
 
-#include "io/image.h"
-#include "io/video.h"
-#include "pipeline/response.h"
-#include "track/bytetrack.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,8 +255,8 @@ int cmd_video(int argc, char **argv) {
     cli_annot annot = {0};
     batch_set sets[2] = {{0}};
     rfs_result *res = NULL;
-    rfs_jbuf line = {0};
-    rfs_shape_ctx shapes = {0};
+    rfs_text line = {0};
+    rfs_shapes *shapes = NULL;
 
     int pr = parse(&a, argc, argv);
     if (pr <= 0) {
@@ -285,7 +280,8 @@ int cmd_video(int argc, char **argv) {
     rfs_predict_opts po = rfs_predict_defaults(!strcmp(a.preset, "rfdetr") ? RFS_PRESET_RFDETR : RFS_PRESET_ROBOFLOW);
     if (a.have_confidence) po.threshold = a.confidence;
     po.clip_boxes = a.clip_boxes;
-    rfs_response_opts ro = {.format = !strcmp(a.format, "rle") ? RFS_MASK_RLE : RFS_MASK_POLYGON, .time = -1};
+    rfs_response_opts ro = rfs_response_defaults();
+    ro.format = !strcmp(a.format, "rle") ? RFS_MASK_RLE : RFS_MASK_POLYGON;
     rfs_session_opts so = rfs_session_defaults();
     so.max_batch = a.batch;
     if (!strcmp(a.device, "cuda")) so.backend = RFS_BACKEND_CUDA;
@@ -310,6 +306,10 @@ int cmd_video(int argc, char **argv) {
         if (!sets[k].frames || !sets[k].imgs || !sets[k].src || !sets[k].ids) goto done;
     }
     if (!(res = calloc((size_t)a.batch, sizeof *res))) goto done;
+    if (rfs_shapes_create(&shapes) != RFS_OK) {
+        fprintf(stderr, "rfseg video: %s\n", rfs_last_error());
+        goto done;
+    }
     /* sources first: a bad one is reported before a model is downloaded or loaded */
     cli_signals_install();
     rfs_video_opts vo = {.max_pixels = (uint64_t)a.max_mpix * 1000000};
@@ -388,17 +388,17 @@ int cmd_video(int argc, char **argv) {
             double t1 = cli_now_ms();
             track_ms += t1 - t0;
             if (out_open) {
-                rfs_jbuf_reset(&line);
+                rfs_text_reset(&line);
                 ro.frame_id = b->ids[i];
                 ro.source = src->shown;
                 ro.source_id = src->id;
-                if (rfs_response_roboflow(&line, &shapes, &res[i], m, &ro) != RFS_OK) {
+                if (rfs_response_roboflow(&line, shapes, &res[i], m, &ro) != RFS_OK) {
                     fprintf(stderr, "rfseg video: %s: frame %lld: %s\n", src->shown, (long long)b->ids[i],
                             rfs_last_error());
                     vr.errors++;
                     continue;
                 }
-                rfs_jbuf_put(&line, "\n", 1);
+                rfs_text_put(&line, "\n", 1);
                 if (line.oom || !cli_stream_write(&jout, line.p, line.len)) { /* whole line, one write */
                     fatal = 1;
                     break;
@@ -407,7 +407,7 @@ int cmd_video(int argc, char **argv) {
             double t2 = cli_now_ms();
             json_ms += t2 - t1;
             if (vw[src->id]) {
-                if (cli_annotate(&annot, &b->frames[i], &res[i], m, po.preset == RFS_PRESET_RFDETR) != RFS_OK) {
+                if (cli_annotate(&annot, &b->frames[i], &res[i], m, po.preset != RFS_PRESET_ROBOFLOW) != RFS_OK) {
                     fprintf(stderr, "rfseg video: %s: frame %lld: %s\n", src->shown, (long long)b->ids[i],
                             rfs_last_error());
                     vr.errors++;
@@ -437,7 +437,7 @@ int cmd_video(int argc, char **argv) {
     rfs_stage_times st;
     rfs_session_times(s, &st);
     double per = done_frames ? 1.0 / done_frames : 0;
-    double shapes_ms = shapes.shape_ms;
+    double shapes_ms = rfs_shapes_time_ms(shapes);
     char extra[128] = "";
     if (dropped || a.live == 1) snprintf(extra, sizeof extra, ", %ld dropped to stay live", dropped);
     fprintf(stderr, "rfseg video: %ld frames (%ld errors%s) in %.2f s: %.2f frames/s\n", done_frames, vr.errors,
@@ -477,8 +477,8 @@ done:
     }
     for (int i = 0; res && i < a.batch; i++) rfs_result_free(&res[i]);
     free(res);
-    rfs_shape_ctx_free(&shapes);
-    rfs_jbuf_free(&line);
+    rfs_shapes_free(shapes);
+    rfs_text_free(&line);
     rfs_session_free(s);
     rfs_model_free(m);
     free(a.srcs);
