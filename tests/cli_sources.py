@@ -132,7 +132,7 @@ with tempfile.TemporaryDirectory() as tmp:
         check([d["frame_id"] for d in mine] == [0, 1, 2, 3] and all(d["source"] == VIDEO for d in mine),
               "source %d: frame ids 0..3, named" % sid)
         check([dets(d) for d in mine] == [dets(d) for d in single], "source %d: results equal a single run" % sid)
-    check(all(list(d)[:4] == ["inference_id", "frame_id", "source", "source_id"] for d in got), "key order")
+    check(all(list(d)[:4] == ["inference_id", "source", "source_id", "frame_id"] for d in got), "key order")
     p = run(["video", "-m", MODEL, VIDEO, VIDEO, "-n", "3", "--batch", "4", "--jsonl", "-", "-q"])
     got = lines(p)
     check(p.returncode == 0 and sorted((d["source_id"], d["frame_id"]) for d in got) ==
