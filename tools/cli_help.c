@@ -54,11 +54,11 @@ const cli_command cli_cmd_convert = {
 static const cli_opt predict_opts[] = {
     MODEL_OPTS,
     {"--preset", 0, "NAME",
-     "roboflow (Roboflow inference's response) or rfdetr (the official RFDETR.predict);\n"
-     "default roboflow"},
+     "roboflow (Roboflow inference's response), rfdetr (the official RFDETR.predict of\n"
+     "rfdetr 1.9+) or rfdetr-1.4 (that of rfdetr 1.4.1); default roboflow"},
     {"--confidence", 'c', "C",
      "keep detections scoring above C: a fraction (0.4) or a percentage (40%);\n"
-     "default 0.4 (roboflow), 0.5 (rfdetr)"},
+     "default 0.4 (roboflow), 0.5 (rfdetr presets)"},
     {"--threshold", 0, "C", "the same as --confidence"},
     {"--format", 0, "FMT", "masks as polygon or rle (COCO run-length); default polygon"},
     {"--clip-boxes", 0, NULL, "clamp boxes to the image (roboflow preset); default off"},
@@ -102,8 +102,8 @@ static const cli_opt video_opts[] = {
     {"--annotate", 'a', "OUT",
      "annotated video: OUT.mp4 (also .mkv .mov .m4v .avi .y4m), or with several sources a\n"
      "directory (created if missing) receiving SOURCE-NAME.mp4 per source"},
-    {"--preset", 0, "NAME", "roboflow or rfdetr; default roboflow"},
-    {"--confidence", 'c', "C", "a fraction (0.4) or a percentage (40%); default 0.4 (roboflow), 0.5 (rfdetr)"},
+    {"--preset", 0, "NAME", "roboflow, rfdetr or rfdetr-1.4; default roboflow"},
+    {"--confidence", 'c', "C", "a fraction (0.4) or a percentage (40%); default 0.4 (roboflow), 0.5 (rfdetr presets)"},
     {"--threshold", 0, "C", "the same as --confidence"},
     {"--format", 0, "FMT", "masks as polygon or rle; default polygon"},
     {"--clip-boxes", 0, NULL, "clamp boxes to the frame (roboflow preset); default off"},

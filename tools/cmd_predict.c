@@ -140,7 +140,7 @@ static int parse(predict_args *a, cli_inputs *in, int argc, char **argv) {
         if (r == CLI_OPERAND) ops[nops++] = val;
         else if (!strcmp(opt, "--model")) a->model = val;
         else if (!strcmp(opt, "--random-weights")) a->random_size = val;
-        else if (!strcmp(opt, "--preset")) ok = cli_to_choice(&p, opt, val, "roboflow|rfdetr") && (a->preset = val);
+        else if (!strcmp(opt, "--preset")) ok = cli_to_choice(&p, opt, val, "roboflow|rfdetr|rfdetr-1.4") && (a->preset = val);
         else if (!strcmp(opt, "--confidence") || !strcmp(opt, "--threshold"))
             ok = a->have_confidence = cli_to_confidence(&p, opt, val, &a->confidence);
         else if (!strcmp(opt, "--format")) ok = cli_to_choice(&p, opt, val, "polygon|rle") && (a->format = val);
@@ -207,7 +207,9 @@ int cmd_predict(int argc, char **argv) {
         rc = pr < 0 ? 0 : 2;
         goto done;
     }
-    rfs_predict_opts po = rfs_predict_defaults(!strcmp(a.preset, "rfdetr") ? RFS_PRESET_RFDETR : RFS_PRESET_ROBOFLOW);
+    rfs_preset preset = RFS_PRESET_ROBOFLOW;
+    rfs_preset_parse(a.preset, &preset); /* checked by cli_to_choice */
+    rfs_predict_opts po = rfs_predict_defaults(preset);
     if (a.have_confidence) po.threshold = a.confidence;
     po.clip_boxes = a.clip_boxes;
     rfs_mask_format fmt = !strcmp(a.format, "rle") ? RFS_MASK_RLE : RFS_MASK_POLYGON;

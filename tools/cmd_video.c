@@ -54,7 +54,7 @@ static int parse(video_args *a, int argc, char **argv) {
         else if (!strcmp(opt, "--annotate")) a->annotate = val;
         else if (!strcmp(opt, "--device")) ok = cli_to_choice(&p, opt, val, "cpu|cuda") && (a->device = val);
         else if (!strcmp(opt, "--precision")) ok = cli_to_choice(&p, opt, val, "fp32|fp16|bf16") && (a->prec = val);
-        else if (!strcmp(opt, "--preset")) ok = cli_to_choice(&p, opt, val, "roboflow|rfdetr") && (a->preset = val);
+        else if (!strcmp(opt, "--preset")) ok = cli_to_choice(&p, opt, val, "roboflow|rfdetr|rfdetr-1.4") && (a->preset = val);
         else if (!strcmp(opt, "--format")) ok = cli_to_choice(&p, opt, val, "polygon|rle") && (a->format = val);
         else if (!strcmp(opt, "--batch")) ok = cli_to_int(&p, opt, val, 1, 1024, &a->batch);
         else if (!strcmp(opt, "--max-frames")) ok = cli_to_int(&p, opt, val, 1, 1 << 30, &a->max_frames);
@@ -277,7 +277,9 @@ int cmd_video(int argc, char **argv) {
     if (a.jsonl && !cli_out_check("video", "--jsonl", a.jsonl, a.overwrite, CLI_OUT_STREAM)) goto done;
     if (a.annotate && !plan_annotations(ann_paths, a.annotate, &vr.g, a.overwrite, &made_dir)) goto done;
 
-    rfs_predict_opts po = rfs_predict_defaults(!strcmp(a.preset, "rfdetr") ? RFS_PRESET_RFDETR : RFS_PRESET_ROBOFLOW);
+    rfs_preset preset = RFS_PRESET_ROBOFLOW;
+    rfs_preset_parse(a.preset, &preset); /* checked by cli_to_choice */
+    rfs_predict_opts po = rfs_predict_defaults(preset);
     if (a.have_confidence) po.threshold = a.confidence;
     po.clip_boxes = a.clip_boxes;
     rfs_response_opts ro = rfs_response_defaults();
