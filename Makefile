@@ -66,6 +66,16 @@ ifeq ($(NO_FFMPEG)$(NO_AVDEVICE)$(call pkg_ok,$(FFMPEG_PKGS) libavdevice),yes)
   DEP_CFLAGS += $(shell pkg-config --cflags libavdevice)
   DEP_LIBS   += $(shell pkg-config --libs libavdevice)
 endif
+ifeq ($(NO_WEBP)$(call pkg_ok,libwebp),yes)
+  FEATURE_DEFS += -DRFS_HAVE_WEBP=1
+  DEP_CFLAGS += $(shell pkg-config --cflags libwebp)
+  DEP_LIBS   += $(shell pkg-config --libs libwebp)
+endif
+ifeq ($(NO_TIFF)$(call pkg_ok,libtiff-4),yes)
+  FEATURE_DEFS += -DRFS_HAVE_TIFF=1
+  DEP_CFLAGS += $(shell pkg-config --cflags libtiff-4)
+  DEP_LIBS   += $(shell pkg-config --libs libtiff-4)
+endif
 ifeq ($(NO_HTTP)$(call pkg_ok,libmicrohttpd),yes)
   FEATURE_DEFS += -DRFS_HAVE_HTTP=1
   DEP_CFLAGS += $(shell pkg-config --cflags libmicrohttpd)

@@ -293,6 +293,8 @@ typedef enum rfs_image_format {
     RFS_IMG_JPEG,
     RFS_IMG_PNG,
     RFS_IMG_BMP,
+    RFS_IMG_WEBP, /* where the build has libwebp */
+    RFS_IMG_TIFF, /* where the build has libtiff */
 } rfs_image_format;
 
 /* Zero-initialised options are the defaults (BGR8, EXIF orientation applied, 100 MP). */
@@ -303,7 +305,8 @@ typedef struct rfs_decode_opts {
     uint64_t max_pixels;/* width * height limit checked on the header; 0: default */
 } rfs_decode_opts;
 
-/* The format named by the first bytes (JPEG FF D8 FF, PNG signature, BMP "BM"). */
+/* The format named by the first bytes (JPEG FF D8 FF, PNG signature, BMP "BM", WebP
+ * "RIFF....WEBP", TIFF "II*\0" / "MM\0*" and BigTIFF). */
 RFS_API rfs_image_format rfs_image_sniff(const uint8_t *bytes, size_t n);
 RFS_API const char *rfs_image_format_name(rfs_image_format f);
 /* Decodes an encoded image into out (see rfs_frame for buffer reuse); o may be NULL.

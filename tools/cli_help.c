@@ -88,9 +88,9 @@ const cli_command cli_cmd_predict = {
     "carries \"source\": the image it belongs to). A bad image is reported on standard error\n"
     "and the next one is processed; the exit status is 1 when any image failed.\n"
     "\n"
-    "IMAGE is a file (JPEG, PNG or BMP, recognised by content), a directory (its images,\n"
-    "by extension, sorted by name), a quoted glob pattern (\"frames/*.jpg\"), `-` for one\n"
-    "image read from standard input, or a URL with --allow-urls.",
+    "IMAGE is a file (JPEG, PNG, BMP, WebP or TIFF, recognised by content), a directory\n"
+    "(its images, by extension, sorted by name), a quoted glob pattern (\"frames/*.jpg\"),\n"
+    "`-` for one image read from standard input, or a URL with --allow-urls.",
     predict_opts,
     SIZES_NOTE,
 };

@@ -47,7 +47,7 @@ static int push(cli_inputs *in, cli_input_kind kind, const char *name, const cha
 }
 
 static int image_extension(const char *name) {
-    static const char *exts[] = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", NULL};
+    static const char *exts[] = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff", NULL};
     const char *dot = strrchr(name, '.');
     if (!dot) return 0;
     for (int i = 0; exts[i]; i++)
@@ -141,7 +141,7 @@ int cli_inputs_add(cli_inputs *in, const char *op, int recursive, int allow_urls
             int before = in->n_images, ok = add_dir(in, op, recursive, 0, NULL);
             if (ok && in->n_images == before) {
                 char msg[512];
-                snprintf(msg, sizeof msg, "%s: no images in this directory (.jpg .jpeg .png .bmp%s)", op,
+                snprintf(msg, sizeof msg, "%s: no images in this directory (.jpg .jpeg .png .bmp .webp .tif%s)", op,
                          recursive ? "" : "; --recursive descends into subdirectories");
                 return push(in, CLI_IN_ERROR, op, msg);
             }
