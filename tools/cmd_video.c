@@ -91,6 +91,10 @@ static int parse(video_args *a, int argc, char **argv) {
         fprintf(stderr, "rfseg video: standard input given as a source twice\n");
         return 0;
     }
+    if (stdin_uses && isatty(0)) {
+        fprintf(stderr, "rfseg video: standard input is a terminal, not a video (pipe one in: ... | rfseg video -)\n");
+        return 0;
+    }
     return 1;
 }
 
