@@ -101,7 +101,7 @@ static int add_dir(cli_inputs *in, const char *dir, int recursive, int depth, co
         n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n) qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n && ok; i++) {
         char path[4096];
         size_t dl = strlen(dir);

@@ -155,3 +155,12 @@ int cli_split_equals(const cli_command *c, int argc, char **argv, char **out) {
     out[n] = NULL;
     return n;
 }
+
+void cli_split_free(char **out, int n, int argc, char **argv) {
+    for (int i = 0; i < n; i++) {
+        int theirs = 0;
+        for (int k = 0; k < argc && !theirs; k++) theirs = out[i] >= argv[k] && out[i] <= argv[k] + strlen(argv[k]);
+        if (!theirs) free(out[i]); /* an option name copied out of "--opt=value" */
+    }
+    free(out);
+}

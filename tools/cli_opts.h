@@ -79,5 +79,7 @@ int cli_to_choice(const cli_parser *p, const char *opt, const char *val, const c
  * for 2 * argc + 1 entries) with "--opt=value" split into "--opt" "value" for options of
  * the command's table that take a value; argv is not modified. Returns the new count. */
 int cli_split_equals(const cli_command *c, int argc, char **argv, char **out);
+/* Frees what cli_split_equals allocated (out and the option names it copied). */
+void cli_split_free(char **out, int n, int argc, char **argv);
 
 #endif

@@ -221,6 +221,9 @@ void cli_signals_install(void) {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* a reader that goes away (| head) is a write error like any other: the run stops
+     * cleanly, closing its files, instead of dying half-written */
+    signal(SIGPIPE, SIG_IGN);
 }
 
 int cli_exit_code(int rc) { return cli_stop ? 128 + cli_stop : rc; }

@@ -69,7 +69,8 @@ int cli_stream_write(cli_stream *s, const char *buf, size_t n);
 int cli_stream_close(cli_stream *s);
 
 /* SIGINT / SIGTERM: the first one sets cli_stop (the signal number) and the command winds
- * down; a second one ends the process with the default action. */
+ * down; a second one ends the process with the default action. SIGPIPE is ignored: a
+ * closed pipe is a write error (EPIPE) that stops the run cleanly. */
 extern volatile sig_atomic_t cli_stop;
 void cli_signals_install(void);
 /* 128 + the signal that stopped the run, or rc when none did. */

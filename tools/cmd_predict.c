@@ -218,6 +218,11 @@ int cmd_predict(int argc, char **argv) {
     /* every output checked before any work */
     if (a.jsonl && !cli_out_check("predict", "--jsonl", a.jsonl, a.overwrite, CLI_OUT_STREAM)) goto done;
     if (a.raw_out && !cli_out_check("predict", "--raw-out", a.raw_out, a.overwrite, CLI_OUT_FILE)) goto done;
+    if ((a.jsonl && a.raw_out && !strcmp(a.jsonl, a.raw_out)) || (a.annotate && a.jsonl && !strcmp(a.annotate, a.jsonl)) ||
+        (a.annotate && a.raw_out && !strcmp(a.annotate, a.raw_out))) {
+        fprintf(stderr, "rfseg predict: two outputs name the same file\n");
+        goto done;
+    }
     if (a.annotate && !plan_annotations(&ap, a.annotate, &in, a.overwrite)) goto done;
     rc = 1;
     if (!(m = cli_load_model(a.model, a.random_size))) goto done;

@@ -279,6 +279,10 @@ int cmd_video(int argc, char **argv) {
     ann_failed = calloc((size_t)a.nsrc, 1);
     if (!ann_paths || !ann_tmp || !vw || !trk || !ann_failed) goto done;
     if (a.jsonl && !cli_out_check("video", "--jsonl", a.jsonl, a.overwrite, CLI_OUT_STREAM)) goto done;
+    if (a.annotate && a.jsonl && !strcmp(a.annotate, a.jsonl)) {
+        fprintf(stderr, "rfseg video: --jsonl and --annotate name the same file %s\n", a.jsonl);
+        goto done;
+    }
     if (a.annotate && !plan_annotations(ann_paths, a.annotate, &vr.g, a.overwrite, &made_dir)) goto done;
 
     rfs_preset preset = RFS_PRESET_ROBOFLOW;

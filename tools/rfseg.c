@@ -63,24 +63,26 @@ int main(int argc, char **argv) {
         return 2;
     }
     int cargc = argc - 1;
-    char **cargv = argv + 1;
+    char **cargv = argv + 1, **split = NULL;
     if (!strcmp(cmd, "bench") || !strcmp(cmd, "serve")) {
         /* these parse their own options: help and --opt=value are handled here */
         if (wants_help(cargc, cargv)) {
             cli_help_print(stdout, c);
             return 0;
         }
-        char **split = malloc(sizeof *split * (size_t)(2 * cargc + 1));
-        if (!split) return 1;
+        if (!(split = malloc(sizeof *split * (size_t)(2 * cargc + 1)))) return 1;
         cargc = cli_split_equals(c, cargc, cargv, split);
         cargv = split;
     }
     cli_prefer_passive_omp(argv);
     cli_init_logging();
-    if (!strcmp(cmd, "info")) return cmd_info(cargc, cargv);
-    if (!strcmp(cmd, "predict")) return cmd_predict(cargc, cargv);
-    if (!strcmp(cmd, "bench")) return cmd_bench(cargc, cargv);
-    if (!strcmp(cmd, "convert")) return cmd_convert(cargc, cargv);
-    if (!strcmp(cmd, "video")) return cmd_video(cargc, cargv);
-    return cmd_serve(cargc, cargv);
+    int rc;
+    if (!strcmp(cmd, "info")) rc = cmd_info(cargc, cargv);
+    else if (!strcmp(cmd, "predict")) rc = cmd_predict(cargc, cargv);
+    else if (!strcmp(cmd, "bench")) rc = cmd_bench(cargc, cargv);
+    else if (!strcmp(cmd, "convert")) rc = cmd_convert(cargc, cargv);
+    else if (!strcmp(cmd, "video")) rc = cmd_video(cargc, cargv);
+    else rc = cmd_serve(cargc, cargv);
+    if (split) cli_split_free(split, cargc, argc - 1, argv + 1);
+    return rc;
 }
