@@ -182,20 +182,36 @@ static const cli_opt serve_opts[] = {
     {"--random-weights", 0, "SIZE[:ID]", "a random-weights model to serve (repeatable)"},
     {"--host", 0, "H", "address to listen on; default 127.0.0.1"},
     {"--port", 0, "P", "port; default 9001 (0: any free port)"},
-    DEVICE_OPTS,
+    {"--device", 0, "DEV",
+     "cpu, cuda, cuda:N, or cuda:all (one session per GPU for every model); default cpu"},
+    {"--precision", 0, "P", "fp32, fp16 or bf16 (fp16/bf16: cuda only); default fp32"},
     {"--threads", 0, "T", "CPU threads per session; default 0 (OpenMP's default)"},
     {"--max-batch", 0, "B", "images batched into one forward pass; default 4"},
     {"--batch-wait-ms", 0, "MS", "time a batch waits to fill; default 5"},
-    {"--queue", 0, "FRAMES", "images queued before requests get 503; default 32"},
-    {"--deadline-ms", 0, "MS", "a request's time limit in the queue and inference; default 30000"},
-    {"--client-timeout", 0, "S", "idle connection timeout in seconds; default 15"},
-    {"--max-connections", 0, "N", "open connections; default 128"},
+    {"--queue", 0, "FRAMES", "images accepted per model at once before requests get 503; default 32"},
+    {"--deadline-ms", 0, "MS", "a request's time limit, from its headers to its answer; default 30000"},
+    {"--api-key", 0, "KEY", "every inference and registry call must carry KEY (also RFSEG_API_KEY); default none"},
+    {"--header-timeout", 0, "S", "the request head must arrive whole within S seconds; default 10"},
+    {"--body-timeout", 0, "S", "the request body must arrive whole within S seconds; default 30"},
+    {"--client-timeout", 0, "S", "a connection silent this long is closed; default 15"},
+    {"--max-connections", 0, "N", "connections from all clients; default 256"},
+    {"--max-client-connections", 0, "N", "connections from one client address (0: no limit); default 64"},
     {"--max-body-mb", 0, "MB", "request body size limit; default 32"},
     {"--max-inflight-mb", 0, "MB", "request bodies held at once; default 512"},
+    {"--memory-budget-mb", 0, "MB", "decoded images held at once, all requests; default 2048"},
+    {"--memory-wait-ms", 0, "MS", "how long a request may wait for the memory budget; default 5000"},
     {"--max-image-mb", 0, "MB", "encoded image size limit; default 16"},
     {"--max-pixels", 0, "N", "decoded image size limit in pixels; default 25000000"},
     {"--max-images", 0, "N", "images in one request; default 16"},
-    {"--allow-urls", 0, NULL, "fetch image URLs clients send; default off"},
+    {"--allow-urls", 0, NULL, "fetch image URLs clients send (https only, public hosts); default off"},
+    {"--allow-non-https-urls", 0, NULL, "with --allow-urls: http:// too; default off"},
+    {"--allow-urls-without-fqdn", 0, NULL,
+     "with --allow-urls: literal IP addresses and names that are not fully qualified; default off"},
+    {"--url-allow-list", 0, "LIST",
+     "comma-separated hosts, addresses and CIDR ranges: only these are fetched (and may be\n"
+     "private); default none"},
+    {"--url-deny-list", 0, "LIST", "the same syntax: never fetched; default none"},
+    {"--max-url-redirects", 0, "N", "redirects followed, each checked like the first URL; default 3"},
     {"--help", 'h', NULL, "this help"},
     {NULL, 0, NULL, NULL},
 };
@@ -203,10 +219,11 @@ static const cli_opt serve_opts[] = {
 const cli_command cli_cmd_serve = {
     "serve",
     "serve --model MODEL[:ID]... [options]",
-    "Roboflow-compatible HTTP API: POST /infer/instance_segmentation, POST\n"
-    "/{dataset}/{version}, GET /healthz /info /metrics. Concurrent requests are batched\n"
-    "onto one session per model. Serves until SIGINT or SIGTERM, then finishes the\n"
-    "requests it accepted.",
+    "Roboflow-compatible HTTP API (inference_sdk v1 and v0): POST\n"
+    "/infer/instance_segmentation, POST /{dataset}/{version}, /model/registry, /model/add,\n"
+    "/model/remove, /model/clear, GET /info /healthz /metrics, and the Open Inference\n"
+    "Protocol under /v2 (docs/serve.md). Concurrent requests are batched onto one session\n"
+    "per model. Serves until SIGINT or SIGTERM, then finishes the requests it accepted.",
     serve_opts,
     SIZES_NOTE,
 };
