@@ -153,7 +153,7 @@ CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
 $(BUILD)/rfseg: $(CLI_OBJ) $(BUILD)/libserve.a $(BUILD)/librfseg.a
 	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(DEP_LIBS) $(LDLIBS_BASE)
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libserve.a $(BUILD)/librfseg.a tests/harness.h
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libserve.a $(BUILD)/librfseg.a $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BASE) -Itests -o $@ $< $(BUILD)/libserve.a $(BUILD)/librfseg.a $(DEP_LIBS) $(LDLIBS_BASE)
 

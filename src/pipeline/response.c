@@ -153,6 +153,14 @@ const char *rfs_roboflow_class_name(const rfs_model *m, int id, char buf[16]) {
     return buf;
 }
 
+const char *rfs_class_name(const rfs_model *m, rfs_preset preset, int class_id, char buf[16]) {
+    switch (preset) {
+    case RFS_PRESET_ROBOFLOW: return rfs_roboflow_class_name(m, class_id, buf);
+    case RFS_PRESET_RFDETR: return rfs_rfdetr_class_name(m, class_id);
+    default: return rfs_model_class_name(m, class_id);
+    }
+}
+
 static int passes_filter(const rfs_response_opts *o, const char *name) {
     if (!o->class_filter) return 1;
     for (int i = 0; i < o->n_class_filter; i++)
