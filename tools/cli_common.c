@@ -130,7 +130,7 @@ void cli_prefer_passive_omp(char **argv) {
 }
 
 rfs_status cli_annotate(cli_annot *ca, rfs_frame *f, const rfs_result *r, const rfs_model *m,
-                        int rfdetr_names) {
+                        rfs_preset preset) {
     if (!ca->an && rfs_annotator_create(&ca->an, NULL) != RFS_OK) return RFS_ERR_NOMEM;
     if (r->count > ca->cap) {
         rfs_annot_det *d = realloc(ca->dets, sizeof *d * (size_t)r->count);
@@ -144,8 +144,7 @@ rfs_status cli_annotate(cli_annot *ca, rfs_frame *f, const rfs_result *r, const 
         const rfs_detection *d = &r->dets[i];
         char num[16];
         /* copied: the name functions may return a buffer the next call reuses */
-        const char *name = rfdetr_names ? rfs_model_class_name(m, d->class_id)
-                                        : rfs_roboflow_class_name(m, d->class_id, num);
+        const char *name = rfs_class_name(m, preset, d->class_id, num);
         if (d->tracker_id >= 0) /* supervision's usual tracking label */
             snprintf(ca->labels[i], sizeof ca->labels[i], "#%d %s", d->tracker_id, name);
         else snprintf(ca->labels[i], sizeof ca->labels[i], "%s", name);

@@ -112,8 +112,8 @@ static void annot_plan_free(annot_plan *ap, int n) {
 
 /* The annotated frame into `path` (temporary name, then renamed), PNG or JPEG by extension. */
 static int write_annotated(cli_annot *ca, const char *path, int overwrite, rfs_frame *f, const rfs_result *r,
-                           const rfs_model *m, int rfdetr) {
-    if (cli_annotate(ca, f, r, m, rfdetr) != RFS_OK) {
+                           const rfs_model *m, rfs_preset preset) {
+    if (cli_annotate(ca, f, r, m, preset) != RFS_OK) {
         fprintf(stderr, "rfseg predict: --annotate: %s\n", rfs_last_error());
         return 0;
     }
@@ -297,8 +297,7 @@ int cmd_predict(int argc, char **argv) {
             write_failed = 1;
             break;
         }
-        if (ap.path && !write_annotated(&annot, ap.path[i], a.overwrite, &frame, &res, m,
-                                        po.preset != RFS_PRESET_ROBOFLOW))
+        if (ap.path && !write_annotated(&annot, ap.path[i], a.overwrite, &frame, &res, m, po.preset))
             failures++;
         else if (ap.path) ap.made_dir = 0; /* holds a file now */
     }

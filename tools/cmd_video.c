@@ -417,7 +417,7 @@ int cmd_video(int argc, char **argv) {
             double t2 = cli_now_ms();
             json_ms += t2 - t1;
             if (vw[src->id]) {
-                if (cli_annotate(&annot, &b->frames[i], &res[i], m, po.preset != RFS_PRESET_ROBOFLOW) != RFS_OK) {
+                if (cli_annotate(&annot, &b->frames[i], &res[i], m, po.preset) != RFS_OK) {
                     fprintf(stderr, "rfseg video: %s: frame %lld: %s\n", src->shown, (long long)b->ids[i],
                             rfs_last_error());
                     vr.errors++;
