@@ -62,6 +62,21 @@ ifeq ($(NO_FFMPEG)$(call pkg_ok,$(FFMPEG_PKGS)),yes)
   DEP_CFLAGS += $(shell pkg-config --cflags $(FFMPEG_PKGS))
   DEP_LIBS   += $(shell pkg-config --libs $(FFMPEG_PKGS))
 endif
+ifeq ($(NO_FFMPEG)$(NO_AVDEVICE)$(call pkg_ok,$(FFMPEG_PKGS) libavdevice),yes)
+  FEATURE_DEFS += -DRFS_HAVE_AVDEVICE=1
+  DEP_CFLAGS += $(shell pkg-config --cflags libavdevice)
+  DEP_LIBS   += $(shell pkg-config --libs libavdevice)
+endif
+ifeq ($(NO_WEBP)$(call pkg_ok,libwebp),yes)
+  FEATURE_DEFS += -DRFS_HAVE_WEBP=1
+  DEP_CFLAGS += $(shell pkg-config --cflags libwebp)
+  DEP_LIBS   += $(shell pkg-config --libs libwebp)
+endif
+ifeq ($(NO_TIFF)$(call pkg_ok,libtiff-4),yes)
+  FEATURE_DEFS += -DRFS_HAVE_TIFF=1
+  DEP_CFLAGS += $(shell pkg-config --cflags libtiff-4)
+  DEP_LIBS   += $(shell pkg-config --libs libtiff-4)
+endif
 ifeq ($(NO_HTTP)$(call pkg_ok,libmicrohttpd),yes)
   FEATURE_DEFS += -DRFS_HAVE_HTTP=1
   DEP_CFLAGS += $(shell pkg-config --cflags libmicrohttpd)
@@ -89,7 +104,7 @@ endif
 # The library: every exported symbol is declared in include/rfseg.h with RFS_API; the rest
 # is hidden (-fvisibility=hidden), so librfseg.so offers the public API and nothing else.
 # The static archive keeps every symbol for the tests, which also exercise internals.
-LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/model/*.c src/cpu/*.c src/pipeline/*.c src/cuda/*.c)
+LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/model/*.c src/cpu/*.c src/pipeline/*.c src/cuda/*.c src/track/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 LIB_DEFS := -DRFS_BUILDING_LIB -fvisibility=hidden
 $(LIB_SRC:%.c=$(BUILD)/%.o): EXTRA_CFLAGS := $(LIB_DEFS)
