@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the CPU-engine lab programs into build/dev-cpu/ (after `make`):
+#   gemm_bench       OpenBLAS (today), oneDNN (if libdnnl-dev is installed), own kernels
+#   gemm_bench_blis  the same with BLIS in place of OpenBLAS (if libblis-openmp-dev is)
+set -eu
+cd "$(dirname "$0")/../.."
+make -s -j2 build/librfseg.a
+OUT=build/dev-cpu
+mkdir -p "$OUT"
+ARCH=$(cc -dumpmachine)
+CF="-std=c11 -D_GNU_SOURCE -g -O3 -march=x86-64-v2 -fopenmp -ffp-contract=off -Iinclude -Isrc -Wall -Werror=implicit-function-declaration"
+OB=/usr/lib/$ARCH/openblas-openmp
+DNNL=""
+if [ -f /usr/include/oneapi/dnnl/dnnl.h ]; then DNNL="-DWITH_DNNL=1 -ldnnl"; fi
+cc $CF ${DNNL:+-DWITH_DNNL=1} -o $OUT/gemm_bench dev/cpu/gemm_bench.c build/librfseg.a \
+   -L$OB -Wl,-rpath,$OB -lopenblas ${DNNL:+-ldnnl} -lm
+BL=/usr/lib/$ARCH/blis-openmp
+if [ -f $BL/libblis.so ]; then
+  cc $CF -DWITH_BLIS=1 -DWITH_DNNL=0 -I/usr/include/$ARCH/blis-openmp -Wno-unused-function -o $OUT/gemm_bench_blis \
+     dev/cpu/gemm_bench.c build/librfseg.a -L$BL -Wl,-rpath,$BL -lblis -lm
+fi
+cc $CF -o $OUT/peak dev/cpu/peak.c
+echo "built: $(ls $OUT | tr '\n' ' ')"

@@ -1,0 +1,280 @@
+/* gemm.c - weight packing, packing of A (with the fused LayerNorm), the split of a product
+ * over threads, and the baseline kernel. See gemm.h for the layouts. */
+#include "cpu/gemm.h"
+
+#include "cpu/fastmath.h"
+#include "util/err.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- weights --------------------------------------------------------------------------- */
+
+typedef struct dense_src {
+    const float *w;
+    int ldw;
+} dense_src;
+
+static float dense_get(const void *ctx, int n, int k) {
+    const dense_src *s = ctx;
+    return s->w[(size_t)n * s->ldw + k];
+}
+
+typedef struct conv_src {
+    const float *w;
+    int C;
+} conv_src;
+
+/* k = tap*C + c  <-  PyTorch (n, c, ky, kx) = n*9C + c*9 + tap */
+static float conv_get(const void *ctx, int n, int k) {
+    const conv_src *s = ctx;
+    int tap = k / s->C, c = k % s->C;
+    return s->w[(size_t)n * 9 * s->C + (size_t)c * 9 + tap];
+}
+
+int rfs_pack_get(rfs_packed *p, rfs_wget_fn get, const void *ctx, const float *b, int N, int K,
+                 rfs_wform form) {
+    memset(p, 0, sizeof *p);
+    p->N = N;
+    p->K = K;
+    p->form = form;
+    p->np = (N + RFS_GEMM_NR - 1) / RFS_GEMM_NR;
+    p->Kp = form == RFS_WF_BF16 ? (K + 31) / 32 * 32 : K;
+    const size_t n = (size_t)p->np * p->Kp * RFS_GEMM_NR;
+    p->w = rfs_aligned_alloc((form == RFS_WF_BF16 ? 2 : 4) * (n ? n : 1));
+    p->bias = rfs_aligned_alloc(sizeof(float) * (size_t)(p->np ? p->np : 1) * RFS_GEMM_NR);
+    if (!p->w || !p->bias) {
+        rfs_packed_free(p);
+        return -1;
+    }
+    for (int j = 0; j < p->np * RFS_GEMM_NR; j++) p->bias[j] = b && j < N ? b[j] : 0.f;
+    for (int pn = 0; pn < p->np; pn++) {
+        if (form == RFS_WF_F32) {
+            float *dst = (float *)p->w + (size_t)pn * p->Kp * RFS_GEMM_NR;
+            for (int k = 0; k < K; k++)
+                for (int j = 0; j < RFS_GEMM_NR; j++) {
+                    int n0 = pn * RFS_GEMM_NR + j;
+                    dst[(size_t)k * RFS_GEMM_NR + j] = n0 < N ? get(ctx, n0, k) : 0.f;
+                }
+        } else {
+            uint16_t *dst = (uint16_t *)p->w + (size_t)pn * p->Kp * RFS_GEMM_NR;
+            for (int k = 0; k < p->Kp; k++)
+                for (int j = 0; j < RFS_GEMM_NR; j++) {
+                    int n0 = pn * RFS_GEMM_NR + j;
+                    float v = n0 < N && k < K ? get(ctx, n0, k) : 0.f;
+                    dst[((size_t)(k / 2) * RFS_GEMM_NR + j) * 2 + (k & 1)] = rfs_bf16(v);
+                }
+        }
+    }
+    return 0;
+}
+
+int rfs_pack_linear(rfs_packed *p, const float *w, int ldw, const float *b, int N, int K,
+                    rfs_wform form) {
+    dense_src s = {w, ldw};
+    return rfs_pack_get(p, dense_get, &s, b, N, K, form);
+}
+
+int rfs_pack_conv3x3(rfs_packed *p, const float *w, const float *b, int N, int C,
+                     rfs_wform form) {
+    conv_src s = {w, C};
+    return rfs_pack_get(p, conv_get, &s, b, N, 9 * C, form);
+}
+
+void rfs_packed_free(rfs_packed *p) {
+    if (!p) return;
+    free(p->w);
+    free(p->bias);
+    memset(p, 0, sizeof *p);
+}
+
+size_t rfs_packed_bytes(const rfs_packed *p) {
+    size_t n = (size_t)p->np * p->Kp * RFS_GEMM_NR;
+    return n * (p->form == RFS_WF_BF16 ? 2 : 4) + sizeof(float) * (size_t)p->np * RFS_GEMM_NR;
+}
+
+/* ---- the baseline kernel ------------------------------------------------------------------ */
+
+static inline float epi_act(float v, int act) {
+    if (act == RFS_ACT_RELU) return v > 0.f ? v : 0.f;
+    if (act == RFS_ACT_GELU) return rfs_gelu(v);
+    return v;
+}
+
+void rfs_kern_f32_ref(int mr, int nr, int K, const void *Av, const void *Bv, long bks, float *C,
+                      long ldc, const rfs_epi *e) {
+    const float *A = Av, *B = Bv;
+    float acc[RFS_MR_REF][RFS_GEMM_NR];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < K; k++) {
+        const float *a = A + (size_t)k * RFS_MR_REF, *b = B + (size_t)k * bks;
+        for (int i = 0; i < RFS_MR_REF; i++)
+            for (int j = 0; j < RFS_GEMM_NR; j++) acc[i][j] += a[i] * b[j];
+    }
+    for (int i = 0; i < mr; i++) {
+        float *c = C + (size_t)i * ldc;
+        const float *r = e->res ? e->res + (size_t)i * e->ldr : NULL;
+        for (int j = 0; j < nr; j++) {
+            float v = epi_act(acc[i][j] + e->bias[j], e->act);
+            if (r) v = r[j] + (e->scale ? e->scale[j] : 1.f) * v;
+            c[j] = v;
+        }
+    }
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+rfs_cpu_isa rfs_gemm_isa(rfs_wform form, rfs_cpu_isa isa) {
+    if (form == RFS_WF_BF16) return isa >= RFS_ISA_AMX ? RFS_ISA_AMX : RFS_ISA_AVX512BF16;
+    if (isa >= RFS_ISA_AVX512) return RFS_ISA_AVX512;
+    return isa >= RFS_ISA_AVX2 ? RFS_ISA_AVX2 : RFS_ISA_BASELINE;
+}
+
+typedef struct kern_info {
+    rfs_kern_fn fn;
+    rfs_packa_fn pack;
+    rfs_ln_row_fn ln;
+    int mr;
+    int bf16; /* A packed as bf16 pairs */
+} kern_info;
+
+static kern_info pick(rfs_wform form, rfs_cpu_isa isa) {
+    kern_info k = {rfs_kern_f32_ref, rfs_packa_f32_ref, rfs_ln_row_ref, RFS_MR_REF, 0};
+#if defined(__x86_64__)
+    switch (rfs_gemm_isa(form, isa)) {
+    case RFS_ISA_AMX:
+    case RFS_ISA_AVX512BF16:
+        k = (kern_info){rfs_kern_bf16_avx512, rfs_packa_bf16_avx512, rfs_ln_row_avx512, RFS_MR_AVX512, 1};
+        break;
+    case RFS_ISA_AVX512:
+        k = (kern_info){rfs_kern_f32_avx512, rfs_packa_f32_avx512, rfs_ln_row_avx512, RFS_MR_AVX512, 0};
+        break;
+    case RFS_ISA_AVX2:
+        k = (kern_info){rfs_kern_f32_avx2, rfs_packa_f32_avx2, rfs_ln_row_avx2, RFS_MR_AVX2, 0};
+        break;
+    default: break;
+    }
+#else
+    (void)form, (void)isa;
+#endif
+    return k;
+}
+
+/* ---- packing A ----------------------------------------------------------------------------- */
+
+/* A chunk of rows packed at once (kept while the thread's tiles stay in it): ~256 KB, so
+ * that it and a weight panel stay in L2. */
+enum { CHUNK_FLOATS = 65536, MAX_CHUNK_ROWS = 512 };
+
+static size_t round_k(int K) { return (size_t)(K + 31) / 32 * 32; }
+
+size_t rfs_gemm_scratch(int maxK) {
+    size_t Kp = round_k(maxK);
+    size_t chunk = (size_t)RFS_MR_AVX512 * Kp > CHUNK_FLOATS ? (size_t)RFS_MR_AVX512 * Kp : CHUNK_FLOATS;
+    return chunk + (RFS_MR_AVX512 + 1) * Kp + 64;
+}
+
+void rfs_ln_row_ref(float *dst, const float *x, int K, const float *g, const float *b, float eps) {
+    double s = 0;
+    for (int k = 0; k < K; k++) s += x[k];
+    double mean = s / K, v = 0;
+    for (int k = 0; k < K; k++) {
+        double d = x[k] - mean;
+        v += d * d;
+    }
+    double rstd = 1.0 / sqrt(v / K + (double)eps);
+    for (int k = 0; k < K; k++) dst[k] = (float)((x[k] - mean) * rstd * g[k] + b[k]);
+}
+
+void rfs_packa_f32_ref(void *dstv, const float *const *rows, int mr, int K, int Kp) {
+    float *d = dstv;
+    for (int i = 0; i < RFS_MR_REF; i++)
+        for (int k = 0; k < K; k++) d[(size_t)k * RFS_MR_REF + i] = i < mr ? rows[i][k] : 0.f;
+}
+
+/* Packs rows [m0, m0+mr) into dst in the kernel's layout. rowbuf: MR rows of Kp floats,
+ * tmp: Kp floats. */
+static void pack_block(const rfs_gemm_desc *g, const kern_info *ki, void *dst, int m0, int mr,
+                       float *rowbuf, float *tmp) {
+    const int K = g->w->K, Kp = g->w->Kp;
+    const float *rows[RFS_MR_AVX512];
+    for (int i = 0; i < mr; i++) {
+        const float *x;
+        float *rb = rowbuf + (size_t)i * Kp;
+        if (g->a) {
+            x = g->a + (size_t)(m0 + i) * g->lda;
+        } else {
+            g->arow(g->actx, g->ln_g ? tmp : rb, m0 + i);
+            x = g->ln_g ? tmp : rb;
+        }
+        if (g->ln_g) {
+            ki->ln(rb, x, K, g->ln_g, g->ln_b, g->ln_eps);
+            x = rb;
+        }
+        rows[i] = x;
+    }
+    ki->pack(dst, rows, mr, K, Kp);
+}
+
+/* ---- the split over threads ------------------------------------------------------------------ */
+
+void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, float *scratch) {
+    const rfs_packed *w = g->w;
+    const kern_info ki = pick(w->form, isa);
+    const int M = g->M, N = w->N, MR = ki.mr, np = w->np;
+    if (M <= 0 || N <= 0) return;
+    const int Kp = w->Kp;
+    /* floats per packed block (bf16 pairs take the room of one float per pair) */
+    const size_t blk = ki.bf16 ? (size_t)MR * Kp / 2 : (size_t)MR * Kp;
+    const int mb = (M + MR - 1) / MR;
+    int cr = (int)(CHUNK_FLOATS / (blk ? blk : 1)); /* blocks per chunk */
+    if (cr * MR > MAX_CHUNK_ROWS) cr = MAX_CHUNK_ROWS / MR;
+    if (cr < 1) cr = 1;
+    const long per_chunk = (long)cr * np, U = (long)mb * np;
+    const long u0 = U * tid / nt, u1 = U * (tid + 1) / nt;
+    if (u0 >= u1) return;
+    float *apack = scratch;
+    size_t afl = blk * cr > CHUNK_FLOATS ? blk * cr : CHUNK_FLOATS;
+    float *rowbuf = scratch + afl, *tmp = rowbuf + (size_t)RFS_MR_AVX512 * Kp;
+    unsigned char packed[MAX_CHUNK_ROWS];
+    long cur_chunk = -1;
+    const void *wdata = w->w;
+    const size_t panel = (size_t)Kp * RFS_GEMM_NR; /* elements */
+    for (long u = u0; u < u1; u++) {
+        long ch = u / per_chunk, local = u - ch * per_chunk;
+        int cb = mb - (int)ch * cr < cr ? mb - (int)ch * cr : cr; /* blocks in this chunk */
+        int p = (int)(local / cb), ib = (int)(local % cb);
+        if (ch != cur_chunk) {
+            memset(packed, 0, (size_t)cb);
+            cur_chunk = ch;
+        }
+        int bi = (int)ch * cr + ib, m0 = bi * MR, mr = M - m0 < MR ? M - m0 : MR;
+        void *ablk = apack + (size_t)ib * blk;
+        if (!packed[ib]) {
+            pack_block(g, &ki, ablk, m0, mr, rowbuf, tmp);
+            packed[ib] = 1;
+        }
+        int n0 = p * RFS_GEMM_NR, nr = N - n0 < RFS_GEMM_NR ? N - n0 : RFS_GEMM_NR;
+        rfs_epi e = {w->bias + n0, g->res_scale ? g->res_scale + n0 : NULL,
+                     g->res ? g->res + (size_t)m0 * g->ldr + n0 : NULL, g->ldr, (int)g->act};
+        const void *B = ki.bf16 ? (const void *)((const uint16_t *)wdata + p * panel)
+                                : (const void *)((const float *)wdata + p * panel);
+        ki.fn(mr, nr, ki.bf16 ? Kp : w->K, ablk, B, RFS_GEMM_NR, g->c + (size_t)m0 * g->ldc + n0,
+              g->ldc, &e);
+    }
+}
+
+void rfs_gemm(const rfs_gemm_desc *g, rfs_cpu_isa isa, int nt, float *scratch) {
+    const size_t per = rfs_gemm_scratch(g->w->K);
+    if (nt <= 1) {
+        rfs_gemm_run(g, isa, 0, 1, scratch);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int tid = omp_get_thread_num(), n = omp_get_num_threads();
+        rfs_gemm_run(g, isa, tid, n, scratch + per * (size_t)tid);
+    }
+}

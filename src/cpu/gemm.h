@@ -1,0 +1,154 @@
+/* gemm.h - the CPU engine's matrix products: y = epilogue(prologue(A) . W^T) with W a
+ * Linear (or convolution) weight packed once, at model load.
+ *
+ * Packed weights. A Linear's W (N, K) (PyTorch layout) is stored as ceil(N/32) column
+ * panels of 32 output channels; inside a panel, k-major:
+ *   fp32: panel[k][j]          = W[32p + j][k]           (K rows of 32 floats)
+ *   bf16: panel[k/2][j][k%2]   = bf16(W[32p + j][k])     (Kp/2 rows of 32 pairs; Kp = K
+ *                                                          rounded up to 32, zero padded)
+ * Columns beyond N are zero, and so is the bias there. The fp32 form serves every
+ * instruction set (the AVX2 and baseline kernels walk a panel in halves); the bf16 form
+ * serves AVX512_BF16 (vdpbf16ps on pairs) and AMX (a 16-column half of a panel is exactly
+ * an AMX B tile in VNNI layout, row stride 128 bytes).
+ *
+ * A product. Rows of A come from a (M, K) matrix with row stride lda, or from a callback
+ * that writes one row (im2col, depthwise conv, gathers), optionally through a LayerNorm
+ * over K (statistics in double, fused into the packing of A). The epilogue, applied to
+ * each finished tile while it is in registers:
+ *   y = act(acc + bias)                 (act: none, ReLU, exact-erf GELU)
+ *   y = res + scale (.) y               when res is set (scale NULL: 1; res may be c)
+ * Products are computed in fp32 with fused multiply-adds (bf16 form: bf16 products, fp32
+ * accumulation), each output element summed over k in order.
+ *
+ * Threads. rfs_gemm_run() is one thread's share of the product and is called by every
+ * thread of a parallel region (it has no barrier: the caller synchronises); rfs_gemm()
+ * opens a region of its own. Each thread needs rfs_gemm_scratch() floats of its own.
+ */
+#ifndef RFS_CPU_GEMM_H
+#define RFS_CPU_GEMM_H
+
+#include "cpu/isa.h"
+#include "cpu/ops.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { RFS_GEMM_NR = 32 };
+
+typedef enum rfs_wform { RFS_WF_F32 = 0, RFS_WF_BF16 = 1 } rfs_wform;
+
+typedef struct rfs_packed {
+    int N, K;        /* logical shape of W (out, in) */
+    int Kp;          /* rows of k in a panel: K (fp32) or K rounded up to 32 (bf16) */
+    int np;          /* panels: ceil(N / 32) */
+    rfs_wform form;
+    void *w;         /* np * Kp * 32 elements (float or uint16_t bf16) */
+    float *bias;     /* np * 32 */
+} rfs_packed;
+
+/* The value of W[n][k] for packing from any layout (convolutions reorder k). */
+typedef float (*rfs_wget_fn)(const void *ctx, int n, int k);
+
+/* Packs W (N, K) row-major with row stride ldw, and bias b (N, may be NULL). */
+int rfs_pack_linear(rfs_packed *p, const float *w, int ldw, const float *b, int N, int K,
+                    rfs_wform form);
+/* Same from a getter. Returns 0, or -1 when out of memory. */
+int rfs_pack_get(rfs_packed *p, rfs_wget_fn get, const void *ctx, const float *b, int N, int K,
+                 rfs_wform form);
+/* A 3x3 convolution weight (N, C, 3, 3) as a Linear over K = 9*C with k = tap*C + c
+ * (tap = ky*3 + kx): the order rfs_im2col_row3x3() writes. */
+int rfs_pack_conv3x3(rfs_packed *p, const float *w, const float *b, int N, int C,
+                     rfs_wform form);
+void rfs_packed_free(rfs_packed *p);
+size_t rfs_packed_bytes(const rfs_packed *p);
+
+/* Writes row `row` of A (K floats) into dst. */
+typedef void (*rfs_arow_fn)(const void *ctx, float *dst, int row);
+
+typedef struct rfs_gemm_desc {
+    int M;
+    const rfs_packed *w;
+    const float *a;             /* (M, K) with row stride lda, or NULL: rows from arow */
+    int lda;
+    rfs_arow_fn arow;
+    const void *actx;
+    const float *ln_g, *ln_b;   /* LayerNorm of A's rows over K when ln_g is set */
+    float ln_eps;
+    rfs_act act;                /* none, ReLU or GELU */
+    const float *res;           /* residual (M, N) with row stride ldr, may equal c */
+    int ldr;
+    const float *res_scale;     /* (N) or NULL */
+    float *c;                   /* (M, N) with row stride ldc */
+    int ldc;
+} rfs_gemm_desc;
+
+/* The GEMM kernel family a weight form runs with at a given ISA level (fp32 below AVX2:
+ * baseline C; bf16 needs avx512bf16). */
+rfs_cpu_isa rfs_gemm_isa(rfs_wform form, rfs_cpu_isa isa);
+
+/* Floats of scratch one thread needs for products with K up to maxK. */
+size_t rfs_gemm_scratch(int maxK);
+
+/* One thread's share (tid of nt) of the product; no barrier. scratch: this thread's. */
+void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, float *scratch);
+/* The whole product on nt threads; scratch: nt * rfs_gemm_scratch(K) floats. */
+void rfs_gemm(const rfs_gemm_desc *g, rfs_cpu_isa isa, int nt, float *scratch);
+
+/* ---- between gemm.c and the per-ISA kernel files ------------------------------------- */
+
+typedef struct rfs_epi {
+    const float *bias;   /* at column n0; 32 valid floats */
+    const float *scale;  /* at n0, nr valid, or NULL */
+    const float *res;    /* at (m0, n0), or NULL */
+    long ldr;
+    int act;
+} rfs_epi;
+
+/* C (mr, nr) = epilogue(Apack . Bpanel). Apack: MR-interleaved (k-major, MR floats per k;
+ * bf16: MR pairs per k pair); Bpanel: a packed panel (row stride bks elements). */
+typedef void (*rfs_kern_fn)(int mr, int nr, int K, const void *A, const void *B, long bks,
+                            float *C, long ldc, const rfs_epi *e);
+
+void rfs_kern_f32_ref(int mr, int nr, int K, const void *A, const void *B, long bks, float *C,
+                      long ldc, const rfs_epi *e);
+void rfs_kern_f32_avx2(int mr, int nr, int K, const void *A, const void *B, long bks, float *C,
+                       long ldc, const rfs_epi *e);
+void rfs_kern_f32_avx512(int mr, int nr, int K, const void *A, const void *B, long bks,
+                         float *C, long ldc, const rfs_epi *e);
+void rfs_kern_bf16_avx512(int mr, int nr, int K, const void *A, const void *B, long bks,
+                          float *C, long ldc, const rfs_epi *e);
+
+/* Packs mr row pointers of K floats into a kernel's A layout (rows >= mr zero; bf16: k
+ * zero-padded to Kp). */
+typedef void (*rfs_packa_fn)(void *dst, const float *const *rows, int mr, int K, int Kp);
+void rfs_packa_f32_ref(void *dst, const float *const *rows, int mr, int K, int Kp);
+void rfs_packa_f32_avx2(void *dst, const float *const *rows, int mr, int K, int Kp);
+void rfs_packa_f32_avx512(void *dst, const float *const *rows, int mr, int K, int Kp);
+void rfs_packa_bf16_avx512(void *dst, const float *const *rows, int mr, int K, int Kp);
+
+/* LayerNorm of one row of K floats: statistics in double. */
+typedef void (*rfs_ln_row_fn)(float *dst, const float *x, int K, const float *g, const float *b,
+                              float eps);
+void rfs_ln_row_ref(float *dst, const float *x, int K, const float *g, const float *b, float eps);
+void rfs_ln_row_avx2(float *dst, const float *x, int K, const float *g, const float *b, float eps);
+void rfs_ln_row_avx512(float *dst, const float *x, int K, const float *g, const float *b,
+                       float eps);
+
+enum { RFS_MR_REF = 4, RFS_MR_AVX2 = 6, RFS_MR_AVX512 = 14 };
+
+/* fp32 -> bf16, round to nearest even (NaN kept quiet). */
+static inline uint16_t rfs_bf16(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+static inline float rfs_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+}
+
+#endif

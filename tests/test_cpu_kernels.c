@@ -1,0 +1,161 @@
+/* test_cpu_kernels.c - the CPU engine's kernels (src/cpu/gemm*.c, attention, fused ops)
+ * against double-precision loops, on every instruction-set path this machine has (capped
+ * by RFS_CPU_ISA like the library), at awkward sizes: M, N, K not multiples of the tiles,
+ * K = 1, one row, the longest window; 1, 2 and 3 threads.
+ *
+ * Bounds: fp32 paths, norm-wise relative error ||y - ref|| / ||ref|| <= 2e-6 (products
+ * summed in fp32; K up to 1536). bf16 paths, against a double reference computed from the
+ * same bf16-rounded operands: <= 1e-4 (fp32 accumulation; a LayerNorm output one fp32 ulp
+ * away may round to the neighbouring bf16 now and then). */
+#include "harness.h"
+
+#include "cpu/gemm.h"
+#include "cpu/isa.h"
+
+#include <math.h>
+#include <omp.h>
+
+static uint64_t seed = 777;
+static float rnd(void) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((seed >> 40) / (double)(1 << 24) * 2.0 - 1.0);
+}
+static float *rvec(size_t n, float scale) {
+    float *v = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) v[i] = rnd() * scale;
+    return v;
+}
+
+/* Paths to test: every level up to the active one that has its own kernel. */
+static int isa_list(rfs_cpu_isa *out) {
+    rfs_cpu_isa top = rfs_cpu_isa_active();
+    int n = 0;
+    for (int i = RFS_ISA_BASELINE; i <= (int)top && i <= RFS_ISA_AVX512; i++) out[n++] = (rfs_cpu_isa)i;
+    return n;
+}
+
+static double q(double v, int bf16) { return bf16 ? rfs_bf16_to_f32(rfs_bf16((float)v)) : v; }
+
+typedef struct gcase {
+    int M, N, K;
+    int ln, act, res, scale, lda_pad, ldc_pad;
+} gcase;
+
+/* One product through rfs_gemm against double loops; returns the relative error. */
+static double run_case(const gcase *gc, rfs_wform form, rfs_cpu_isa isa, int nt) {
+    const int M = gc->M, N = gc->N, K = gc->K, lda = K + gc->lda_pad, ldc = N + gc->ldc_pad;
+    const int bf = form == RFS_WF_BF16;
+    float *a = rvec((size_t)M * lda, 1), *w = rvec((size_t)N * K, 1), *b = rvec(N, 1);
+    float *g = rvec(K, 1), *be = rvec(K, 1), *sc = rvec(N, 1);
+    float *c = rvec((size_t)M * ldc, 1); /* also the residual when res is set */
+    for (int i = 0; i < M; i++) a[(size_t)i * lda] += 5; /* LN statistics must not cancel */
+    double *ref = malloc(sizeof(double) * (size_t)M * N), *xn = malloc(sizeof(double) * K);
+    for (int i = 0; i < M; i++) {
+        const float *x = a + (size_t)i * lda;
+        if (gc->ln) {
+            double mu = 0, v = 0;
+            for (int k = 0; k < K; k++) mu += x[k];
+            mu /= K;
+            for (int k = 0; k < K; k++) v += (x[k] - mu) * (x[k] - mu);
+            double rs = 1 / sqrt(v / K + 1e-6);
+            for (int k = 0; k < K; k++) xn[k] = q((float)((x[k] - mu) * rs * g[k] + be[k]), bf);
+        } else {
+            for (int k = 0; k < K; k++) xn[k] = q(x[k], bf);
+        }
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += xn[k] * q(w[(size_t)j * K + k], bf);
+            s += b[j];
+            if (gc->act == RFS_ACT_RELU) s = s > 0 ? s : 0;
+            if (gc->act == RFS_ACT_GELU) s = 0.5 * s * (1 + erf(s / sqrt(2.0)));
+            if (gc->res) s = c[(size_t)i * ldc + j] + (gc->scale ? sc[j] : 1.0) * s;
+            ref[(size_t)i * N + j] = s;
+        }
+    }
+    rfs_packed p;
+    CHECK(rfs_pack_linear(&p, w, K, b, N, K, form) == 0);
+    rfs_gemm_desc gm = {.M = M, .w = &p, .a = a, .lda = lda, .ln_g = gc->ln ? g : NULL, .ln_b = be,
+                   .ln_eps = 1e-6f, .act = (rfs_act)gc->act, .res = gc->res ? c : NULL, .ldr = ldc,
+                   .res_scale = gc->scale ? sc : NULL, .c = c, .ldc = ldc};
+    float *scratch = malloc(sizeof(float) * rfs_gemm_scratch(K) * nt);
+    rfs_gemm(&gm, isa, nt, scratch);
+    double num = 0, den = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double d = c[(size_t)i * ldc + j] - ref[(size_t)i * N + j];
+            num += d * d;
+            den += ref[(size_t)i * N + j] * ref[(size_t)i * N + j];
+        }
+    rfs_packed_free(&p);
+    free(a), free(w), free(b), free(g), free(be), free(sc), free(c), free(ref), free(xn), free(scratch);
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+static const gcase CASES[] = {
+    {1, 1, 1, 0, RFS_ACT_NONE, 0, 0, 0, 0},
+    {1, 33, 1, 0, RFS_ACT_RELU, 0, 0, 3, 1},
+    {13, 31, 7, 1, RFS_ACT_GELU, 0, 0, 1, 0},
+    {14, 32, 64, 0, RFS_ACT_NONE, 1, 1, 0, 0},
+    {15, 33, 65, 1, RFS_ACT_NONE, 1, 0, 2, 5},
+    {29, 100, 97, 0, RFS_ACT_GELU, 1, 1, 0, 3},
+    {37, 4, 256, 0, RFS_ACT_RELU, 0, 0, 0, 0},
+    {100, 91, 256, 0, RFS_ACT_NONE, 0, 0, 0, 0},
+    {677, 96, 384, 1, RFS_ACT_NONE, 0, 0, 0, 0},
+    {677, 200, 1536, 0, RFS_ACT_NONE, 1, 1, 0, 0},
+    {103, 64, 1152, 0, RFS_ACT_GELU, 0, 0, 0, 0},
+};
+
+TEST(gemm_fp32_every_path) {
+    rfs_cpu_isa isas[8];
+    int ni = isa_list(isas);
+    for (int ii = 0; ii < ni; ii++) {
+        double worst = 0;
+        for (size_t ci = 0; ci < sizeof CASES / sizeof CASES[0]; ci++)
+            for (int nt = 1; nt <= 3; nt++) {
+                const gcase *gc = &CASES[ci];
+                double e = run_case(gc, RFS_WF_F32, isas[ii], nt);
+                worst = e > worst ? e : worst;
+                CHECKF(e <= 2e-6, "%s M=%d N=%d K=%d ln=%d act=%d res=%d threads=%d: rel %.3g",
+                       rfs_cpu_isa_name(isas[ii]), gc->M, gc->N, gc->K, gc->ln, gc->act, gc->res,
+                       nt, e);
+            }
+        printf("  %s: worst rel %.2e\n", rfs_cpu_isa_name(isas[ii]), worst);
+    }
+}
+
+TEST(gemm_bf16) {
+    rfs_cpu_isa top = rfs_cpu_isa_active();
+    if (top < RFS_ISA_AVX512BF16) {
+        printf("  (no AVX512_BF16 here: %s)\n", rfs_cpu_isa_name(top));
+        return;
+    }
+    for (int isa = RFS_ISA_AVX512BF16; isa <= (int)top; isa++) {
+        double worst = 0;
+        for (size_t ci = 0; ci < sizeof CASES / sizeof CASES[0]; ci++)
+            for (int nt = 1; nt <= 2; nt++) {
+                const gcase *gc = &CASES[ci];
+                double e = run_case(gc, RFS_WF_BF16, (rfs_cpu_isa)isa, nt);
+                worst = e > worst ? e : worst;
+                CHECKF(e <= 1e-4, "%s M=%d N=%d K=%d ln=%d act=%d res=%d threads=%d: rel %.3g",
+                       rfs_cpu_isa_name((rfs_cpu_isa)isa), gc->M, gc->N, gc->K, gc->ln, gc->act,
+                       gc->res, nt, e);
+            }
+        printf("  %s: worst rel %.2e\n", rfs_cpu_isa_name((rfs_cpu_isa)isa), worst);
+    }
+}
+
+TEST(isa_names) {
+    for (int i = RFS_ISA_BASELINE; i <= RFS_ISA_AMX; i++)
+        CHECK(rfs_cpu_isa_parse(rfs_cpu_isa_name((rfs_cpu_isa)i)) == i);
+    CHECK(rfs_cpu_isa_parse("sse9") == -1);
+    CHECK(rfs_cpu_isa_active() <= rfs_cpu_isa_detect());
+    printf("  detected %s, active %s\n", rfs_cpu_isa_name(rfs_cpu_isa_detect()),
+           rfs_cpu_isa_name(rfs_cpu_isa_active()));
+}
+
+int main(void) {
+    RUN(isa_names);
+    RUN(gemm_fp32_every_path);
+    RUN(gemm_bf16);
+    return test_summary();
+}
