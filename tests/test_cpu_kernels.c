@@ -9,6 +9,7 @@
  * away may round to the neighbouring bf16 now and then). */
 #include "harness.h"
 
+#include "cpu/attention.h"
 #include "cpu/gemm.h"
 #include "cpu/isa.h"
 
@@ -144,6 +145,68 @@ TEST(gemm_bf16) {
     }
 }
 
+/* Attention against double loops on every stride-th query row; returns the relative error. */
+static double attn_case(int nseq, int T, int heads, int dh, int stride, rfs_cpu_isa isa, int nt) {
+    const int C = heads * dh, ld = 3 * C + 5, ldo = C + 3;
+    const size_t rows = (size_t)nseq * T;
+    float *qkv = rvec(rows * ld, 2), *out = rvec(rows * ldo, 1);
+    float *shared = malloc(sizeof(float) * rfs_attention_shared(nseq, T, heads, dh));
+    float *scratch = malloc(sizeof(float) * rfs_attention_thread_scratch(T, dh) * nt);
+    rfs_attn_desc a = {out, ldo, qkv, qkv + C, qkv + 2 * C, ld, ld, ld, nseq, T, heads, dh};
+    rfs_attention(&a, isa, nt, shared, scratch);
+    double num = 0, den = 0, *sc = malloc(sizeof(double) * T);
+    for (int sq = 0; sq < nseq; sq++)
+        for (int h = 0; h < heads; h++)
+            for (int i = 0; i < T; i += stride) {
+                const float *qi = qkv + ((size_t)sq * T + i) * ld + h * dh;
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j < T; j++) {
+                    const float *kj = qkv + ((size_t)sq * T + j) * ld + C + h * dh;
+                    double s = 0;
+                    for (int d = 0; d < dh; d++) s += (double)qi[d] * kj[d];
+                    sc[j] = s / sqrt((double)dh);
+                    mx = sc[j] > mx ? sc[j] : mx;
+                }
+                for (int j = 0; j < T; j++) sum += sc[j] = exp(sc[j] - mx);
+                for (int d = 0; d < dh; d++) {
+                    double o = 0;
+                    for (int j = 0; j < T; j++) o += sc[j] * qkv[((size_t)sq * T + j) * ld + 2 * C + h * dh + d];
+                    o /= sum;
+                    double e = out[((size_t)sq * T + i) * ldo + h * dh + d] - o;
+                    num += e * e;
+                    den += o * o;
+                }
+            }
+    free(qkv), free(out), free(shared), free(scratch), free(sc);
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+TEST(attention_every_path) {
+    static const int cases[][5] = {
+        /* nseq, T, heads, dh, stride */
+        {1, 1, 3, 16, 1},      /* one token */
+        {4, 15, 2, 64, 1},     /* windows shorter than a row block */
+        {2, 33, 8, 32, 1},     /* decoder self-attention shape, keys past one panel */
+        {3, 29, 4, 16, 1},     /* fixture widths: dh 16 */
+        {1, 677, 2, 64, 7},    /* seg-nano: one window of 677 tokens */
+        {1, 4100, 1, 64, 97},  /* the longest: seg-2xlarge global layers */
+    };
+    rfs_cpu_isa isas[8];
+    int ni = isa_list(isas);
+    for (int ii = 0; ii < ni; ii++) {
+        double worst = 0;
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            for (int nt = 1; nt <= 3; nt += 2) {
+                const int *k = cases[c];
+                double e = attn_case(k[0], k[1], k[2], k[3], k[4], isas[ii], nt);
+                worst = e > worst ? e : worst;
+                CHECKF(e <= 2e-6, "%s nseq=%d T=%d heads=%d dh=%d threads=%d: rel %.3g",
+                       rfs_cpu_isa_name(isas[ii]), k[0], k[1], k[2], k[3], nt, e);
+            }
+        printf("  %s: worst rel %.2e\n", rfs_cpu_isa_name(isas[ii]), worst);
+    }
+}
+
 TEST(isa_names) {
     for (int i = RFS_ISA_BASELINE; i <= RFS_ISA_AMX; i++)
         CHECK(rfs_cpu_isa_parse(rfs_cpu_isa_name((rfs_cpu_isa)i)) == i);
@@ -157,5 +220,6 @@ int main(void) {
     RUN(isa_names);
     RUN(gemm_fp32_every_path);
     RUN(gemm_bf16);
+    RUN(attention_every_path);
     return test_summary();
 }

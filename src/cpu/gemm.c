@@ -132,27 +132,22 @@ rfs_cpu_isa rfs_gemm_isa(rfs_wform form, rfs_cpu_isa isa) {
     return isa >= RFS_ISA_AVX2 ? RFS_ISA_AVX2 : RFS_ISA_BASELINE;
 }
 
-typedef struct kern_info {
-    rfs_kern_fn fn;
-    rfs_packa_fn pack;
-    rfs_ln_row_fn ln;
-    int mr;
-    int bf16; /* A packed as bf16 pairs */
-} kern_info;
-
-static kern_info pick(rfs_wform form, rfs_cpu_isa isa) {
-    kern_info k = {rfs_kern_f32_ref, rfs_packa_f32_ref, rfs_ln_row_ref, RFS_MR_REF, 0};
+rfs_kern rfs_kern_pick(rfs_wform form, rfs_cpu_isa isa) {
+    rfs_kern k = {rfs_kern_f32_ref, rfs_packa_f32_ref, rfs_ln_row_ref, rfs_exp_row_ref, RFS_MR_REF, 0};
 #if defined(__x86_64__)
     switch (rfs_gemm_isa(form, isa)) {
     case RFS_ISA_AMX:
     case RFS_ISA_AVX512BF16:
-        k = (kern_info){rfs_kern_bf16_avx512, rfs_packa_bf16_avx512, rfs_ln_row_avx512, RFS_MR_AVX512, 1};
+        k = (rfs_kern){rfs_kern_bf16_avx512, rfs_packa_bf16_avx512, rfs_ln_row_avx512,
+                       rfs_exp_row_avx512, RFS_MR_AVX512, 1};
         break;
     case RFS_ISA_AVX512:
-        k = (kern_info){rfs_kern_f32_avx512, rfs_packa_f32_avx512, rfs_ln_row_avx512, RFS_MR_AVX512, 0};
+        k = (rfs_kern){rfs_kern_f32_avx512, rfs_packa_f32_avx512, rfs_ln_row_avx512,
+                       rfs_exp_row_avx512, RFS_MR_AVX512, 0};
         break;
     case RFS_ISA_AVX2:
-        k = (kern_info){rfs_kern_f32_avx2, rfs_packa_f32_avx2, rfs_ln_row_avx2, RFS_MR_AVX2, 0};
+        k = (rfs_kern){rfs_kern_f32_avx2, rfs_packa_f32_avx2, rfs_ln_row_avx2, rfs_exp_row_avx2,
+                       RFS_MR_AVX2, 0};
         break;
     default: break;
     }
@@ -160,6 +155,14 @@ static kern_info pick(rfs_wform form, rfs_cpu_isa isa) {
     (void)form, (void)isa;
 #endif
     return k;
+}
+
+double rfs_exp_row_ref(float *x, int n, float scale) {
+    float mx = x[0];
+    for (int j = 1; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    double sum = 0;
+    for (int j = 0; j < n; j++) sum += x[j] = rfs_expf((x[j] - mx) * scale);
+    return sum;
 }
 
 /* ---- packing A ----------------------------------------------------------------------------- */
@@ -196,7 +199,7 @@ void rfs_packa_f32_ref(void *dstv, const float *const *rows, int mr, int K, int 
 
 /* Packs rows [m0, m0+mr) into dst in the kernel's layout. rowbuf: MR rows of Kp floats,
  * tmp: Kp floats. */
-static void pack_block(const rfs_gemm_desc *g, const kern_info *ki, void *dst, int m0, int mr,
+static void pack_block(const rfs_gemm_desc *g, const rfs_kern *ki, void *dst, int m0, int mr,
                        float *rowbuf, float *tmp) {
     const int K = g->w->K, Kp = g->w->Kp;
     const float *rows[RFS_MR_AVX512];
@@ -222,7 +225,7 @@ static void pack_block(const rfs_gemm_desc *g, const kern_info *ki, void *dst, i
 
 void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, float *scratch) {
     const rfs_packed *w = g->w;
-    const kern_info ki = pick(w->form, isa);
+    const rfs_kern ki = rfs_kern_pick(w->form, isa);
     const int M = g->M, N = w->N, MR = ki.mr, np = w->np;
     if (M <= 0 || N <= 0) return;
     const int Kp = w->Kp;

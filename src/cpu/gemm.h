@@ -134,7 +134,25 @@ void rfs_ln_row_avx2(float *dst, const float *x, int K, const float *g, const fl
 void rfs_ln_row_avx512(float *dst, const float *x, int K, const float *g, const float *b,
                        float eps);
 
-enum { RFS_MR_REF = 4, RFS_MR_AVX2 = 6, RFS_MR_AVX512 = 14 };
+enum { RFS_MR_REF = 4, RFS_MR_AVX2 = 6, RFS_MR_AVX512 = 14, RFS_MR_MAX = 14 };
+
+/* exp((x[j] - max x) * scale) in place over n values; returns their sum. */
+typedef double (*rfs_exp_row_fn)(float *x, int n, float scale);
+double rfs_exp_row_ref(float *x, int n, float scale);
+double rfs_exp_row_avx2(float *x, int n, float scale);
+double rfs_exp_row_avx512(float *x, int n, float scale);
+
+/* The kernel set of one path. */
+typedef struct rfs_kern {
+    rfs_kern_fn fn;
+    rfs_packa_fn pack;
+    rfs_ln_row_fn ln;
+    rfs_exp_row_fn exp_row;
+    int mr;
+    int bf16; /* A packed as bf16 pairs, weights in the bf16 form */
+} rfs_kern;
+
+rfs_kern rfs_kern_pick(rfs_wform form, rfs_cpu_isa isa);
 
 /* fp32 -> bf16, round to nearest even (NaN kept quiet). */
 static inline uint16_t rfs_bf16(float f) {

@@ -9,6 +9,8 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 
+#include <math.h>
+
 #include "cpu/simd_avx2.h"
 
 #define MR RFS_MR_AVX2
@@ -76,6 +78,28 @@ void rfs_packa_f32_avx2(void *dstv, const float *const *rows, int mr, int K, int
 void rfs_ln_row_avx2(float *dst, const float *x, int K, const float *g, const float *b,
                      float eps) {
     rfs_v8_ln_row(dst, x, K, g, b, eps);
+}
+
+double rfs_exp_row_avx2(float *x, int n, float scale) {
+    float mx = x[0];
+    int j = 0;
+    __m256 vm = _mm256_set1_ps(x[0]);
+    for (; j + 8 <= n; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + j));
+    _Alignas(32) float t[8];
+    _mm256_store_ps(t, vm);
+    for (int i = 0; i < 8; i++) mx = t[i] > mx ? t[i] : mx;
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    const __m256 vmx = _mm256_set1_ps(mx), sc = _mm256_set1_ps(scale);
+    __m256 s = _mm256_setzero_ps();
+    for (j = 0; j < n; j += 8) {
+        __m256i m = rfs_v8_mask(n - j);
+        __m256 e = rfs_v8_exp(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + j, m), vmx), sc));
+        e = _mm256_and_ps(e, _mm256_castsi256_ps(m));
+        s = _mm256_add_ps(s, e);
+        _mm256_maskstore_ps(x + j, m, e);
+    }
+    return rfs_v8_sum_pd(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(s)),
+                                       _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1))));
 }
 
 #if defined(__clang__)

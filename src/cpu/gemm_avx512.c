@@ -10,6 +10,8 @@
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma,avx2,f16c")
 #endif
 
+#include <math.h>
+
 #include "cpu/simd_avx512.h"
 
 #define MR RFS_MR_AVX512
@@ -134,6 +136,23 @@ void rfs_packa_bf16_avx512(void *dstv, const float *const *rows, int mr, int K, 
 void rfs_ln_row_avx512(float *dst, const float *x, int K, const float *g, const float *b,
                        float eps) {
     rfs_v16_ln_row(dst, x, K, g, b, eps);
+}
+
+double rfs_exp_row_avx512(float *x, int n, float scale) {
+    __m512 vm = _mm512_set1_ps(-INFINITY);
+    for (int j = 0; j < n; j += 16)
+        vm = _mm512_max_ps(vm, _mm512_mask_loadu_ps(vm, rfs_v16_mask(n - j), x + j));
+    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vm)), sc = _mm512_set1_ps(scale);
+    __m512 s = _mm512_setzero_ps();
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = rfs_v16_mask(n - j);
+        __m512 e = rfs_v16_exp(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), mx), sc));
+        e = _mm512_maskz_mov_ps(m, e);
+        s = _mm512_add_ps(s, e);
+        _mm512_mask_storeu_ps(x + j, m, e);
+    }
+    return rfs_v16_sum_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(s)),
+                          _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1))));
 }
 
 #if defined(__clang__)

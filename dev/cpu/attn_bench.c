@@ -1,0 +1,49 @@
+/* attn_bench.c - seg-nano's ViT attention (one window of 677 tokens, 6 heads of 64):
+ * today's rfs_attention_cpu (OpenBLAS per 64-row block, softmax in between) against the
+ * row-block attention on the engine's kernels. Thread CPU time for 1 thread, else wall.
+ * Usage: attn_bench [threads] [reps] [T] */
+#include "cpu/attention.h"
+#include "cpu/ops.h"
+#include "util/err.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static int cpu_clock;
+static double now(void) {
+    struct timespec t;
+    clock_gettime(cpu_clock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+static int cmpd(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    int nt = argc > 1 ? atoi(argv[1]) : 1, reps = argc > 2 ? atoi(argv[2]) : 15;
+    int T = argc > 3 ? atoi(argv[3]) : 677, H = 6, dh = 64, C = H * dh;
+    cpu_clock = nt == 1;
+    omp_set_num_threads(nt);
+    float *qkv = rfs_aligned_alloc(sizeof(float) * T * 3 * C), *out = rfs_aligned_alloc(sizeof(float) * T * C);
+    for (int i = 0; i < T * 3 * C; i++) qkv[i] = (float)((i * 2654435761u) >> 20) / 4096.f - 0.5f;
+    float *s_old = rfs_aligned_alloc(sizeof(float) * rfs_attention_scratch(T, nt));
+    float *sh = rfs_aligned_alloc(sizeof(float) * rfs_attention_shared(1, T, H, dh));
+    float *sc = rfs_aligned_alloc(sizeof(float) * rfs_attention_thread_scratch(T, dh) * nt);
+    rfs_attn_desc a = {out, C, qkv, qkv + C, qkv + 2 * C, 3 * C, 3 * C, 3 * C, 1, T, H, dh};
+    double fl = 4.0 * T * T * C * 1e-9, t[64];
+    const char *names[] = {"today (OpenBLAS + softmax)", "engine avx2", "engine avx512"};
+    for (int e = 0; e < 3; e++) {
+        for (int r = 0; r < reps + 2; r++) {
+            double t0 = now();
+            if (e == 0) rfs_attention_cpu(out, C, qkv, 3 * C, qkv + C, 3 * C, qkv + 2 * C, 3 * C, 1, T, H, dh, s_old);
+            else rfs_attention(&a, e == 1 ? RFS_ISA_AVX2 : RFS_ISA_AVX512, nt, sh, sc);
+            if (r >= 2) t[r - 2] = now() - t0;
+        }
+        qsort(t, reps, sizeof(double), cmpd);
+        printf("%-28s T=%d threads=%d: %.3f ms  (%.1f GFLOP/s)\n", names[e], T, nt, t[reps / 2] * 1e3, fl / t[reps / 2]);
+    }
+    return 0;
+}
