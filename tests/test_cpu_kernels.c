@@ -79,7 +79,7 @@ static double run_case(const gcase *gc, rfs_wform form, rfs_cpu_isa isa, int nt)
                    .ln_eps = 1e-6f, .act = (rfs_act)gc->act, .res = gc->res ? c : NULL, .ldr = ldc,
                    .res_scale = gc->scale ? sc : NULL, .c = c, .ldc = ldc};
     float *scratch = malloc(sizeof(float) * rfs_gemm_scratch(K) * nt);
-    rfs_gemm(&gm, isa, nt, scratch);
+    rfs_gemm(&gm, isa, nt, scratch, rfs_gemm_scratch(K));
     double num = 0, den = 0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -153,7 +153,7 @@ static double attn_case(int nseq, int T, int heads, int dh, int stride, rfs_cpu_
     float *shared = malloc(sizeof(float) * rfs_attention_shared(nseq, T, heads, dh));
     float *scratch = malloc(sizeof(float) * rfs_attention_thread_scratch(T, dh) * nt);
     rfs_attn_desc a = {out, ldo, qkv, qkv + C, qkv + 2 * C, ld, ld, ld, nseq, T, heads, dh};
-    rfs_attention(&a, isa, nt, shared, scratch);
+    rfs_attention(&a, isa, nt, shared, scratch, rfs_attention_thread_scratch(T, dh));
     double num = 0, den = 0, *sc = malloc(sizeof(double) * T);
     for (int sq = 0; sq < nseq; sq++)
         for (int h = 0; h < heads; h++)

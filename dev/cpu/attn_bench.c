@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
         for (int r = 0; r < reps + 2; r++) {
             double t0 = now();
             if (e == 0) rfs_attention_cpu(out, C, qkv, 3 * C, qkv + C, 3 * C, qkv + 2 * C, 3 * C, 1, T, H, dh, s_old);
-            else rfs_attention(&a, e == 1 ? RFS_ISA_AVX2 : RFS_ISA_AVX512, nt, sh, sc);
+            else rfs_attention(&a, e == 1 ? RFS_ISA_AVX2 : RFS_ISA_AVX512, nt, sh, sc, rfs_attention_thread_scratch(T, dh));
             if (r >= 2) t[r - 2] = now() - t0;
         }
         qsort(t, reps, sizeof(double), cmpd);

@@ -124,7 +124,7 @@ static void run_own(ctx *c) {
     rfs_gemm_desc g = {.M = s->M, .w = &c->pk, .a = c->x, .lda = s->K, .act = s->act,
                        .res = s->res ? c->r : NULL, .ldr = s->N, .res_scale = s->res ? c->sc : NULL,
                        .c = c->y, .ldc = s->N};
-    rfs_gemm(&g, c->isa, c->nt, c->scratch);
+    rfs_gemm(&g, c->isa, c->nt, c->scratch, rfs_gemm_scratch(s->K));
 }
 
 #if defined(WITH_DNNL) && WITH_DNNL

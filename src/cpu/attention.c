@@ -25,18 +25,14 @@ size_t rfs_attention_thread_scratch(int T, int dh) {
 }
 
 /* Packs panel `p` (of this head's kp + vp panels) into dst. */
-static void pack_panel(const rfs_attn_desc *a, int sq, int h, size_t p, float *base) {
+static void pack_panel(const rfs_attn_desc *a, const rfs_kern *ki, int sq, int h, size_t p,
+                       float *base) {
     const int T = a->T, dh = a->dh;
     const size_t kp = kpanels(T);
     const size_t row0 = (size_t)sq * T;
     if (p < kp) { /* k^T: dst[d][j] = k[key 32p + j][h*dh + d] */
-        float *dst = base + p * dh * NR;
         int j0 = (int)p * NR, nj = T - j0 < NR ? T - j0 : NR;
-        for (int d = 0; d < dh; d++) memset(dst + (size_t)d * NR + nj, 0, sizeof(float) * (NR - nj));
-        for (int j = 0; j < nj; j++) {
-            const float *src = a->k + (row0 + j0 + j) * a->ldk + (size_t)h * dh;
-            for (int d = 0; d < dh; d++) dst[(size_t)d * NR + j] = src[d];
-        }
+        ki->packb(base + p * dh * NR, a->k + (row0 + j0) * a->ldk + (size_t)h * dh, a->ldk, nj, dh);
     } else { /* values: dst[t][c] = v[t][h*dh + 32(p-kp) + c] */
         size_t vp = p - kp;
         float *dst = base + kp * dh * NR + vp * T * NR;
@@ -59,7 +55,7 @@ void rfs_attention_run(const rfs_attn_desc *a, rfs_cpu_isa isa, int tid, int nt,
     const long P = (long)a->nseq * H * (long)np_head;
     for (long u = P * tid / nt; u < P * (tid + 1) / nt; u++) {
         long sh = u / (long)np_head;
-        pack_panel(a, (int)(sh / H), (int)(sh % H), (size_t)(u % (long)np_head), shared + sh * ph);
+        pack_panel(a, &ki, (int)(sh / H), (int)(sh % H), (size_t)(u % (long)np_head), shared + sh * ph);
     }
 #pragma omp barrier
     /* phase 2: blocks of MR query rows */
@@ -105,8 +101,8 @@ void rfs_attention_run(const rfs_attn_desc *a, rfs_cpu_isa isa, int tid, int nt,
 }
 
 void rfs_attention(const rfs_attn_desc *a, rfs_cpu_isa isa, int nt, float *shared,
-                   float *scratch) {
-    const size_t per = rfs_attention_thread_scratch(a->T, a->dh);
+                   float *scratch, size_t stride) {
+    const size_t per = stride;
     if (nt <= 1) {
         rfs_attention_run(a, isa, 0, 1, shared, scratch);
         return;

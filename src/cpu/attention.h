@@ -32,8 +32,9 @@ size_t rfs_attention_thread_scratch(int T, int dh);
 
 void rfs_attention_run(const rfs_attn_desc *a, rfs_cpu_isa isa, int tid, int nt, float *shared,
                        float *scratch);
-/* Both phases on nt threads of a region of its own; scratch: nt thread scratches. */
+/* Both phases on nt threads of a region of its own; thread t's scratch at
+ * scratch + t * stride (stride >= rfs_attention_thread_scratch). */
 void rfs_attention(const rfs_attn_desc *a, rfs_cpu_isa isa, int nt, float *shared,
-                   float *scratch);
+                   float *scratch, size_t stride);
 
 #endif

@@ -2,6 +2,7 @@
  * over threads, and the baseline kernel. See gemm.h for the layouts. */
 #include "cpu/gemm.h"
 
+#include "cpu/dwconv_impl.h"
 #include "cpu/fastmath.h"
 #include "util/err.h"
 
@@ -133,20 +134,21 @@ rfs_cpu_isa rfs_gemm_isa(rfs_wform form, rfs_cpu_isa isa) {
 }
 
 rfs_kern rfs_kern_pick(rfs_wform form, rfs_cpu_isa isa) {
-    rfs_kern k = {rfs_kern_f32_ref, rfs_packa_f32_ref, rfs_ln_row_ref, rfs_exp_row_ref, RFS_MR_REF, 0};
+    rfs_kern k = {rfs_kern_f32_ref, rfs_packa_f32_ref, rfs_packb_panel_ref, rfs_ln_row_ref,
+                  rfs_exp_row_ref, RFS_MR_REF, 0};
 #if defined(__x86_64__)
     switch (rfs_gemm_isa(form, isa)) {
     case RFS_ISA_AMX:
     case RFS_ISA_AVX512BF16:
-        k = (rfs_kern){rfs_kern_bf16_avx512, rfs_packa_bf16_avx512, rfs_ln_row_avx512,
+        k = (rfs_kern){rfs_kern_bf16_avx512, rfs_packa_bf16_avx512, rfs_packb_panel_avx512, rfs_ln_row_avx512,
                        rfs_exp_row_avx512, RFS_MR_AVX512, 1};
         break;
     case RFS_ISA_AVX512:
-        k = (rfs_kern){rfs_kern_f32_avx512, rfs_packa_f32_avx512, rfs_ln_row_avx512,
+        k = (rfs_kern){rfs_kern_f32_avx512, rfs_packa_f32_avx512, rfs_packb_panel_avx512, rfs_ln_row_avx512,
                        rfs_exp_row_avx512, RFS_MR_AVX512, 0};
         break;
     case RFS_ISA_AVX2:
-        k = (rfs_kern){rfs_kern_f32_avx2, rfs_packa_f32_avx2, rfs_ln_row_avx2, rfs_exp_row_avx2,
+        k = (rfs_kern){rfs_kern_f32_avx2, rfs_packa_f32_avx2, rfs_packb_panel_avx2, rfs_ln_row_avx2, rfs_exp_row_avx2,
                        RFS_MR_AVX2, 0};
         break;
     default: break;
@@ -155,6 +157,34 @@ rfs_kern rfs_kern_pick(rfs_wform form, rfs_cpu_isa isa) {
     (void)form, (void)isa;
 #endif
     return k;
+}
+
+void rfs_silu_ref(float *y, int n) {
+    for (int j = 0; j < n; j++) y[j] = y[j] / (1.0f + rfs_expf(-y[j]));
+}
+
+void rfs_gelu_ref(float *y, int n) {
+    for (int j = 0; j < n; j++) y[j] = rfs_gelu(y[j]);
+}
+
+void rfs_dwconv_ref(float *y, const float *x, int H, int W, int C, int p, const float *wt,
+                    const float *b) {
+    rfs_dwconv_impl(y, x, H, W, C, p, wt, b);
+}
+
+rfs_rowops rfs_rowops_pick(rfs_cpu_isa isa) {
+    rfs_rowops r = {rfs_ln_row_ref, rfs_exp_row_ref, rfs_silu_ref, rfs_gelu_ref, rfs_dwconv_ref};
+#if defined(__x86_64__)
+    if (isa >= RFS_ISA_AVX512)
+        r = (rfs_rowops){rfs_ln_row_avx512, rfs_exp_row_avx512, rfs_silu_avx512, rfs_gelu_avx512,
+                         rfs_dwconv_avx512};
+    else if (isa >= RFS_ISA_AVX2)
+        r = (rfs_rowops){rfs_ln_row_avx2, rfs_exp_row_avx2, rfs_silu_avx2, rfs_gelu_avx2,
+                         rfs_dwconv_avx2};
+#else
+    (void)isa;
+#endif
+    return r;
 }
 
 double rfs_exp_row_ref(float *x, int n, float scale) {
@@ -189,6 +219,32 @@ void rfs_ln_row_ref(float *dst, const float *x, int K, const float *g, const flo
     }
     double rstd = 1.0 / sqrt(v / K + (double)eps);
     for (int k = 0; k < K; k++) dst[k] = (float)((x[k] - mean) * rstd * g[k] + b[k]);
+}
+
+void rfs_packb_panel_ref(float *dst, const float *src, long ld, int n, int K) {
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < RFS_GEMM_NR; j++) dst[(size_t)k * RFS_GEMM_NR + j] = j < n ? src[j * ld + k] : 0.f;
+}
+
+size_t rfs_act_packed_floats(int N, int K1) {
+    return (size_t)(N + RFS_GEMM_NR - 1) / RFS_GEMM_NR * RFS_GEMM_NR * K1;
+}
+
+void rfs_pack_act_run(rfs_packed *view, float *buf, float *zeros, const float *src, int ld,
+                      int N, int K, int ones, rfs_cpu_isa isa, int tid, int nt) {
+    const rfs_kern ki = rfs_kern_pick(RFS_WF_F32, isa);
+    const int np = (N + RFS_GEMM_NR - 1) / RFS_GEMM_NR, K1 = K + (ones ? 1 : 0);
+    if (view && tid == 0)
+        *view = (rfs_packed){.N = N, .K = K1, .Kp = K1, .np = np, .form = RFS_WF_F32, .w = buf,
+                             .bias = zeros};
+    for (int p = np * tid / nt; p < np * (tid + 1) / nt; p++) {
+        const int j0 = p * RFS_GEMM_NR, n = N - j0 < RFS_GEMM_NR ? N - j0 : RFS_GEMM_NR;
+        float *dst = buf + (size_t)p * K1 * RFS_GEMM_NR;
+        ki.packb(dst, src + (size_t)j0 * ld, ld, n, K);
+        if (ones)
+            for (int j = 0; j < RFS_GEMM_NR; j++) dst[(size_t)K * RFS_GEMM_NR + j] = j < n ? 1.f : 0.f;
+    }
+    for (int j = np * RFS_GEMM_NR * tid / nt; j < np * RFS_GEMM_NR * (tid + 1) / nt; j++) zeros[j] = 0.f;
 }
 
 void rfs_packa_f32_ref(void *dstv, const float *const *rows, int mr, int K, int Kp) {
@@ -269,8 +325,8 @@ void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, floa
     }
 }
 
-void rfs_gemm(const rfs_gemm_desc *g, rfs_cpu_isa isa, int nt, float *scratch) {
-    const size_t per = rfs_gemm_scratch(g->w->K);
+void rfs_gemm(const rfs_gemm_desc *g, rfs_cpu_isa isa, int nt, float *scratch, size_t stride) {
+    const size_t per = stride;
     if (nt <= 1) {
         rfs_gemm_run(g, isa, 0, 1, scratch);
         return;

@@ -91,8 +91,18 @@ size_t rfs_gemm_scratch(int maxK);
 
 /* One thread's share (tid of nt) of the product; no barrier. scratch: this thread's. */
 void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, float *scratch);
-/* The whole product on nt threads; scratch: nt * rfs_gemm_scratch(K) floats. */
-void rfs_gemm(const rfs_gemm_desc *g, rfs_cpu_isa isa, int nt, float *scratch);
+/* The whole product on nt threads in a region of its own; thread t's scratch is at
+ * scratch + t * stride (stride >= rfs_gemm_scratch(K)). */
+void rfs_gemm(const rfs_gemm_desc *g, rfs_cpu_isa isa, int nt, float *scratch, size_t stride);
+
+/* An fp32 rfs_packed view of activations: the (N, K) matrix src (row stride ld) as the
+ * weight of a product (y = x . src^T), into buf (rfs_act_packed_floats(N, K1) floats,
+ * K1 = K + ones); with ones, an extra k row of 1.0 (the next product's A then carries a
+ * per-row offset in its column K). zeros: 32 * ceil(N/32) zero floats (the bias).
+ * One thread's share (tid of nt), no barrier; thread 0 fills view (may be NULL). */
+size_t rfs_act_packed_floats(int N, int K1);
+void rfs_pack_act_run(rfs_packed *view, float *buf, float *zeros, const float *src, int ld,
+                      int N, int K, int ones, rfs_cpu_isa isa, int tid, int nt);
 
 /* ---- between gemm.c and the per-ISA kernel files ------------------------------------- */
 
@@ -142,10 +152,18 @@ double rfs_exp_row_ref(float *x, int n, float scale);
 double rfs_exp_row_avx2(float *x, int n, float scale);
 double rfs_exp_row_avx512(float *x, int n, float scale);
 
+/* One fp32 weight panel from activations: dst[k*32 + j] = src[j*ld + k] for j < n,
+ * k < K; columns j >= n zero. (Keys as k^T panels, feature maps as weights.) */
+typedef void (*rfs_packb_fn)(float *dst, const float *src, long ld, int n, int K);
+void rfs_packb_panel_ref(float *dst, const float *src, long ld, int n, int K);
+void rfs_packb_panel_avx2(float *dst, const float *src, long ld, int n, int K);
+void rfs_packb_panel_avx512(float *dst, const float *src, long ld, int n, int K);
+
 /* The kernel set of one path. */
 typedef struct rfs_kern {
     rfs_kern_fn fn;
     rfs_packa_fn pack;
+    rfs_packb_fn packb; /* fp32 panels */
     rfs_ln_row_fn ln;
     rfs_exp_row_fn exp_row;
     int mr;
@@ -153,6 +171,35 @@ typedef struct rfs_kern {
 } rfs_kern;
 
 rfs_kern rfs_kern_pick(rfs_wform form, rfs_cpu_isa isa);
+
+/* Row operations of the forward pass around the products, per ISA. */
+typedef struct rfs_rowops {
+    rfs_ln_row_fn ln;                  /* LayerNorm, y may be x */
+    rfs_exp_row_fn exp_row;
+    /* y = SiLU(y) over n values, in place */
+    void (*silu)(float *y, int n);
+    /* y = GELU(y) (exact erf form) over n values, in place */
+    void (*gelu)(float *y, int n);
+    /* y (C) = depthwise 3x3 conv (padding 1) of an HWC map x (H, W, C) at pixel p:
+     * b[c] + sum over taps ky, kx of wt[(ky*3+kx)*C + c] * x[neighbour][c] */
+    void (*dwconv)(float *y, const float *x, int H, int W, int C, int p, const float *wt,
+                   const float *b);
+} rfs_rowops;
+
+rfs_rowops rfs_rowops_pick(rfs_cpu_isa isa);
+
+void rfs_silu_ref(float *y, int n);
+void rfs_silu_avx2(float *y, int n);
+void rfs_silu_avx512(float *y, int n);
+void rfs_gelu_ref(float *y, int n);
+void rfs_gelu_avx2(float *y, int n);
+void rfs_gelu_avx512(float *y, int n);
+void rfs_dwconv_ref(float *y, const float *x, int H, int W, int C, int p, const float *wt,
+                    const float *b);
+void rfs_dwconv_avx2(float *y, const float *x, int H, int W, int C, int p, const float *wt,
+                     const float *b);
+void rfs_dwconv_avx512(float *y, const float *x, int H, int W, int C, int p, const float *wt,
+                       const float *b);
 
 /* fp32 -> bf16, round to nearest even (NaN kept quiet). */
 static inline uint16_t rfs_bf16(float f) {

@@ -11,6 +11,7 @@
 
 #include <math.h>
 
+#include "cpu/dwconv_impl.h"
 #include "cpu/simd_avx2.h"
 
 #define MR RFS_MR_AVX2
@@ -100,6 +101,44 @@ double rfs_exp_row_avx2(float *x, int n, float scale) {
     }
     return rfs_v8_sum_pd(_mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(s)),
                                        _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1))));
+}
+
+void rfs_silu_avx2(float *y, int n) {
+    const __m256 one = _mm256_set1_ps(1.f);
+    for (int j = 0; j < n; j += 8) {
+        __m256i m = rfs_v8_mask(n - j);
+        __m256 x = _mm256_maskload_ps(y + j, m);
+        __m256 e = rfs_v8_exp(_mm256_sub_ps(_mm256_setzero_ps(), x));
+        _mm256_maskstore_ps(y + j, m, _mm256_div_ps(x, _mm256_add_ps(one, e)));
+    }
+}
+
+void rfs_gelu_avx2(float *y, int n) {
+    for (int j = 0; j < n; j += 8) {
+        __m256i m = rfs_v8_mask(n - j);
+        _mm256_maskstore_ps(y + j, m, rfs_v8_gelu(_mm256_maskload_ps(y + j, m)));
+    }
+}
+
+void rfs_dwconv_avx2(float *y, const float *x, int H, int W, int C, int p, const float *wt,
+                     const float *b) {
+    rfs_dwconv_impl(y, x, H, W, C, p, wt, b);
+}
+
+void rfs_packb_panel_avx2(float *dst, const float *src, long ld, int n, int K) {
+    for (int k0 = 0; k0 < K; k0 += 8) {
+        const int nk = K - k0 < 8 ? K - k0 : 8;
+        const __m256i mk = rfs_v8_mask(nk);
+        for (int h = 0; h < 4; h++) {
+            __m256 r[8];
+            for (int i = 0; i < 8; i++) {
+                const int j = h * 8 + i;
+                r[i] = j < n ? _mm256_maskload_ps(src + j * ld + k0, mk) : _mm256_setzero_ps();
+            }
+            rfs_v8_transpose(r);
+            for (int kk = 0; kk < nk; kk++) _mm256_storeu_ps(dst + (size_t)(k0 + kk) * 32 + h * 8, r[kk]);
+        }
+    }
 }
 
 #if defined(__clang__)

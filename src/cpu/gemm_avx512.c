@@ -12,6 +12,7 @@
 
 #include <math.h>
 
+#include "cpu/dwconv_impl.h"
 #include "cpu/simd_avx512.h"
 
 #define MR RFS_MR_AVX512
@@ -153,6 +154,44 @@ double rfs_exp_row_avx512(float *x, int n, float scale) {
     }
     return rfs_v16_sum_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(s)),
                           _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1))));
+}
+
+void rfs_silu_avx512(float *y, int n) {
+    const __m512 one = _mm512_set1_ps(1.f);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = rfs_v16_mask(n - j);
+        __m512 x = _mm512_maskz_loadu_ps(m, y + j);
+        __m512 e = rfs_v16_exp(_mm512_sub_ps(_mm512_setzero_ps(), x));
+        _mm512_mask_storeu_ps(y + j, m, _mm512_div_ps(x, _mm512_add_ps(one, e)));
+    }
+}
+
+void rfs_gelu_avx512(float *y, int n) {
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = rfs_v16_mask(n - j);
+        _mm512_mask_storeu_ps(y + j, m, rfs_v16_gelu(_mm512_maskz_loadu_ps(m, y + j)));
+    }
+}
+
+void rfs_dwconv_avx512(float *y, const float *x, int H, int W, int C, int p, const float *wt,
+                       const float *b) {
+    rfs_dwconv_impl(y, x, H, W, C, p, wt, b);
+}
+
+void rfs_packb_panel_avx512(float *dst, const float *src, long ld, int n, int K) {
+    for (int k0 = 0; k0 < K; k0 += 16) {
+        const int nk = K - k0 < 16 ? K - k0 : 16;
+        const __mmask16 mk = rfs_v16_mask(nk);
+        for (int h = 0; h < 2; h++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                const int j = h * 16 + i;
+                r[i] = j < n ? _mm512_maskz_loadu_ps(mk, src + j * ld + k0) : _mm512_setzero_ps();
+            }
+            rfs_v16_transpose(r);
+            for (int kk = 0; kk < nk; kk++) _mm512_storeu_ps(dst + (size_t)(k0 + kk) * 32 + h * 16, r[kk]);
+        }
+    }
 }
 
 #if defined(__clang__)
