@@ -79,7 +79,9 @@ static double run_case(const gcase *gc, rfs_wform form, rfs_cpu_isa isa, int nt)
                    .ln_eps = 1e-6f, .act = (rfs_act)gc->act, .res = gc->res ? c : NULL, .ldr = ldc,
                    .res_scale = gc->scale ? sc : NULL, .c = c, .ldc = ldc};
     float *scratch = malloc(sizeof(float) * rfs_gemm_scratch(K) * nt);
-    rfs_gemm(&gm, isa, nt, scratch, rfs_gemm_scratch(K));
+    float *ash = malloc(sizeof(float) * rfs_gemm_shared(M, K));
+    rfs_gemm(&gm, isa, nt, scratch, rfs_gemm_scratch(K), ash);
+    free(ash);
     double num = 0, den = 0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {

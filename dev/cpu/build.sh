@@ -21,3 +21,5 @@ if [ -f $BL/libblis.so ]; then
 fi
 cc $CF -o $OUT/peak dev/cpu/peak.c
 echo "built: $(ls $OUT | tr '\n' ' ')"
+cc $CF -o $OUT/net_bench dev/cpu/net_bench.c build/librfseg.a $(make -s features >/dev/null; pkg-config --libs libzip libpng libjpeg libcjson) \
+   -L$OB -Wl,-rpath,$OB -lopenblas -lm

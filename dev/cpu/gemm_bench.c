@@ -79,7 +79,7 @@ static float *rvec(size_t n) {
 
 typedef struct ctx {
     const shape *sh;
-    float *x, *w, *b, *sc, *y, *r, *scratch;
+    float *x, *w, *b, *sc, *y, *r, *scratch, *ash;
     int nt;
     rfs_packed pk;
     rfs_cpu_isa isa;
@@ -124,7 +124,7 @@ static void run_own(ctx *c) {
     rfs_gemm_desc g = {.M = s->M, .w = &c->pk, .a = c->x, .lda = s->K, .act = s->act,
                        .res = s->res ? c->r : NULL, .ldr = s->N, .res_scale = s->res ? c->sc : NULL,
                        .c = c->y, .ldc = s->N};
-    rfs_gemm(&g, c->isa, c->nt, c->scratch, rfs_gemm_scratch(s->K));
+    rfs_gemm(&g, c->isa, c->nt, c->scratch, rfs_gemm_scratch(s->K), c->ash);
 }
 
 #if defined(WITH_DNNL) && WITH_DNNL
@@ -270,6 +270,7 @@ int main(int argc, char **argv) {
         c.y = rvec((size_t)s->M * s->N);
         c.r = rvec((size_t)s->M * s->N);
         c.scratch = rfs_aligned_alloc(sizeof(float) * rfs_gemm_scratch(s->K) * nt);
+        c.ash = rfs_aligned_alloc(sizeof(float) * rfs_gemm_shared(s->M, s->K));
         double fl = 2.0 * s->M * s->N * s->K * 1e-9;
         printf("%-16s %6d %6d %6d |", s->name, s->M, s->N, s->K);
         int col = 0;
@@ -312,7 +313,7 @@ int main(int argc, char **argv) {
         }
         printf("\n");
         fflush(stdout);
-        free(c.x), free(c.w), free(c.b), free(c.sc), free(c.y), free(c.r), free(c.scratch);
+        free(c.x), free(c.w), free(c.b), free(c.sc), free(c.y), free(c.r), free(c.scratch), free(c.ash);
     }
     printf("%-37s |", "sum of medians, ms");
     int ncol = 4;

@@ -96,6 +96,7 @@ typedef struct rfs_cpu_acts {
     float *deltas;   /* (nq, 4) box head output */
     float *att_shared; /* key and value panels of the attention (attention.h) */
     float *scratch;  /* threads * scratch_per floats: per-thread kernel scratch */
+    float *ashared;  /* the team's packed A of a product (gemm.h) */
 } rfs_cpu_acts;
 
 typedef struct rfs_cpu_net {

@@ -61,7 +61,7 @@ static void trace_map(rfs_cpu_net *s, const char *name, const float *x, int H, i
 /* ---- engine calls ---------------------------------------------------------------------- */
 
 static void gemm(rfs_cpu_net *s, const rfs_gemm_desc *g) {
-    rfs_gemm(g, s->isa, s->threads, s->a.scratch, s->scratch_per);
+    rfs_gemm(g, s->isa, s->threads, s->a.scratch, s->scratch_per, s->a.ashared);
 }
 
 /* y (M, N) = act(x . W^T + b) */
@@ -134,68 +134,84 @@ static void embed(rfs_cpu_net *s, const float *img) {
     rfs_embed_cpu(a->x, a->xn, w->cls, w->pos, G, c->num_windows, D);
 }
 
-/* One pre-norm ViT layer (3.5); global layers attend over all windows of the image. */
-static void vit_layer(rfs_cpu_net *s, int i, int global) {
+/* One pre-norm ViT layer (3.5), one thread's share (tid of nt); global layers attend over
+ * all windows of the image. Four products and the attention, a barrier after each. */
+static void vit_layer(rfs_cpu_net *s, int i, int global, int tid, int nt) {
     const rfs_config *c = &s->base.m->cfg;
     const rfs_vit_layer *L = &s->base.m->w.vit[i];
     const rfs_cpu_vit_pk *P = &s->w->vit[i];
     rfs_cpu_acts *a = &s->a;
+    float *scr = a->scratch + s->scratch_per * (size_t)tid;
     const int D = c->vit_dim, M = c->vit_mlp, nw = c->num_windows, gw = c->grid / nw;
     const int Tw = 1 + gw * gw, NT = nw * nw * Tw;
     /* qkv = LN1(x) . Wqkv^T + b */
     rfs_gemm_desc g1 = {.M = NT, .w = &P->qkv, .a = a->x, .lda = D, .ln_g = L->ln1_w,
                         .ln_b = L->ln1_b, .ln_eps = 1e-6f, .c = a->qkv, .ldc = 3 * D};
-    gemm(s, &g1);
-    int nseq = global ? 1 : nw * nw, T = global ? NT : Tw;
-    attention(s, a->att, D, a->qkv, a->qkv + D, a->qkv + 2 * D, 3 * D, 3 * D, 3 * D, nseq, T,
-              c->vit_heads, D / c->vit_heads);
+    rfs_gemm_run(&g1, s->isa, tid, nt, scr, a->ashared);
+#pragma omp barrier
+    const int nseq = global ? 1 : nw * nw, T = global ? NT : Tw;
+    rfs_attn_desc ad = {a->att, D, a->qkv, a->qkv + D, a->qkv + 2 * D, 3 * D, 3 * D, 3 * D,
+                        nseq, T, c->vit_heads, D / c->vit_heads};
+    rfs_attention_run(&ad, s->isa, tid, nt, a->att_shared, scr);
+#pragma omp barrier
     /* x += ls1 * (att . Wo^T + b) */
     rfs_gemm_desc g2 = {.M = NT, .w = &P->o, .a = a->att, .lda = D, .res = a->x, .ldr = D,
                         .res_scale = L->ls1, .c = a->x, .ldc = D};
-    gemm(s, &g2);
+    rfs_gemm_run(&g2, s->isa, tid, nt, scr, a->ashared);
+#pragma omp barrier
     /* mlp = GELU(LN2(x) . W1^T + b1) */
     rfs_gemm_desc g3 = {.M = NT, .w = &P->fc1, .a = a->x, .lda = D, .ln_g = L->ln2_w,
                         .ln_b = L->ln2_b, .ln_eps = 1e-6f, .act = RFS_ACT_GELU, .c = a->mlp,
                         .ldc = M};
-    gemm(s, &g3);
+    rfs_gemm_run(&g3, s->isa, tid, nt, scr, a->ashared);
+#pragma omp barrier
     /* x += ls2 * (mlp . W2^T + b2) */
     rfs_gemm_desc g4 = {.M = NT, .w = &P->fc2, .a = a->mlp, .lda = M, .res = a->x, .ldr = D,
                         .res_scale = L->ls2, .c = a->x, .ldc = D};
-    gemm(s, &g4);
+    rfs_gemm_run(&g4, s->isa, tid, nt, scr, a->ashared);
+#pragma omp barrier
 }
 
-/* Tap (3.6): final LayerNorm, drop CLS, un-window into columns [k*D, (k+1)*D) of taps. */
-static void tap(rfs_cpu_net *s, int k) {
+/* Tap (3.6), one thread's share: final LayerNorm, drop CLS, un-window into columns
+ * [k*D, (k+1)*D) of taps. */
+static void tap(rfs_cpu_net *s, int k, int tid, int nt) {
     const rfs_config *c = &s->base.m->cfg;
     const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
     const int D = c->vit_dim, G = c->grid, nw = c->num_windows, gw = G / nw, Tw = 1 + gw * gw;
-    const int ld = c->num_taps * D;
+    const int ld = c->num_taps * D, N = G * G;
     const rfs_rowops ro = rfs_rowops_pick(s->isa);
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-    for (int p = 0; p < G * G; p++) {
+    for (int p = N * tid / nt; p < N * (tid + 1) / nt; p++) {
         int gy = p / G, gx = p % G, win = (gy / gw) * nw + gx / gw;
         int t = win * Tw + 1 + (gy % gw) * gw + gx % gw;
         ro.ln(a->taps + (size_t)p * ld + k * D, a->x + (size_t)t * D, D, w->vit_ln_w,
               w->vit_ln_b, 1e-6f);
     }
-    if (s->base.trace) {
-        char name[64];
-        snprintf(name, sizeof name, "backbone.0.encoder.%d", k);
-        trace_map(s, name, a->taps + k * D, G, G, D, ld);
-    }
 }
 
+/* The ViT in one parallel region: every layer's products and attention split over the
+ * session's team, barriers between the steps. */
 static void backbone(rfs_cpu_net *s, const float *img) {
     const rfs_config *c = &s->base.m->cfg;
     embed(s, img);
-    int next_tap = 0;
-    for (int i = 0; i < c->vit_layers; i++) {
-        int global = 0; /* layer i is global iff i-1 is a tap layer (3.4) */
-        for (int k = 0; k < c->num_taps; k++) global |= c->tap_layers[k] == i - 1;
-        vit_layer(s, i, global || c->num_windows == 1);
-        if (next_tap < c->num_taps && c->tap_layers[next_tap] == i) tap(s, next_tap++);
+#pragma omp parallel num_threads(s->threads)
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        int next_tap = 0;
+        for (int i = 0; i < c->vit_layers; i++) {
+            int global = 0; /* layer i is global iff i-1 is a tap layer (3.4) */
+            for (int k = 0; k < c->num_taps; k++) global |= c->tap_layers[k] == i - 1;
+            vit_layer(s, i, global || c->num_windows == 1, tid, nt);
+            if (next_tap < c->num_taps && c->tap_layers[next_tap] == i) tap(s, next_tap++, tid, nt);
+        }
     }
+    if (s->base.trace)
+        for (int k = 0; k < c->num_taps; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "backbone.0.encoder.%d", k);
+            trace_map(s, name, s->a.taps + k * c->vit_dim, c->grid, c->grid, c->vit_dim,
+                      c->num_taps * c->vit_dim);
+        }
 }
 
 /* ---- projector (4) --------------------------------------------------------------------- */
@@ -565,9 +581,13 @@ static void seg_head(rfs_cpu_net *s, float *masks) {
 
 /* ---- the whole network ----------------------------------------------------------------- */
 
+/* dev/cpu/net_bench.c sets it to time stages in thread CPU time (one thread, shared
+ * machine); wall time otherwise */
+int rfs_cpu_prof_thread_clock;
+
 static double now_ms(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(rfs_cpu_prof_thread_clock ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 

@@ -279,7 +279,22 @@ static void pack_block(const rfs_gemm_desc *g, const rfs_kern *ki, void *dst, in
 
 /* ---- the split over threads ------------------------------------------------------------------ */
 
-void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, float *scratch) {
+/* How a product is split over nt threads. With enough row blocks per thread each thread
+ * takes whole rows (its blocks, every panel) and packs its own A chunk by chunk; otherwise
+ * the tiles (row block, panel) are split two-dimensionally and A is packed once, by all
+ * threads, into a shared buffer, with a barrier before the tiles. */
+static int split_2d(int mb, int nt) {
+    if (nt <= 1) return 0;
+    const long most = (mb + nt - 1) / nt; /* blocks of the busiest thread */
+    return most * nt * 10 > (long)mb * 11; /* rows alone would idle > ~10 % */
+}
+
+size_t rfs_gemm_shared(int M, int K) {
+    return ((size_t)(M + RFS_MR_MAX - 1) / RFS_MR_MAX * RFS_MR_MAX + RFS_MR_MAX) * round_k(K);
+}
+
+void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, float *scratch,
+                  float *ashared) {
     const rfs_packed *w = g->w;
     const rfs_kern ki = rfs_kern_pick(w->form, isa);
     const int M = g->M, N = w->N, MR = ki.mr, np = w->np;
@@ -291,29 +306,52 @@ void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, floa
     int cr = (int)(CHUNK_FLOATS / (blk ? blk : 1)); /* blocks per chunk */
     if (cr * MR > MAX_CHUNK_ROWS) cr = MAX_CHUNK_ROWS / MR;
     if (cr < 1) cr = 1;
-    const long per_chunk = (long)cr * np, U = (long)mb * np;
-    const long u0 = U * tid / nt, u1 = U * (tid + 1) / nt;
-    if (u0 >= u1) return;
-    float *apack = scratch;
     size_t afl = blk * cr > CHUNK_FLOATS ? blk * cr : CHUNK_FLOATS;
     float *rowbuf = scratch + afl, *tmp = rowbuf + (size_t)RFS_MR_AVX512 * Kp;
-    unsigned char packed[MAX_CHUNK_ROWS];
-    long cur_chunk = -1;
     const void *wdata = w->w;
     const size_t panel = (size_t)Kp * RFS_GEMM_NR; /* elements */
+    const int shared = split_2d(mb, nt);
+    if (shared) {
+        for (int bi = mb * tid / nt; bi < mb * (tid + 1) / nt; bi++) {
+            int m0 = bi * MR, mr = M - m0 < MR ? M - m0 : MR;
+            pack_block(g, &ki, ashared + (size_t)bi * blk, m0, mr, rowbuf, tmp);
+        }
+#pragma omp barrier
+    }
+    /* this thread's tiles: whole rows [b0, b1) of blocks, or a range of the 2-D order
+     * (chunk of cr blocks, then panel, then block) */
+    long u0, u1, b0 = 0;
+    if (shared) {
+        u0 = (long)mb * np * tid / nt;
+        u1 = (long)mb * np * (tid + 1) / nt;
+    } else {
+        b0 = (long)mb * tid / nt;
+        long b1 = (long)mb * (tid + 1) / nt;
+        u0 = 0;
+        u1 = (b1 - b0) * np;
+    }
+    const int mbt = shared ? mb : (int)(u1 / (np ? np : 1)); /* blocks in this ordering */
+    const long per_chunk = (long)cr * np;
+    unsigned char packed[MAX_CHUNK_ROWS];
+    long cur_chunk = -1;
     for (long u = u0; u < u1; u++) {
         long ch = u / per_chunk, local = u - ch * per_chunk;
-        int cb = mb - (int)ch * cr < cr ? mb - (int)ch * cr : cr; /* blocks in this chunk */
+        int cb = mbt - (int)ch * cr < cr ? mbt - (int)ch * cr : cr; /* blocks in this chunk */
         int p = (int)(local / cb), ib = (int)(local % cb);
-        if (ch != cur_chunk) {
-            memset(packed, 0, (size_t)cb);
-            cur_chunk = ch;
-        }
-        int bi = (int)ch * cr + ib, m0 = bi * MR, mr = M - m0 < MR ? M - m0 : MR;
-        void *ablk = apack + (size_t)ib * blk;
-        if (!packed[ib]) {
-            pack_block(g, &ki, ablk, m0, mr, rowbuf, tmp);
-            packed[ib] = 1;
+        int bi = (int)(b0 + ch * cr + ib), m0 = bi * MR, mr = M - m0 < MR ? M - m0 : MR;
+        void *ablk;
+        if (shared) {
+            ablk = ashared + (size_t)bi * blk;
+        } else {
+            if (ch != cur_chunk) {
+                memset(packed, 0, (size_t)cb);
+                cur_chunk = ch;
+            }
+            ablk = scratch + (size_t)ib * blk;
+            if (!packed[ib]) {
+                pack_block(g, &ki, ablk, m0, mr, rowbuf, tmp);
+                packed[ib] = 1;
+            }
         }
         int n0 = p * RFS_GEMM_NR, nr = N - n0 < RFS_GEMM_NR ? N - n0 : RFS_GEMM_NR;
         rfs_epi e = {w->bias + n0, g->res_scale ? g->res_scale + n0 : NULL,
@@ -325,15 +363,15 @@ void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, floa
     }
 }
 
-void rfs_gemm(const rfs_gemm_desc *g, rfs_cpu_isa isa, int nt, float *scratch, size_t stride) {
-    const size_t per = stride;
+void rfs_gemm(const rfs_gemm_desc *g, rfs_cpu_isa isa, int nt, float *scratch, size_t stride,
+              float *ashared) {
     if (nt <= 1) {
-        rfs_gemm_run(g, isa, 0, 1, scratch);
+        rfs_gemm_run(g, isa, 0, 1, scratch, ashared);
         return;
     }
 #pragma omp parallel num_threads(nt)
     {
         int tid = omp_get_thread_num(), n = omp_get_num_threads();
-        rfs_gemm_run(g, isa, tid, n, scratch + per * (size_t)tid);
+        rfs_gemm_run(g, isa, tid, n, scratch + stride * (size_t)tid, ashared);
     }
 }

@@ -21,8 +21,11 @@
  * accumulation), each output element summed over k in order.
  *
  * Threads. rfs_gemm_run() is one thread's share of the product and is called by every
- * thread of a parallel region (it has no barrier: the caller synchronises); rfs_gemm()
- * opens a region of its own. Each thread needs rfs_gemm_scratch() floats of its own.
+ * thread of a parallel region; rfs_gemm() opens a region of its own. When the row blocks
+ * are too few to split by rows alone, A is packed once into a buffer shared by the team
+ * (rfs_gemm_shared() floats) with an OpenMP barrier before the tiles; the output has no
+ * barrier after it (the caller synchronises before reading it). Each thread needs
+ * rfs_gemm_scratch() floats of its own.
  */
 #ifndef RFS_CPU_GEMM_H
 #define RFS_CPU_GEMM_H
@@ -89,11 +92,17 @@ rfs_cpu_isa rfs_gemm_isa(rfs_wform form, rfs_cpu_isa isa);
 /* Floats of scratch one thread needs for products with K up to maxK. */
 size_t rfs_gemm_scratch(int maxK);
 
-/* One thread's share (tid of nt) of the product; no barrier. scratch: this thread's. */
-void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, float *scratch);
+/* Floats of the team's shared A buffer for products of M rows and K up to K. */
+size_t rfs_gemm_shared(int M, int K);
+
+/* One thread's share (tid of nt) of the product; every thread of the team calls it.
+ * scratch: this thread's; ashared: the team's. */
+void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, float *scratch,
+                  float *ashared);
 /* The whole product on nt threads in a region of its own; thread t's scratch is at
  * scratch + t * stride (stride >= rfs_gemm_scratch(K)). */
-void rfs_gemm(const rfs_gemm_desc *g, rfs_cpu_isa isa, int nt, float *scratch, size_t stride);
+void rfs_gemm(const rfs_gemm_desc *g, rfs_cpu_isa isa, int nt, float *scratch, size_t stride,
+              float *ashared);
 
 /* An fp32 rfs_packed view of activations: the (N, K) matrix src (row stride ld) as the
  * weight of a product (y = x . src^T), into buf (rfs_act_packed_floats(N, K1) floats,

@@ -86,6 +86,9 @@ static size_t layout_acts(rfs_cpu_acts *a, const rfs_config *c, int threads, siz
     TAKE(deltas, nq * 4);
     TAKE(att_shared, shared);
     TAKE(scratch, per * (size_t)threads);
+    /* the largest A: the seg head's pixels, the ViT's tokens or the projector's im2col */
+    size_t as = rfs_gemm_shared((int)P, (int)C), at = rfs_gemm_shared((int)NT, max_k(c));
+    TAKE(ashared, as > at ? as : at);
 #undef TAKE
     return off;
 }
