@@ -148,13 +148,14 @@ TEST(gemm_bf16) {
 }
 
 /* Attention against double loops on every stride-th query row; returns the relative error. */
-static double attn_case(int nseq, int T, int heads, int dh, int stride, rfs_cpu_isa isa, int nt) {
+static double attn_case(int nseq, int T, int heads, int dh, int stride, rfs_cpu_isa isa, int nt,
+                        int bf16) {
     const int C = heads * dh, ld = 3 * C + 5, ldo = C + 3;
     const size_t rows = (size_t)nseq * T;
     float *qkv = rvec(rows * ld, 2), *out = rvec(rows * ldo, 1);
     float *shared = malloc(sizeof(float) * rfs_attention_shared(nseq, T, heads, dh));
     float *scratch = malloc(sizeof(float) * rfs_attention_thread_scratch(T, dh) * nt);
-    rfs_attn_desc a = {out, ldo, qkv, qkv + C, qkv + 2 * C, ld, ld, ld, nseq, T, heads, dh};
+    rfs_attn_desc a = {out, ldo, qkv, qkv + C, qkv + 2 * C, ld, ld, ld, nseq, T, heads, dh, bf16};
     rfs_attention(&a, isa, nt, shared, scratch, rfs_attention_thread_scratch(T, dh));
     double num = 0, den = 0, *sc = malloc(sizeof(double) * T);
     for (int sq = 0; sq < nseq; sq++)
@@ -200,13 +201,36 @@ TEST(attention_every_path) {
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
             for (int nt = 1; nt <= 3; nt += 2) {
                 const int *k = cases[c];
-                double e = attn_case(k[0], k[1], k[2], k[3], k[4], isas[ii], nt);
+                double e = attn_case(k[0], k[1], k[2], k[3], k[4], isas[ii], nt, 0);
                 worst = e > worst ? e : worst;
                 CHECKF(e <= 2e-6, "%s nseq=%d T=%d heads=%d dh=%d threads=%d: rel %.3g",
                        rfs_cpu_isa_name(isas[ii]), k[0], k[1], k[2], k[3], nt, e);
             }
         printf("  %s: worst rel %.2e\n", rfs_cpu_isa_name(isas[ii]), worst);
     }
+}
+
+/* bf16 products against the fp32 double reference: operands rounded to 8 bits of
+ * mantissa, so a bound of 1e-2 (norm-wise); typically 3e-3. */
+TEST(attention_bf16) {
+    static const int cases[][5] = {
+        {1, 1, 3, 16, 1}, {4, 15, 2, 64, 1}, {2, 33, 8, 32, 1}, {3, 29, 4, 16, 1}, {1, 677, 2, 64, 7},
+    };
+    rfs_cpu_isa top = rfs_cpu_isa_active();
+    if (top < RFS_ISA_AVX512BF16) {
+        printf("  (no AVX512_BF16 here: %s)\n", rfs_cpu_isa_name(top));
+        return;
+    }
+    double worst = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int nt = 1; nt <= 2; nt++) {
+            const int *k = cases[c];
+            double e = attn_case(k[0], k[1], k[2], k[3], k[4], top, nt, 1);
+            worst = e > worst ? e : worst;
+            CHECKF(e <= 1e-2, "bf16 nseq=%d T=%d heads=%d dh=%d threads=%d: rel %.3g", k[0], k[1],
+                   k[2], k[3], nt, e);
+        }
+    printf("  %s bf16: worst rel %.2e\n", rfs_cpu_isa_name(top), worst);
 }
 
 TEST(isa_names) {
@@ -223,5 +247,6 @@ int main(void) {
     RUN(gemm_fp32_every_path);
     RUN(gemm_bf16);
     RUN(attention_every_path);
+    RUN(attention_bf16);
     return test_summary();
 }

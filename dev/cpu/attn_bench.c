@@ -32,14 +32,15 @@ int main(int argc, char **argv) {
     float *s_old = rfs_aligned_alloc(sizeof(float) * rfs_attention_scratch(T, nt));
     float *sh = rfs_aligned_alloc(sizeof(float) * rfs_attention_shared(1, T, H, dh));
     float *sc = rfs_aligned_alloc(sizeof(float) * rfs_attention_thread_scratch(T, dh) * nt);
-    rfs_attn_desc a = {out, C, qkv, qkv + C, qkv + 2 * C, 3 * C, 3 * C, 3 * C, 1, T, H, dh};
+    rfs_attn_desc a = {out, C, qkv, qkv + C, qkv + 2 * C, 3 * C, 3 * C, 3 * C, 1, T, H, dh, 0};
     double fl = 4.0 * T * T * C * 1e-9, t[64];
-    const char *names[] = {"today (OpenBLAS + softmax)", "engine avx2", "engine avx512"};
-    for (int e = 0; e < 3; e++) {
+    const char *names[] = {"today (OpenBLAS + softmax)", "engine avx2", "engine avx512", "engine bf16"};
+    for (int e = 0; e < 4; e++) {
+        a.bf16 = e == 3;
         for (int r = 0; r < reps + 2; r++) {
             double t0 = now();
-            if (e == 0) rfs_attention_cpu(out, C, qkv, 3 * C, qkv + C, 3 * C, qkv + 2 * C, 3 * C, 1, T, H, dh, s_old);
-            else rfs_attention(&a, e == 1 ? RFS_ISA_AVX2 : RFS_ISA_AVX512, nt, sh, sc, rfs_attention_thread_scratch(T, dh));
+            if (e == 0) rfs_attention_cpu(out, C, qkv, 3 * C, qkv + C, 3 * C, qkv + 2 * C, 3 * C, 1, T, H, dh, nt, s_old);
+            else rfs_attention(&a, e == 1 ? RFS_ISA_AVX2 : e == 2 ? RFS_ISA_AVX512 : RFS_ISA_AVX512BF16, nt, sh, sc, rfs_attention_thread_scratch(T, dh));
             if (r >= 2) t[r - 2] = now() - t0;
         }
         qsort(t, reps, sizeof(double), cmpd);

@@ -20,6 +20,8 @@ if [ -f $BL/libblis.so ]; then
      dev/cpu/gemm_bench.c build/librfseg.a -L$BL -Wl,-rpath,$BL -lblis -lm
 fi
 cc $CF -o $OUT/peak dev/cpu/peak.c
-echo "built: $(ls $OUT | tr '\n' ' ')"
 cc $CF -o $OUT/net_bench dev/cpu/net_bench.c build/librfseg.a $(make -s features >/dev/null; pkg-config --libs libzip libpng libjpeg libcjson) \
    -L$OB -Wl,-rpath,$OB -lopenblas -lm
+cc $CF -o $OUT/attn_bench dev/cpu/attn_bench.c build/librfseg.a -L$OB -Wl,-rpath,$OB -lopenblas -lm
+cc $CF -o $OUT/kern_bench dev/cpu/kern_bench.c build/librfseg.a -lm
+echo "built: $(ls $OUT | tr '\n' ' ')"

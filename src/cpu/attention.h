@@ -24,6 +24,7 @@ typedef struct rfs_attn_desc {
     const float *q, *k, *v;
     int ldq, ldk, ldv;
     int nseq, T, heads, dh;
+    int bf16;  /* products in bf16 (fp32 accumulation, softmax in fp32) where the ISA has it */
 } rfs_attn_desc;
 
 /* Floats of the shared panel buffer and of one thread's scratch. */

@@ -99,7 +99,7 @@ static void add_ln(rfs_cpu_net *s, float *t, const float *u, int M, int C, const
 static void attention(rfs_cpu_net *s, float *out, int ldo, const float *q, const float *k,
                       const float *v, int ldq, int ldk, int ldv, int nseq, int T, int heads,
                       int dh) {
-    rfs_attn_desc d = {out, ldo, q, k, v, ldq, ldk, ldv, nseq, T, heads, dh};
+    rfs_attn_desc d = {out, ldo, q, k, v, ldq, ldk, ldv, nseq, T, heads, dh, 0};
     rfs_attention(&d, s->isa, s->threads, s->a.att_shared, s->a.scratch, s->scratch_per);
 }
 
@@ -151,7 +151,7 @@ static void vit_layer(rfs_cpu_net *s, int i, int global, int tid, int nt) {
 #pragma omp barrier
     const int nseq = global ? 1 : nw * nw, T = global ? NT : Tw;
     rfs_attn_desc ad = {a->att, D, a->qkv, a->qkv + D, a->qkv + 2 * D, 3 * D, 3 * D, 3 * D,
-                        nseq, T, c->vit_heads, D / c->vit_heads};
+                        nseq, T, c->vit_heads, D / c->vit_heads, s->form_kind == 1};
     rfs_attention_run(&ad, s->isa, tid, nt, a->att_shared, scr);
 #pragma omp barrier
     /* x += ls1 * (att . Wo^T + b) */

@@ -134,21 +134,21 @@ rfs_cpu_isa rfs_gemm_isa(rfs_wform form, rfs_cpu_isa isa) {
 }
 
 rfs_kern rfs_kern_pick(rfs_wform form, rfs_cpu_isa isa) {
-    rfs_kern k = {rfs_kern_f32_ref, rfs_packa_f32_ref, rfs_packb_panel_ref, rfs_ln_row_ref,
-                  rfs_exp_row_ref, RFS_MR_REF, 0};
+    rfs_kern k = {rfs_kern_f32_ref, rfs_packa_f32_ref, rfs_packb_panel_ref, rfs_pair_bf16_ref,
+                  rfs_ln_row_ref, rfs_exp_row_ref, RFS_MR_REF, 0};
 #if defined(__x86_64__)
     switch (rfs_gemm_isa(form, isa)) {
     case RFS_ISA_AMX:
     case RFS_ISA_AVX512BF16:
-        k = (rfs_kern){rfs_kern_bf16_avx512, rfs_packa_bf16_avx512, rfs_packb_panel_avx512, rfs_ln_row_avx512,
+        k = (rfs_kern){rfs_kern_bf16_avx512, rfs_packa_bf16_avx512, rfs_packb_panel_avx512, rfs_pair_bf16_avx512, rfs_ln_row_avx512,
                        rfs_exp_row_avx512, RFS_MR_AVX512, 1};
         break;
     case RFS_ISA_AVX512:
-        k = (rfs_kern){rfs_kern_f32_avx512, rfs_packa_f32_avx512, rfs_packb_panel_avx512, rfs_ln_row_avx512,
+        k = (rfs_kern){rfs_kern_f32_avx512, rfs_packa_f32_avx512, rfs_packb_panel_avx512, rfs_pair_bf16_avx512, rfs_ln_row_avx512,
                        rfs_exp_row_avx512, RFS_MR_AVX512, 0};
         break;
     case RFS_ISA_AVX2:
-        k = (rfs_kern){rfs_kern_f32_avx2, rfs_packa_f32_avx2, rfs_packb_panel_avx2, rfs_ln_row_avx2, rfs_exp_row_avx2,
+        k = (rfs_kern){rfs_kern_f32_avx2, rfs_packa_f32_avx2, rfs_packb_panel_avx2, rfs_pair_bf16_ref, rfs_ln_row_avx2, rfs_exp_row_avx2,
                        RFS_MR_AVX2, 0};
         break;
     default: break;
@@ -224,6 +224,11 @@ void rfs_ln_row_ref(float *dst, const float *x, int K, const float *g, const flo
 void rfs_packb_panel_ref(float *dst, const float *src, long ld, int n, int K) {
     for (int k = 0; k < K; k++)
         for (int j = 0; j < RFS_GEMM_NR; j++) dst[(size_t)k * RFS_GEMM_NR + j] = j < n ? src[j * ld + k] : 0.f;
+}
+
+void rfs_pair_bf16_ref(uint32_t *dst, const float *r0, const float *r1) {
+    for (int j = 0; j < RFS_GEMM_NR; j++)
+        dst[j] = (uint32_t)(r0 ? rfs_bf16(r0[j]) : 0) | (uint32_t)(r1 ? rfs_bf16(r1[j]) : 0) << 16;
 }
 
 size_t rfs_act_packed_floats(int N, int K1) {

@@ -168,11 +168,17 @@ void rfs_packb_panel_ref(float *dst, const float *src, long ld, int n, int K);
 void rfs_packb_panel_avx2(float *dst, const float *src, long ld, int n, int K);
 void rfs_packb_panel_avx512(float *dst, const float *src, long ld, int n, int K);
 
+/* 32 bf16 pairs: dst[j] = bf16(r0[j]) | bf16(r1[j]) << 16; a NULL row reads as zeros. */
+typedef void (*rfs_pair_fn)(uint32_t *dst, const float *r0, const float *r1);
+void rfs_pair_bf16_ref(uint32_t *dst, const float *r0, const float *r1);
+void rfs_pair_bf16_avx512(uint32_t *dst, const float *r0, const float *r1);
+
 /* The kernel set of one path. */
 typedef struct rfs_kern {
     rfs_kern_fn fn;
     rfs_packa_fn pack;
     rfs_packb_fn packb; /* fp32 panels */
+    rfs_pair_fn pair;   /* bf16 panels from fp32 rows */
     rfs_ln_row_fn ln;
     rfs_exp_row_fn exp_row;
     int mr;

@@ -134,6 +134,19 @@ void rfs_packa_bf16_avx512(void *dstv, const float *const *rows, int mr, int K, 
     }
 }
 
+void rfs_pair_bf16_avx512(uint32_t *dst, const float *r0, const float *r1) {
+    /* bf16 of r0 in elements 0..15 / r1 in 16..31 of each conversion, then interleaved */
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
+                                         24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
+                                         16, 0);
+    for (int h = 0; h < 2; h++) {
+        __m512 a = r0 ? _mm512_loadu_ps(r0 + 16 * h) : _mm512_setzero_ps();
+        __m512 b = r1 ? _mm512_loadu_ps(r1 + 16 * h) : _mm512_setzero_ps();
+        __m512i v = (__m512i)_mm512_cvtne2ps_pbh(b, a);
+        _mm512_storeu_si512(dst + 16 * h, _mm512_permutexvar_epi16(idx, v));
+    }
+}
+
 void rfs_ln_row_avx512(float *dst, const float *x, int K, const float *g, const float *b,
                        float eps) {
     rfs_v16_ln_row(dst, x, K, g, b, eps);
