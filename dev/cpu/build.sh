@@ -25,3 +25,8 @@ cc $CF -o $OUT/net_bench dev/cpu/net_bench.c build/librfseg.a $(make -s features
 cc $CF -o $OUT/attn_bench dev/cpu/attn_bench.c build/librfseg.a -L$OB -Wl,-rpath,$OB -lopenblas -lm
 cc $CF -o $OUT/kern_bench dev/cpu/kern_bench.c build/librfseg.a -lm
 echo "built: $(ls $OUT | tr '\n' ' ')"
+# the AMX path on a C model of the tiles: every src/cpu file, gemm_amx.c built to emulate
+AMXSRC="src/cpu/gemm.c src/cpu/gemm_avx2.c src/cpu/gemm_avx512.c src/cpu/attention.c src/cpu/isa.c src/util/err.c"
+cc $CF -Idev/cpu -DRFS_AMX_EMULATE -c src/cpu/gemm_amx.c -o $OUT/gemm_amx_emu.o
+cc $CF -Idev/cpu -o $OUT/amx_emu dev/cpu/amx_emu.c $AMXSRC $OUT/gemm_amx_emu.o \
+   -I/usr/include/$ARCH/openblas-openmp -L$OB -Wl,-rpath,$OB -lopenblas -lm

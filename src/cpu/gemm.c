@@ -139,6 +139,9 @@ rfs_kern rfs_kern_pick(rfs_wform form, rfs_cpu_isa isa) {
 #if defined(__x86_64__)
     switch (rfs_gemm_isa(form, isa)) {
     case RFS_ISA_AMX:
+        k = (rfs_kern){rfs_kern_bf16_amx, rfs_packa_bf16_amx, rfs_packb_panel_avx512, rfs_pair_bf16_avx512,
+                       rfs_ln_row_avx512, rfs_exp_row_avx512, RFS_MR_AMX, 1};
+        break;
     case RFS_ISA_AVX512BF16:
         k = (rfs_kern){rfs_kern_bf16_avx512, rfs_packa_bf16_avx512, rfs_packb_panel_avx512, rfs_pair_bf16_avx512, rfs_ln_row_avx512,
                        rfs_exp_row_avx512, RFS_MR_AVX512, 1};
@@ -205,8 +208,8 @@ static size_t round_k(int K) { return (size_t)(K + 31) / 32 * 32; }
 
 size_t rfs_gemm_scratch(int maxK) {
     size_t Kp = round_k(maxK);
-    size_t chunk = (size_t)RFS_MR_AVX512 * Kp > CHUNK_FLOATS ? (size_t)RFS_MR_AVX512 * Kp : CHUNK_FLOATS;
-    return chunk + (RFS_MR_AVX512 + 1) * Kp + 64;
+    size_t chunk = (size_t)RFS_MR_MAX * Kp > CHUNK_FLOATS ? (size_t)RFS_MR_MAX * Kp : CHUNK_FLOATS;
+    return chunk + (RFS_MR_MAX + 1) * Kp + 64;
 }
 
 void rfs_ln_row_ref(float *dst, const float *x, int K, const float *g, const float *b, float eps) {
@@ -263,7 +266,7 @@ void rfs_packa_f32_ref(void *dstv, const float *const *rows, int mr, int K, int 
 static void pack_block(const rfs_gemm_desc *g, const rfs_kern *ki, void *dst, int m0, int mr,
                        float *rowbuf, float *tmp) {
     const int K = g->w->K, Kp = g->w->Kp;
-    const float *rows[RFS_MR_AVX512];
+    const float *rows[RFS_MR_MAX];
     for (int i = 0; i < mr; i++) {
         const float *x;
         float *rb = rowbuf + (size_t)i * Kp;
@@ -312,7 +315,7 @@ void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, floa
     if (cr * MR > MAX_CHUNK_ROWS) cr = MAX_CHUNK_ROWS / MR;
     if (cr < 1) cr = 1;
     size_t afl = blk * cr > CHUNK_FLOATS ? blk * cr : CHUNK_FLOATS;
-    float *rowbuf = scratch + afl, *tmp = rowbuf + (size_t)RFS_MR_AVX512 * Kp;
+    float *rowbuf = scratch + afl, *tmp = rowbuf + (size_t)RFS_MR_MAX * Kp;
     const void *wdata = w->w;
     const size_t panel = (size_t)Kp * RFS_GEMM_NR; /* elements */
     const int shared = split_2d(mb, nt);

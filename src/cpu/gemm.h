@@ -153,7 +153,12 @@ void rfs_ln_row_avx2(float *dst, const float *x, int K, const float *g, const fl
 void rfs_ln_row_avx512(float *dst, const float *x, int K, const float *g, const float *b,
                        float eps);
 
-enum { RFS_MR_REF = 4, RFS_MR_AVX2 = 6, RFS_MR_AVX512 = 14, RFS_MR_MAX = 14 };
+void rfs_kern_bf16_amx(int mr, int nr, int K, const void *A, const void *B, long bks, float *C,
+                       long ldc, const rfs_epi *e);
+/* AMX's A: MR rows of Kp bf16, row-major (not interleaved) */
+void rfs_packa_bf16_amx(void *dst, const float *const *rows, int mr, int K, int Kp);
+
+enum { RFS_MR_REF = 4, RFS_MR_AVX2 = 6, RFS_MR_AVX512 = 14, RFS_MR_AMX = 32, RFS_MR_MAX = 32 };
 
 /* exp((x[j] - max x) * scale) in place over n values; returns their sum. */
 typedef double (*rfs_exp_row_fn)(float *x, int n, float scale);
