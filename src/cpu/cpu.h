@@ -109,6 +109,10 @@ typedef struct rfs_cpu_net {
     float *arena;     /* every activation buffer below */
     rfs_cpu_acts a;
     double *prof;     /* profiling (rfs_session_profile): per-stage ms added here, or NULL */
+    /* diagnostics (tests/test_cpu_bf16.c): when set, the two-stage selection takes these
+     * nq tokens in this order instead of its own top-k (the query assignment of another
+     * session), so that reduced precision is compared at equal assignments */
+    const int *force_order;
 } rfs_cpu_net;
 
 /* The forward pass of one image (forward.c): input (3, R, R) -> logits (nq, K), boxes

@@ -335,6 +335,12 @@ static void two_stage(rfs_cpu_net *s) {
     rfs_two_stage_select_cpu(a->ref, a->order, a->enc_boxes, a->score, a->enc_cls, K, a->enc_box,
                              w->refpoint, G, nq);
     const int k = nq < N ? nq : N;
+    if (s->force_order)
+        for (int i = 0; i < k; i++) {
+            a->order[i] = s->force_order[i];
+            rfs_box_reparam_cpu(a->ref + (size_t)i * 4, w->refpoint + (size_t)i * 4,
+                                a->enc_boxes + (size_t)a->order[i] * 4, 1);
+        }
     memcpy(a->t, w->query_feat, sizeof(float) * (size_t)nq * C);
     if (s->base.trace) {
         float *sel = malloc(sizeof(float) * (size_t)k * (C + 4 + K));
