@@ -12,6 +12,7 @@
 #include "cpu/attention.h"
 #include "cpu/gemm.h"
 #include "cpu/isa.h"
+#include "cpu/ops.h"
 
 #include <math.h>
 #include <omp.h>
@@ -154,9 +155,12 @@ static double attn_case(int nseq, int T, int heads, int dh, int stride, rfs_cpu_
     const size_t rows = (size_t)nseq * T;
     float *qkv = rvec(rows * ld, 2), *out = rvec(rows * ldo, 1);
     float *shared = malloc(sizeof(float) * rfs_attention_shared(nseq, T, heads, dh));
-    float *scratch = malloc(sizeof(float) * rfs_attention_thread_scratch(T, dh) * nt);
+    float *scratch = malloc(sizeof(float) * rfs_attention_thread_scratch(T, dh) * (nt ? nt : 1));
     rfs_attn_desc a = {out, ldo, qkv, qkv + C, qkv + 2 * C, ld, ld, ld, nseq, T, heads, dh, bf16};
-    rfs_attention(&a, isa, nt, shared, scratch, rfs_attention_thread_scratch(T, dh));
+    if (nt == 0) /* the buffer-free fallback of rfs_attention_cpu */
+        rfs_attention_naive_cpu(out, ldo, qkv, ld, qkv + C, ld, qkv + 2 * C, ld, nseq, T, heads, dh);
+    else
+        rfs_attention(&a, isa, nt, shared, scratch, rfs_attention_thread_scratch(T, dh));
     double num = 0, den = 0, *sc = malloc(sizeof(double) * T);
     for (int sq = 0; sq < nseq; sq++)
         for (int h = 0; h < heads; h++)
@@ -208,6 +212,14 @@ TEST(attention_every_path) {
             }
         printf("  %s: worst rel %.2e\n", rfs_cpu_isa_name(isas[ii]), worst);
     }
+    double worst = 0;
+    for (size_t c = 0; c + 1 < sizeof cases / sizeof cases[0]; c++) {
+        const int *k = cases[c];
+        double e = attn_case(k[0], k[1], k[2], k[3], k[4], RFS_ISA_BASELINE, 0, 0);
+        worst = e > worst ? e : worst;
+        CHECKF(e <= 1e-6, "naive nseq=%d T=%d heads=%d dh=%d: rel %.3g", k[0], k[1], k[2], k[3], e);
+    }
+    printf("  double fallback: worst rel %.2e\n", worst);
 }
 
 /* bf16 products against the fp32 double reference: operands rounded to 8 bits of

@@ -7,6 +7,7 @@
 #   kern_bench       one micro-kernel call repeated (the kernels' ceiling)
 #   net_bench        the whole network, per stage (thread CPU time with one thread)
 #   peak             FMA / dpbf16 throughput of one core
+#   bf16_trace       every traced intermediate of a bf16 session against a fixture reference
 #   amx_emu          the AMX path on a C model of the tiles
 set -eu
 cd "$(dirname "$0")/../.."
@@ -31,7 +32,8 @@ if [ -f $BL/libblis.so ]; then
      dev/cpu/gemm_bench.c build/librfseg.a -L$BL -Wl,-rpath,$BL -lblis -lm
 fi
 cc $CF -o $OUT/peak dev/cpu/peak.c
-cc $CF -o $OUT/net_bench dev/cpu/net_bench.c build/librfseg.a $LIBS $BLAS
+cc $CF -o $OUT/net_bench dev/cpu/net_bench.c build/librfseg.a $LIBS
+cc $CF -o $OUT/bf16_trace dev/cpu/bf16_trace.c build/librfseg.a $LIBS
 cc $CF -o $OUT/attn_bench dev/cpu/attn_bench.c build/librfseg.a $BLAS -lm
 cc $CF -o $OUT/kern_bench dev/cpu/kern_bench.c build/librfseg.a -lm
 # the AMX path on a C model of the tiles: the engine's files, gemm_amx.c built to emulate

@@ -3,7 +3,8 @@
  *   y (M, N) = epilogue(x (M, K) . W^T),  W (N, K) a Linear weight (PyTorch layout)
  *
  * Engines (each with the epilogue it can fuse; the others run it as a separate pass):
- *   openblas  today's rfs_linear_cpu: cblas_sgemm (bias through beta = 1), activation pass
+ *   openblas  the previous engine: cblas_sgemm (bias through beta = 1), activation pass
+ *             (in the BLIS build this column is BLIS's CBLAS)
  *   blis      bli_sgemm (typed API), same epilogue handling      (built with -DWITH_BLIS)
  *   onednn    dnnl matmul, weights reordered once to the format it picks, bias + GELU +
  *             residual sum as post-ops                            (built with -DWITH_DNNL)
@@ -25,6 +26,8 @@
 
 #if defined(WITH_BLIS) && WITH_BLIS
 #include <blis.h>
+#else
+#include <cblas.h>
 #endif
 #if defined(WITH_DNNL) && WITH_DNNL
 #include <oneapi/dnnl/dnnl.h>
@@ -101,9 +104,13 @@ static void post(ctx *c) {
             c->y[(size_t)i * s->N + j] = c->r[(size_t)i * s->N + j] + c->sc[j] * c->y[(size_t)i * s->N + j];
 }
 
+/* the previous engine's rfs_linear_cpu: bias through beta = 1, activation as a pass */
 static void run_openblas(ctx *c) {
     const shape *s = c->sh;
-    rfs_linear_cpu(c->y, s->N, c->x, s->K, c->w, c->b, s->M, s->N, s->K, s->act);
+    for (int i = 0; i < s->M; i++) memcpy(c->y + (size_t)i * s->N, c->b, sizeof(float) * s->N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->M, s->N, s->K, 1.f, c->x, s->K, c->w,
+                s->K, 1.f, c->y, s->N);
+    if (s->act != RFS_ACT_NONE) rfs_act_cpu(c->y, (size_t)s->M * s->N, s->act);
     post(c);
 }
 
