@@ -245,6 +245,97 @@ TEST(attention_bf16) {
     printf("  %s bf16: worst rel %.2e\n", rfs_cpu_isa_name(top), worst);
 }
 
+/* The row operations of every path against double loops: LayerNorm (a large mean against
+ * the spread), SiLU, GELU, exp rows, the depthwise 3x3 row, and the activation panel
+ * packing (the ones row included). */
+TEST(rowops_every_path) {
+    rfs_cpu_isa isas[8];
+    int ni = isa_list(isas);
+    for (int ii = 0; ii < ni; ii++) {
+        const rfs_rowops ro = rfs_rowops_pick(isas[ii]);
+        const char *nm = rfs_cpu_isa_name(isas[ii]);
+        double wl = 0, ws = 0, wg = 0, we = 0, wd = 0;
+        static const int Ks[] = {1, 7, 16, 33, 256, 385};
+        for (size_t t = 0; t < sizeof Ks / sizeof Ks[0]; t++) {
+            const int K = Ks[t];
+            float *x = rvec(K, 3), *g = rvec(K, 1), *b = rvec(K, 1), *y = rvec(K, 1);
+            for (int k = 0; k < K; k++) x[k] += 1000.f; /* mean 1000, spread 3 */
+            ro.ln(y, x, K, g, b, 1e-6f);
+            double mu = 0, v = 0;
+            for (int k = 0; k < K; k++) mu += x[k];
+            mu /= K;
+            for (int k = 0; k < K; k++) v += (x[k] - mu) * (x[k] - mu);
+            double rs = 1 / sqrt(v / K + 1e-6);
+            for (int k = 0; k < K; k++) {
+                double r = (x[k] - mu) * rs * g[k] + b[k];
+                wl = fmax(wl, fabs(y[k] - r) / (fabs(g[k]) + fabs(b[k]) + 1e-3));
+            }
+            /* exp row: max subtracted, scaled */
+            for (int k = 0; k < K; k++) y[k] = x[k] - 1000.f;
+            double sum = ro.exp_row(y, K, 0.7f), mx = -1e300, rsum = 0;
+            for (int k = 0; k < K; k++) mx = fmax(mx, x[k] - 1000.f);
+            for (int k = 0; k < K; k++) {
+                double e = exp(((x[k] - 1000.f) - mx) * 0.7f);
+                rsum += e;
+                we = fmax(we, fabs(y[k] - e) / e);
+            }
+            we = fmax(we, fabs(sum - rsum) / rsum);
+            free(x), free(g), free(b), free(y);
+        }
+        for (int i = -20000; i <= 20000; i += 7) {
+            float v[3] = {i * 1e-3f, i * 5e-4f, -i * 3e-3f}, u[3] = {v[0], v[1], v[2]};
+            ro.gelu(v, 3);
+            ro.silu(u, 3);
+            for (int j = 0; j < 3; j++) {
+                double xs = j == 0 ? i * 1e-3 : j == 1 ? i * 5e-4 : -i * 3e-3;
+                xs = (float)xs;
+                double ge = 0.5 * xs * (1 + erf(xs / sqrt(2.0))), si = xs / (1 + exp(-xs));
+                wg = fmax(wg, fabs(v[j] - ge) / fmax(fabs(xs), 1e-30));
+                ws = fmax(ws, fabs(u[j] - si) / fmax(fabs(xs), 1e-30));
+            }
+        }
+        /* depthwise 3x3 at every pixel of a 5 x 7 map of 19 channels */
+        {
+            const int H = 5, W = 7, C = 19;
+            float *xm = rvec((size_t)H * W * C, 1), *wt = rvec(9 * C, 1), *bb = rvec(C, 1), y[19];
+            for (int p = 0; p < H * W; p++) {
+                ro.dwconv(y, xm, H, W, C, p, wt, bb);
+                for (int c = 0; c < C; c++) {
+                    double r = bb[c];
+                    for (int t = 0; t < 9; t++) {
+                        int sy = p / W + t / 3 - 1, sx = p % W + t % 3 - 1;
+                        if (sy >= 0 && sy < H && sx >= 0 && sx < W) r += (double)wt[t * C + c] * xm[(sy * W + sx) * C + c];
+                    }
+                    wd = fmax(wd, fabs(y[c] - r));
+                }
+            }
+            free(xm), free(wt), free(bb);
+        }
+        CHECKF(wl <= 2e-6, "%s layernorm err %.3g", nm, wl);
+        CHECKF(we <= 1e-6, "%s exp row rel %.3g", nm, we);
+        CHECKF(wg <= 3e-7, "%s gelu err (rel |x|) %.3g", nm, wg);
+        CHECKF(ws <= 3e-7, "%s silu err (rel |x|) %.3g", nm, ws);
+        CHECKF(wd <= 1e-5, "%s dwconv abs err %.3g", nm, wd);
+        printf("  %s: layernorm %.1e, exp %.1e, gelu %.1e, silu %.1e, dwconv %.1e\n", nm, wl, we, wg, ws, wd);
+        /* activation panels: (N, K) as a weight, with the ones row */
+        const int N = 45, K = 21, ld = 23;
+        float *src = rvec((size_t)N * ld, 1);
+        float *buf = malloc(sizeof(float) * rfs_act_packed_floats(N, K + 1));
+        float *zeros = malloc(sizeof(float) * 64);
+        rfs_packed v;
+        rfs_pack_act_run(&v, buf, zeros, src, ld, N, K, 1, isas[ii], 0, 1);
+        int bad = v.N != N || v.K != K + 1 || v.np != 2;
+        for (int n = 0; n < 64; n++)
+            for (int k = 0; k <= K; k++) {
+                float want = n >= N ? 0.f : k == K ? 1.f : src[(size_t)n * ld + k];
+                bad += buf[((size_t)(n / 32) * (K + 1) + k) * 32 + n % 32] != want;
+            }
+        for (int n = 0; n < 64; n++) bad += zeros[n] != 0.f;
+        CHECKF(!bad, "%s activation panels: %d wrong", nm, bad);
+        free(src), free(buf), free(zeros);
+    }
+}
+
 TEST(isa_names) {
     for (int i = RFS_ISA_BASELINE; i <= RFS_ISA_AMX; i++)
         CHECK(rfs_cpu_isa_parse(rfs_cpu_isa_name((rfs_cpu_isa)i)) == i);
@@ -256,6 +347,7 @@ TEST(isa_names) {
 
 int main(void) {
     RUN(isa_names);
+    RUN(rowops_every_path);
     RUN(gemm_fp32_every_path);
     RUN(gemm_bf16);
     RUN(attention_every_path);

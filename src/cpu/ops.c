@@ -374,13 +374,15 @@ void rfs_two_stage_select_cpu(float *ref, int *order, float *enc_boxes, float *s
 void rfs_sine_embed_cpu(float *sine, const float *ref, int rows, int C) {
     static const int comp[4] = {1, 0, 2, 3};
     const int F = C / 2;
+    float dt[512]; /* the same powf per frequency as before, computed once */
+    for (int k = 0; k < F && k < 512; k++) dt[k] = powf(10000.f, (float)(2 * (k / 2)) / (float)F);
+#pragma omp parallel for schedule(static) if (rows > 32)
     for (int q = 0; q < rows; q++)
         for (int j = 0; j < 4; j++) {
             float v = ref[q * 4 + comp[j]] * (float)(2 * M_PI);
             float *e = sine + (size_t)q * 2 * C + j * F;
             for (int k = 0; k < F; k++) {
-                float dt = powf(10000.f, (float)(2 * (k / 2)) / (float)F);
-                float u = v / dt;
+                float u = v / (k < 512 ? dt[k] : powf(10000.f, (float)(2 * (k / 2)) / (float)F));
                 e[k] = k % 2 ? cosf(u) : sinf(u);
             }
         }

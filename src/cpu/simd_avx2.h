@@ -28,7 +28,10 @@ static inline __m256 rfs_v8_gelu(__m256 x) {
     const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
     __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
     __m256 az = _mm256_mul_ps(ax, _mm256_set1_ps(0.70710678118654752f));
-    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(half, az, one));
+    /* t = 1 / (1 + az/2): reciprocal estimate and one Newton step */
+    const __m256 den = _mm256_fmadd_ps(half, az, one);
+    __m256 t = _mm256_rcp_ps(den);
+    t = _mm256_mul_ps(t, _mm256_fnmadd_ps(den, t, _mm256_set1_ps(2.0f)));
     __m256 p = _mm256_set1_ps(0.17087277f);
     p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
     p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));

@@ -29,7 +29,11 @@ static inline __m512 rfs_v16_gelu(__m512 x) {
     const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
     __m512 ax = _mm512_abs_ps(x);
     __m512 az = _mm512_mul_ps(ax, _mm512_set1_ps(0.70710678118654752f));
-    __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(half, az, one));
+    /* t = 1 / (1 + az/2): reciprocal estimate and one Newton step (a division's throughput
+     * is a tenth of an FMA's) */
+    const __m512 den = _mm512_fmadd_ps(half, az, one);
+    __m512 t = _mm512_rcp14_ps(den);
+    t = _mm512_mul_ps(t, _mm512_fnmadd_ps(den, t, _mm512_set1_ps(2.0f)));
     __m512 p = _mm512_set1_ps(0.17087277f);
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
