@@ -41,6 +41,31 @@ AI void f32_tile(const int mr, int K, const float *A, const float *B, long bks, 
     }
 }
 
+/* fp32, the common epilogue (bias only, full 32 columns) straight from the registers. */
+AI void f32_direct(const int mr, int K, const float *A, const float *B, long bks, float *C,
+                   long ldc, const float *bias) {
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16);
+#pragma GCC unroll 14
+        for (int i = 0; i < mr; i++) {
+            __m512 a = _mm512_set1_ps(A[i]);
+            c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+        }
+        A += MR;
+        B += bks;
+    }
+    const __m512 z0 = _mm512_loadu_ps(bias), z1 = _mm512_loadu_ps(bias + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) {
+        _mm512_storeu_ps(C + (size_t)i * ldc, _mm512_add_ps(c0[i], z0));
+        _mm512_storeu_ps(C + (size_t)i * ldc + 16, _mm512_add_ps(c1[i], z1));
+    }
+}
+
 /* bf16: K counts single k (even); A holds MR pairs per k pair, B 32 pairs per row. */
 AI void bf16_tile(const int mr, int K, const uint32_t *A, const uint32_t *B, long bks, float *t) {
     __m512 c0[MR], c1[MR];
@@ -64,6 +89,30 @@ AI void bf16_tile(const int mr, int K, const uint32_t *A, const uint32_t *B, lon
     }
 }
 
+AI void bf16_direct(const int mr, int K, const uint32_t *A, const uint32_t *B, long bks,
+                    float *C, long ldc, const float *bias) {
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k += 2) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(B), b1 = (__m512bh)_mm512_loadu_si512(B + 16);
+#pragma GCC unroll 14
+        for (int i = 0; i < mr; i++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32((int)A[i]);
+            c0[i] = _mm512_dpbf16_ps(c0[i], a, b0);
+            c1[i] = _mm512_dpbf16_ps(c1[i], a, b1);
+        }
+        A += MR;
+        B += bks;
+    }
+    const __m512 z0 = _mm512_loadu_ps(bias), z1 = _mm512_loadu_ps(bias + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) {
+        _mm512_storeu_ps(C + (size_t)i * ldc, _mm512_add_ps(c0[i], z0));
+        _mm512_storeu_ps(C + (size_t)i * ldc + 16, _mm512_add_ps(c1[i], z1));
+    }
+}
+
 /* one function per row count: register allocation stays per kernel */
 typedef void (*tile_fn)(int K, const void *A, const void *B, long bks, float *t);
 #define TILE(n) \
@@ -72,12 +121,27 @@ typedef void (*tile_fn)(int K, const void *A, const void *B, long bks, float *t)
     } \
     __attribute__((noinline)) static void bf16_##n(int K, const void *A, const void *B, long bks, float *t) { \
         bf16_tile(n, K, A, B, bks, t); \
+    } \
+    __attribute__((noinline)) static void f32d_##n(int K, const void *A, const void *B, long bks, float *C, \
+                                                   long ldc, const float *bias) { \
+        f32_direct(n, K, A, B, bks, C, ldc, bias); \
+    } \
+    __attribute__((noinline)) static void bf16d_##n(int K, const void *A, const void *B, long bks, float *C, \
+                                                    long ldc, const float *bias) { \
+        bf16_direct(n, K, A, B, bks, C, ldc, bias); \
     }
 TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7)
 TILE(8) TILE(9) TILE(10) TILE(11) TILE(12) TILE(13) TILE(14)
 #undef TILE
 static const tile_fn F32[MR + 1] = {NULL, f32_1, f32_2, f32_3, f32_4, f32_5, f32_6, f32_7,
                                     f32_8, f32_9, f32_10, f32_11, f32_12, f32_13, f32_14};
+typedef void (*direct_fn)(int K, const void *A, const void *B, long bks, float *C, long ldc,
+                          const float *bias);
+static const direct_fn F32D[MR + 1] = {NULL, f32d_1, f32d_2, f32d_3, f32d_4, f32d_5, f32d_6, f32d_7,
+                                       f32d_8, f32d_9, f32d_10, f32d_11, f32d_12, f32d_13, f32d_14};
+static const direct_fn BF16D[MR + 1] = {NULL, bf16d_1, bf16d_2, bf16d_3, bf16d_4, bf16d_5, bf16d_6,
+                                        bf16d_7, bf16d_8, bf16d_9, bf16d_10, bf16d_11, bf16d_12,
+                                        bf16d_13, bf16d_14};
 static const tile_fn BF16[MR + 1] = {NULL, bf16_1, bf16_2, bf16_3, bf16_4, bf16_5, bf16_6, bf16_7,
                                      bf16_8, bf16_9, bf16_10, bf16_11, bf16_12, bf16_13, bf16_14};
 
@@ -85,6 +149,10 @@ void rfs_kern_f32_avx512(int mr, int nr, int K, const void *A, const void *B, lo
                          float *C, long ldc, const rfs_epi *e) {
     _Alignas(64) float t[MR * 32];
     if (mr < 1 || mr > MR) return;
+    if (nr == 32 && e->act == RFS_ACT_NONE && !e->res) {
+        F32D[mr](K, A, B, bks, C, ldc, e->bias);
+        return;
+    }
     F32[mr](K, A, B, bks, t);
     rfs_v16_epilogue(t, mr, nr, C, ldc, e);
 }
@@ -93,6 +161,10 @@ void rfs_kern_bf16_avx512(int mr, int nr, int K, const void *A, const void *B, l
                           float *C, long ldc, const rfs_epi *e) {
     _Alignas(64) float t[MR * 32];
     if (mr < 1 || mr > MR) return;
+    if (nr == 32 && e->act == RFS_ACT_NONE && !e->res) {
+        BF16D[mr](K, A, B, bks, C, ldc, e->bias);
+        return;
+    }
     BF16[mr](K, A, B, bks, t);
     rfs_v16_epilogue(t, mr, nr, C, ldc, e);
 }
