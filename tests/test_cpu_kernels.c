@@ -10,9 +10,12 @@
 #include "harness.h"
 
 #include "cpu/attention.h"
+#include "cpu/cpu.h"
 #include "cpu/gemm.h"
 #include "cpu/isa.h"
 #include "cpu/ops.h"
+#include "io/tensorfile.h"
+#include "pipeline/session.h"
 
 #include <math.h>
 #include <omp.h>
@@ -336,6 +339,65 @@ TEST(rowops_every_path) {
     }
 }
 
+/* The whole network on every path this machine has (the session's path switched after
+ * creation; RFS_CPU_ISA would need a process per path): tiny-w2 (2x2 windows) on the
+ * astronaut fixture against the official float64 reference, the parity bounds of
+ * test_model_parity (relative 1e-5, max abs 1e-3). */
+TEST(network_every_path) {
+    rfs_model *m = NULL;
+    rfs_tensorfile *ref = NULL;
+    CHECKF(rfs_model_load(&m, test_shared("fixtures/rfdetr/tiny-w2.pth")) == RFS_OK, "%s", rfs_last_error());
+    CHECKF(rfs_tensorfile_open(&ref, test_shared("fixtures/rfdetr/tiny-w2.ref.safetensors")) == RFS_OK,
+           "%s", rfs_last_error());
+    if (!m || !ref) {
+        rfs_model_free(m);
+        rfs_tensorfile_free(ref);
+        return;
+    }
+    const rfs_tensor *in = rfs_tensorfile_find(ref, "astronaut/input");
+    CHECK(in != NULL);
+    float *x = in ? malloc(sizeof(float) * (size_t)rfs_tensor_numel(in)) : NULL;
+    if (x) rfs_tensor_to_f32(in, x);
+    rfs_cpu_isa isas[8];
+    int ni = isa_list(isas);
+    for (int ii = 0; ii < ni && x; ii++) {
+        rfs_session_opts so = rfs_session_defaults();
+        so.threads = 2;
+        rfs_session *s = NULL;
+        CHECK(rfs_session_create(&s, m, &so) == RFS_OK);
+        if (!s) continue;
+        ((rfs_cpu_net *)s->net)->isa = isas[ii];
+        rfs_raw raw;
+        CHECK(rfs_forward(s, x, 1, &raw) == RFS_OK);
+        const char *names[] = {"astronaut/pred_logits", "astronaut/pred_boxes", "astronaut/pred_masks"};
+        const float *mine[] = {raw.logits, raw.boxes, raw.masks};
+        for (int k = 0; k < 3; k++) {
+            const rfs_tensor *t = rfs_tensorfile_find(ref, names[k]);
+            CHECK(t != NULL);
+            if (!t) continue;
+            size_t n = (size_t)rfs_tensor_numel(t);
+            float *r = malloc(sizeof(float) * n);
+            rfs_tensor_to_f32(t, r);
+            double num = 0, den = 0, mx = 0;
+            for (size_t i = 0; i < n; i++) {
+                double d = (double)mine[k][i] - r[i];
+                num += d * d;
+                den += (double)r[i] * r[i];
+                mx = fabs(d) > mx ? fabs(d) : mx;
+            }
+            double rel = sqrt(num / (den > 0 ? den : 1));
+            CHECKF(rel <= 1e-5 && mx <= 1e-3, "%s %s: rel %.3g max abs %.3g",
+                   rfs_cpu_isa_name(isas[ii]), names[k], rel, mx);
+            if (k == 2) printf("  %s: pred_masks rel %.2e\n", rfs_cpu_isa_name(isas[ii]), rel);
+            free(r);
+        }
+        rfs_session_free(s);
+    }
+    free(x);
+    rfs_tensorfile_free(ref);
+    rfs_model_free(m);
+}
+
 TEST(isa_names) {
     for (int i = RFS_ISA_BASELINE; i <= RFS_ISA_AMX; i++)
         CHECK(rfs_cpu_isa_parse(rfs_cpu_isa_name((rfs_cpu_isa)i)) == i);
@@ -352,5 +414,6 @@ int main(void) {
     RUN(gemm_bf16);
     RUN(attention_every_path);
     RUN(attention_bf16);
+    RUN(network_every_path);
     return test_summary();
 }
