@@ -3,10 +3,12 @@
  * by RFS_CPU_ISA like the library), at awkward sizes: M, N, K not multiples of the tiles,
  * K = 1, one row, the longest window; 1, 2 and 3 threads.
  *
- * Bounds: fp32 paths, norm-wise relative error ||y - ref|| / ||ref|| <= 2e-6 (products
- * summed in fp32; K up to 1536). bf16 paths, against a double reference computed from the
- * same bf16-rounded operands: <= 1e-4 (fp32 accumulation; a LayerNorm output one fp32 ulp
- * away may round to the neighbouring bf16 now and then). */
+ * Bounds: GEMM, fp32 paths, norm-wise relative error ||y - ref|| / ||ref|| <= 2e-6
+ * (products summed in fp32; K up to 1536); bf16 paths, against a double reference computed
+ * from the same bf16-rounded operands: <= 1e-4 (fp32 accumulation; a LayerNorm output one
+ * fp32 ulp away may round to the neighbouring bf16 now and then). Attention <= 2e-6 (fp32),
+ * <= 1e-2 (bf16 against fp32). Row operations: stated at each check. The whole network on
+ * every path: the parity bounds of test_model_parity. */
 #include "harness.h"
 
 #include "cpu/attention.h"
