@@ -204,8 +204,10 @@ static rfs_status cpu_profile(rfs_net *n, const float *input, int batch, int ite
         out->stage_ms[k] = stage[k] / iters;
     }
     out->threads = s->threads;
-    snprintf(out->device, sizeof out->device, "cpu (%s, %s)", rfs_cpu_isa_name(s->isa),
-             s->form_kind ? "bf16" : "fp32");
+    /* the kernels' path (the fp32 form never uses the bf16 units), then what the CPU has */
+    const rfs_cpu_isa path = rfs_gemm_isa(s->form_kind ? RFS_WF_BF16 : RFS_WF_F32, s->isa);
+    snprintf(out->device, sizeof out->device, "cpu (%s kernels, %s; cpu path %s)",
+             rfs_cpu_isa_name(path), s->form_kind ? "bf16" : "fp32", rfs_cpu_isa_name(s->isa));
     return RFS_OK;
 }
 
