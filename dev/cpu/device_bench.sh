@@ -71,6 +71,7 @@ for s in $STEPS; do
     test)
         timeout 240 build/tests/test_cpu_kernels >"$OUT/test.log" 2>&1
         echo "test_cpu_kernels: rc=$? $(grep -E 'detected|worst|passed' "$OUT/test.log" | paste -sd';' -)"
+        [ -n "${RFS_SHARED:-}" ] || echo "  (network_every_path needs the fixtures: set RFS_SHARED)"
         grep -E "FAIL|check failed" "$OUT/test.log" | head -10
         if [ -n "${RFS_SHARED:-}" ]; then
             for isa in "" avx2; do
@@ -86,8 +87,8 @@ for s in $STEPS; do
         echo "peak (1 core): $(tail -n 1 "$OUT/peak.log")"
         ;;
     gemm)
-        timeout 120 taskset -c "$(cpus 1)" build/dev-cpu/gemm_bench 1 7 >"$OUT/gemm.log" 2>&1
-        echo "gemm engines, 1 thread (GFLOP/s):"; sed -n '2,$p' "$OUT/gemm.log" | grep -v onednn
+        timeout 120 taskset -c "$(cpus 1)" build/dev-cpu/gemm_bench 1 7 >"$OUT/gemm.log" 2>"$OUT/gemm.err"
+        echo "gemm engines, 1 thread (GFLOP/s):"; cat "$OUT/gemm.log"
         ;;
     nano)
         bench "seg-nano fp32 ${THREADS}t passive" "$THREADS" "$FRAMES" -- --random-weights seg-nano

@@ -60,8 +60,19 @@ static void trace_map(rfs_cpu_net *s, const char *name, const float *x, int H, i
 
 /* ---- engine calls ---------------------------------------------------------------------- */
 
+/* Threads worth waking for `work` units: one per `grain` of them, at most the session's.
+ * Small steps (the decoder's 100-query products, the heads, row passes) then run on few
+ * threads or inline: a parallel region costs tens of microseconds, and far more when the
+ * machine is shared and a woken thread waits for a core. */
+static int team_for(const rfs_cpu_net *s, double work, double grain) {
+    double t = work / grain;
+    return t >= s->threads ? s->threads : t < 1 ? 1 : (int)t;
+}
+
 static void gemm(rfs_cpu_net *s, const rfs_gemm_desc *g) {
-    rfs_gemm(g, s->isa, s->threads, s->a.scratch, s->scratch_per, s->a.ashared);
+    /* ~4 MFLOP (a few tens of microseconds) per thread at least */
+    const int nt = team_for(s, 2.0 * g->M * g->w->N * g->w->K, 4e6);
+    rfs_gemm(g, s->isa, nt, s->a.scratch, s->scratch_per, s->a.ashared);
 }
 
 /* y (M, N) = act(x . W^T + b) */
@@ -75,7 +86,8 @@ static void lin(rfs_cpu_net *s, float *y, int ldy, const float *x, int ldx, cons
 static void ln_rows(rfs_cpu_net *s, float *x, int ld, int M, int C, const float *g,
                     const float *b, float eps, int silu) {
     const rfs_rowops ro = rfs_rowops_pick(s->isa);
-#pragma omp parallel for schedule(static) num_threads(s->threads) if (M > 32)
+    const int nt = team_for(s, (double)M * C, 65536);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int i = 0; i < M; i++) {
         float *r = x + (size_t)i * ld;
         ro.ln(r, r, C, g, b, eps);
@@ -87,7 +99,8 @@ static void ln_rows(rfs_cpu_net *s, float *x, int ld, int M, int C, const float 
 static void add_ln(rfs_cpu_net *s, float *t, const float *u, int M, int C, const float *g,
                    const float *b, float eps) {
     const rfs_rowops ro = rfs_rowops_pick(s->isa);
-#pragma omp parallel for schedule(static) num_threads(s->threads) if (M > 32)
+    const int nt = team_for(s, (double)M * C, 65536);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int i = 0; i < M; i++) {
         float *r = t + (size_t)i * C;
         const float *v = u + (size_t)i * C;
@@ -100,7 +113,8 @@ static void attention(rfs_cpu_net *s, float *out, int ldo, const float *q, const
                       const float *v, int ldq, int ldk, int ldv, int nseq, int T, int heads,
                       int dh) {
     rfs_attn_desc d = {out, ldo, q, k, v, ldq, ldk, ldv, nseq, T, heads, dh, 0};
-    rfs_attention(&d, s->isa, s->threads, s->a.att_shared, s->a.scratch, s->scratch_per);
+    const int nt = team_for(s, 4.0 * nseq * T * T * heads * dh, 4e6);
+    rfs_attention(&d, s->isa, nt, s->a.att_shared, s->a.scratch, s->scratch_per);
 }
 
 /* ---- backbone (3) --------------------------------------------------------------------- */

@@ -246,7 +246,8 @@ void rfs_resize_bilinear_hwc_cpu(float *y, int Ho, int Wo, const float *x, int H
 void rfs_msda_cpu(float *out, const float *value, int H, int W, const float *offaw, int ldoa,
                   const float *ref, int nq, int heads, int dh, int npts) {
     const int C = heads * dh;
-#pragma omp parallel for schedule(static)
+/* ~200 thousand multiply-adds for seg-nano: a team costs more than it saves */
+#pragma omp parallel for schedule(static) if ((long)nq * heads * npts * dh > (1L << 21))
     for (int q = 0; q < nq; q++) {
         const float *off = offaw + (size_t)q * ldoa;
         const float *aw = off + heads * npts * 2;
