@@ -552,6 +552,12 @@ RFS_API rfs_status rfs_response_rfdetr(rfs_text *out, rfs_shapes *shapes, const 
 /* Roboflow's name for a class id: the package's class name, else COCO_LABELS (with
  * "background" at the unused ids), else the decimal id (written into buf). */
 RFS_API const char *rfs_roboflow_class_name(const rfs_model *m, int class_id, char buf[16]);
+/* The class name a preset reports for a detection's class_id: Roboflow's (above) for
+ * roboflow, today's rfdetr data["class_name"] for rfdetr (args.class_names or COCO's 80
+ * names, sparse COCO ids for official checkpoints, "" where there is no name), and
+ * rfs_model_class_name for rfdetr-1.4. Never NULL; buf holds a number when one is made. */
+RFS_API const char *rfs_class_name(const rfs_model *m, rfs_preset preset, int class_id,
+                                   char buf[16]);
 
 /* ---- annotation ---------------------------------------------------------------------- */
 
