@@ -1,6 +1,8 @@
 /* peak.c - FMA throughput of one core (ymm and zmm fp32, zmm vdpbf16ps), to know the ceiling
  * the GEMMs run against. Thread CPU time (time slices lost to other processes do not count). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <immintrin.h>
 #include <stdio.h>
 #include <time.h>
