@@ -9,7 +9,7 @@
 #   make install    PREFIX=/usr/local: binary, library, header, pkg-config file, man page
 #   make examples   the programs in examples/ (built by `make` too)
 #
-# Required: OpenBLAS, libzip, libpng, libjpeg(-turbo), libcjson (model packages, requests).
+# Required: libzip, libpng, libjpeg(-turbo), libcjson (model packages, requests).
 # Optional, detected with pkg-config: libcurl + libcrypto (model download), FFmpeg (video),
 # libmicrohttpd (server), nvcc (CUDA).
 # Each optional feature can be forced off: make NO_CURL=1 NO_FFMPEG=1 NO_HTTP=1.
@@ -32,22 +32,11 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS) $(FEATURE_DEFS) $(DEP_CFLAGS)
 LDLIBS_BASE := -fopenmp -lm -lpthread
 LDFLAGS_BASE := -Wl,--as-needed
 
-# OpenBLAS: prefer Debian's OpenMP build (it stays single-threaded inside our parallel
-# regions instead of oversubscribing); fall back to whatever pkg-config offers.
-BLAS_OMP := /usr/lib/$(ARCH)/openblas-openmp
-ifneq ($(wildcard $(BLAS_OMP)/libopenblas.so),)
-  BLAS_CFLAGS := -I/usr/include/$(ARCH)/openblas-openmp
-  BLAS_LIBS   := -L$(BLAS_OMP) -Wl,-rpath,$(BLAS_OMP) -lopenblas
-else
-  BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
-  BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
-endif
-
 pkg_ok = $(shell pkg-config --exists $(1) 2>/dev/null && echo yes)
 
 REQ_PKGS := libzip libpng libjpeg libcjson
-DEP_CFLAGS := $(BLAS_CFLAGS) $(shell pkg-config --cflags $(REQ_PKGS))
-DEP_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(REQ_PKGS))
+DEP_CFLAGS := $(shell pkg-config --cflags $(REQ_PKGS))
+DEP_LIBS   := $(shell pkg-config --libs $(REQ_PKGS))
 FEATURE_DEFS :=
 
 # model download: libcurl, and libcrypto for the MD5 check of what was downloaded

@@ -8,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 SUDO=
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 pkgs=(build-essential pkg-config ca-certificates
-      libopenblas-openmp-dev libzip-dev libpng-dev libjpeg62-turbo-dev libcurl4-openssl-dev libssl-dev
+      libzip-dev libpng-dev libjpeg62-turbo-dev libcurl4-openssl-dev libssl-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev
       libwebp-dev libtiff-dev libmicrohttpd-dev libcjson-dev)
 if [ "${1:-}" = "--test" ]; then
