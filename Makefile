@@ -75,12 +75,13 @@ endif
 # CUDA: `make cuda` (or CUDA=1) compiles src/cuda/*.cu with nvcc and links cuBLASLt.
 NVCC      ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-# Machine code for every NVIDIA generation from Turing (T4: sm_75; A100: 80; A10/A40/
-# RTX 30: 86; Jetson Orin: 87; L4/RTX 40: 89; H100/H200: 90a), and PTX for newer GPUs; the
-# kernels pick their code path at run time (rfs_cuda_arch).
+# Machine code for every NVIDIA generation from Turing, and PTX for newer GPUs. A cubin
+# runs on its compute capability and on later minor versions of the same major one, so
+# sm_75 covers the T4, sm_80 the A100, sm_86 the A10, A40, RTX 30, Jetson Orin (8.7) and
+# L4 / RTX 40 (8.9), sm_90a the H100 and H200; compute_90 PTX is compiled by the driver
+# for anything newer. The kernels pick their code path at run time (rfs_cuda_arch).
 CUDA_ARCH ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
-             -gencode arch=compute_86,code=sm_86 -gencode arch=compute_87,code=sm_87 \
-             -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90a,code=sm_90a \
+             -gencode arch=compute_86,code=sm_86 -gencode arch=compute_90a,code=sm_90a \
              -gencode arch=compute_90,code=compute_90
 NVFLAGS   ?= -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-Wall -Iinclude -Isrc \
              --expt-relaxed-constexpr -lineinfo
