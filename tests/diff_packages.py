@@ -2,7 +2,7 @@
 """diff_packages: Roboflow model packages through `rfseg predict`, against tests/roboflow_ref.py.
 
 A package is a directory with weights.pth, class_names.txt and inference_config.json
-(roboflow-pipeline.md 5.3). Packages are built here from the fixtures tiny-w1 (R 96, 6 logits,
+(docs/roboflow.md 5.3). Packages are built here from the fixtures tiny-w1 (R 96, 6 logits,
 24x24 masks) and tiny-w2 (R 144, 8 logits, 36x36 masks), and from "mix", a tiny-w1 whose final
 class head is replaced (fixed seed) so that the argmax class differs between queries (in the
 fixtures one class wins every query).

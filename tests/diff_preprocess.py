@@ -8,7 +8,7 @@
    x = float32(u8) * float32(1/255), (x - mean) / std in float32, evaluated with numpy,
    must match bit for bit; on the fixture photos and random frames, for several R; the RGB
    entry point (rfs_preprocess_roboflow_rgb) on the same frames given as RGB likewise.
-3. roboflow letterbox and center-crop (roboflow-pipeline.md 1.4, transcribed from the
+3. roboflow letterbox and center-crop (docs/roboflow.md 1.4, transcribed from the
    upstream numpy handlers: geometry with Python's int()/(//) rounding, cv2.resize, float
    canvas with the raw padding value / zero uint8 canvas), bit for bit, and the static-crop
    rectangle (int(pct / 100 * size)).

@@ -2,7 +2,7 @@
 """diff_rfdetr_predict: the rfdetr preset against a numpy reference of today's rfdetr predict().
 
 The reference is written from the description of RFDETR.predict in rfdetr >= 1.9
-(rfdetr-predict-current.md), not from rfseg's code:
+(docs/presets.md, the rfdetr preset), not from rfseg's code:
   pre-processing  x = u8 / 255 in float32 (IEEE division); torchvision resize(antialias=
                   False) = interpolate(bilinear, align_corners=False): per axis ATen's
                   float32 source index scale * (i + 0.5) - 0.5 (scale = in / out, clamped

@@ -9,7 +9,7 @@ frames of example_video.mp4 (cv2.VideoCapture, saved as PNG, which is lossless) 
 small frames that make the mask resize shrink in one or both axes.
 
 1. `rfseg predict --model M --preset roboflow --confidence T1 --raw-out RAW IMG`, one image
-   per call. tests/roboflow_ref.py post-processes RAW as R1 of roboflow-pipeline.md does
+   per call. tests/roboflow_ref.py post-processes RAW as R1 of docs/roboflow.md does
    (sigmoid, argmax per query, strict > threshold in float32, descending sort, float32 box
    math with round-half-even, antialiased bilinear mask resize in float32, > 0, findContours
    + most points / COCO RLE, the response dict) and rfseg's JSON must equal it except for
@@ -284,7 +284,7 @@ def compare(line, fmt, expected, where):
 
 def double_rounding_threshold(score):
     """A decimal string next to the float32 `score` on which decimal -> double -> float32 (a
-    Python float request value compared in float32, roboflow-pipeline.md 2.2 step 4) and
+    Python float request value compared in float32, docs/roboflow.md 2.2 step 4) and
     decimal -> float32 directly (strtof) give different float32 thresholds: a decimal just
     beside the midpoint m between score and the float32 below it, within a quarter of a
     double ulp so that it reads as m in double, where round-half-even then picks the even

@@ -1,7 +1,7 @@
 """roboflow_ref: an independent numpy + cv2 post-processor for Roboflow's R1 response.
 
-Written from ../shared/docs/roboflow-pipeline.md (sections 2.2, 3, 4) and the antialiased
-resize of rfdetr-seg-model.md section 2, not from rfseg's C code. Input: the raw network
+Written from docs/roboflow.md (sections 2.2, 3, 4) and the antialiased
+resize of docs/network.md section 2, not from rfseg's C code. Input: the raw network
 outputs that `rfseg predict --raw-out OUT.safetensors` writes (`input` 1x3xRxR,
 `pred_logits` 1xQxK, `pred_boxes` 1xQx4 normalised cxcywh, `pred_masks` 1xQx(R/4)x(R/4))
 and the original frame size. Output: the dict of
@@ -9,7 +9,7 @@ and the original frame size. Output: the dict of
 placeholders for the three fields that differ per run (inference_id, time, detection_id).
 
 A bare checkpoint gets the stretch resize mode, no static crop and no class remapping. For
-Roboflow model packages (roboflow-pipeline.md 1.2-1.4, 2.2 steps 3-7, 5.3) the pre-processing
+Roboflow model packages (docs/roboflow.md 1.2-1.4, 2.2 steps 3-7, 5.3) the pre-processing
 is given by a `PackageConfig` (static crop, grayscale, stretch / letterbox / center-crop,
 padding value) and `preprocess_package` returns the network input together with the
 `Meta` (PreProcessingMetadata) through which boxes and masks are mapped back; class names
@@ -26,7 +26,7 @@ import numpy as np
 f32 = np.float32
 
 # inference_models/models/rfdetr/default_labels.py::COCO_LABELS: 91 entries, "background" at
-# ids 0, 12, 26, 29, 30, 45, 66, 68, 69, 71, 83 (roboflow-pipeline.md 5.3). A checkpoint
+# ids 0, 12, 26, 29, 30, 45, 66, 68, 69, 71, 83 (docs/roboflow.md 5.3). A checkpoint
 # without class names gets these.
 COCO_LABELS = [
     "background", "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train",

@@ -1,7 +1,7 @@
 /* test_model_load.c - configuration and weight binding.
  *
  * - Every official seg size builds (random weights) with the configuration of
- *   rfdetr-seg-model.md 1.2, and its checkpoint parameter count (inference tensors plus the
+ *   docs/network.md 1.2, and its checkpoint parameter count (inference tensors plus the
  *   training-only ones: mask_token, query groups 1..12) equals the published derivation.
  * - A model written as safetensors loads back into the same network.
  * - A missing tensor or a tensor of the wrong shape fails the load with a message naming

@@ -57,7 +57,7 @@ void rfs_dwconv3x3_cpu(float *y, const float *x, const float *w, const float *b,
 void rfs_resize_bilinear_hwc_cpu(float *y, int Ho, int Wo, const float *x, int Hi, int Wi,
                                  int C);
 
-/* Multi-scale deformable attention sampling for one level (rfdetr-seg-model.md 6.5).
+/* Multi-scale deformable attention sampling for one level (docs/network.md 6.5).
  * value: (H*W, heads*dh). For each of nq queries: off (heads*npts*2), logits of the
  * attention weights aw (heads*npts, softmaxed here over the npts of each head), ref box
  * (cx, cy, w, h). out: (nq, heads*dh). off/aw rows have stride ldoa (they come from one

@@ -98,7 +98,7 @@ typedef struct rfs_ln_args {
     const float *g2, *b2; float eps2;     /* optional second norm after act (g2 != NULL) */
     int M, C;
     /* tap mode (tap_nw > 0, tap_y NULL): output row r = image*G*G + pixel reads the token
-     * of that pixel in the windowed layout (rfdetr-seg-model.md 3.6) */
+     * of that pixel in the windowed layout (docs/network.md 3.6) */
     int tap_G, tap_nw;
     /* merged tap (tap_y set; rows are tokens): the same row statistics also give the tap's
      * LayerNorm (tap_g, tap_b; same eps), written for non-CLS tokens to the token's pixel

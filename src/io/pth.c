@@ -215,7 +215,7 @@ static rfs_status lightning_view(pth *p, const rfs_value *sd, const rfs_value **
     return RFS_OK;
 }
 
-/* The state dict, where rfdetr's loader looks for it (rfdetr-predict-current.md): "model"
+/* The state dict, where rfdetr's loader looks for it (docs/checkpoints.md): "model"
  * when it is a dict of tensors (rfdetr .pth files, also when a Lightning-compatible
  * "state_dict" copy sits beside it), else "ema_model", else a PyTorch Lightning .ckpt's
  * "state_dict" (see lightning_view), else the top level itself. The settings come from

@@ -20,7 +20,7 @@ typedef struct preset {
     int ps, R, P, nw, L, nq, num_select;
 } preset;
 
-/* rfdetr-seg-model.md 1.2 */
+/* docs/network.md 1.2 */
 static const preset PRESETS[] = {
     {"seg-preview", 12, 432, 36, 2, 4, 200, 200},
     {"seg-nano", 12, 312, 26, 1, 4, 100, 100},
@@ -156,7 +156,7 @@ static int arg_int(const rfs_tensorfile *f, const char *key, int fallback) {
 }
 
 /* Settings that change the network away from the RF-DETR-Seg that rfseg computes
- * (rfdetr-seg-model.md 1.4): each must be absent or hold the value every seg model has.
+ * (docs/network.md 1.4): each must be absent or hold the value every seg model has.
  * Everything else in args (training settings) is ignored. */
 typedef struct net_arg {
     const char *key;

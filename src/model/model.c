@@ -84,7 +84,7 @@ const char *rfs_rfdetr_class_name(const rfs_model *m, int id) {
     return name ? name : "";
 }
 
-/* PyTorch's antialiased bicubic (a = -0.5) weights along one axis (rfdetr-seg-model.md
+/* PyTorch's antialiased bicubic (a = -0.5) weights along one axis (docs/network.md
  * 3.3): for output i, taps [*lo, *lo + *n) with normalised weights w[0..n). */
 static double cubic_aa(double x) {
     const double a = -0.5;
@@ -253,7 +253,7 @@ static int all_zero(const rfs_tensor *t) {
     return zero;
 }
 
-/* Entries a checkpoint may hold that inference does not use (rfdetr-seg-model.md 10.2):
+/* Entries a checkpoint may hold that inference does not use (docs/network.md 10.2):
  * DINOv2's mask_token, the two-stage heads of query groups 1..12 (training only), and the
  * keypoint buffers rfdetr >= 1.9 registers in every model, when they mark no keypoint.
  * Returns NULL when t is one of them, else what the entry says about the network. */

@@ -1,6 +1,6 @@
 /* package.c - Roboflow model packages: a directory with the weights (weights.pth, or any
  * single .pth/.pt/.safetensors), class_names.txt (required), inference_config.json and
- * optionally model_type.json (roboflow-pipeline.md 5.3). What the package says about pre-processing
+ * optionally model_type.json (docs/roboflow.md 5.3). What the package says about pre-processing
  * (resize mode, padding, static crop, grayscale) and class names (including the removal
  * of Roboflow's placeholder classes, which shifts the ids of the classes after them) is
  * kept in the model for the roboflow preset. Settings rfseg cannot reproduce exactly

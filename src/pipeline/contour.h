@@ -1,7 +1,7 @@
 /* contour.h - mask -> polygon, exactly as cv2.findContours(mask, RETR_EXTERNAL,
  * CHAIN_APPROX_SIMPLE) followed by Roboflow's mask2poly choice (the contour with the most
  * points; on a tie the first in OpenCV's list, which is the last one discovered by the
- * raster scan). roboflow-pipeline.md 3.
+ * raster scan). docs/roboflow.md 3.
  *
  * Points are pixel coordinates (x = column, y = row) in the frame, as OpenCV returns them.
  * Only the mask's rectangle is scanned (padded by one background pixel on each side, which

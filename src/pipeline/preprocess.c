@@ -3,11 +3,11 @@
  * Reproduces: Roboflow R1 stretch preprocess (cv2.resize INTER_LINEAR on BGR uint8, channel
  * flip, multiplication by float32(1/255) = 0.0039215688593685627f, float32 (x-mean)/std),
  * its letterbox (float canvas filled with the raw padding value) and center-crop (zero
- * uint8 canvas) modes with the upstream numpy handlers' geometry (roboflow-pipeline.md 1.4),
+ * uint8 canvas) modes with the upstream numpy handlers' geometry (docs/roboflow.md 1.4),
  * rfdetr 1.4.1 RFDETR.predict (to_tensor u8/255.0f, normalize, antialiased bilinear
  * resize, horizontal pass first; the resize is evaluated in double, see resize.h), and
  * today's RFDETR.predict (u8/255.0f, bilinear resize without antialias evaluated in double
- * and rounded to float32, then float32 normalize; rfdetr-predict-current.md).
+ * and rounded to float32, then float32 normalize; docs/presets.md).
  * Verified: the rfdetr path against the fixtures' IMAGE/input tensors of tiny-w1 (96x96)
  * and tiny-w2 (144x144) for the four fixture photos, max abs error < 1e-6
  * (tests/diff_preprocess.py); the roboflow path is the bit-exact resize of

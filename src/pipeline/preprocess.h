@@ -1,9 +1,9 @@
 /* preprocess.h - frame -> network input (3 x R x R float32, RGB planes), per preset.
  *
- *   roboflow  Roboflow R1 (roboflow-pipeline.md 1.3): cv2 INTER_LINEAR stretch of the BGR
+ *   roboflow  Roboflow R1 (docs/roboflow.md 1.3): cv2 INTER_LINEAR stretch of the BGR
  *             uint8 frame to R x R, BGR -> RGB, x = u8 * float32(1/255) (a multiplication,
  *             as PyTorch does on CUDA), then (x - mean_c) / std_c in float32.
- *   rfdetr    official RFDETR.predict of rfdetr >= 1.9 (rfdetr-predict-current.md): each
+ *   rfdetr    official RFDETR.predict of rfdetr >= 1.9 (docs/presets.md): each
  *             image u8 / 255.0f (a correctly rounded float32 division, as to_tensor and
  *             today's uint8 path), resized to R x R by bilinear interpolation without
  *             antialias (rfs_bl64_plan: ATen's taps and weights, evaluated in double,

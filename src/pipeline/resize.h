@@ -1,7 +1,7 @@
 /* resize.h - bit-exact image resizers of the two reference pipelines.
  *
  * 1. OpenCV cv2.resize(img, (dst_w, dst_h)) with the default INTER_LINEAR on 8-bit
- *    3-channel images (the Roboflow R1 preprocess, roboflow-pipeline.md 1.3), reproduced
+ *    3-channel images (the Roboflow R1 preprocess, docs/roboflow.md 1.3), reproduced
  *    bit for bit: 11-bit fixed-point horizontal coefficients, unclamped vertical border
  *    weights, the SIMD combine formula, the exact-2x INTER_AREA redirect, same-size copy.
  *
@@ -63,7 +63,7 @@ void rfs_resize_run_rows(const rfs_resize_plan *p, int32_t *scratch, int y0, int
 rfs_status rfs_resize_linear_u8c3(uint8_t *dst, int dst_w, int dst_h, int dst_stride,
                                   const uint8_t *src, int src_w, int src_h, int src_stride);
 
-/* ---- Roboflow geometry for the other resize modes (roboflow-pipeline.md 1.4) ------------- */
+/* ---- Roboflow geometry for the other resize modes (docs/roboflow.md 1.4) ----------------- */
 
 /* letterbox: scale = min(tw/w, th/h) (double), new size int(w*scale) x int(h*scale)
  * (truncated), pad_left = int((tw - new_w) / 2), pad_top likewise, right/bottom the rest. */

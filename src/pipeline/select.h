@@ -4,7 +4,7 @@
  *   rfdetr   official PostProcess: top-k over sigmoid(logits) flattened as q*K + c
  *            (a query may appear with several classes), then score > threshold;
  *   roboflow Roboflow R1: argmax per query, class removal/remap, score > threshold
- *            (scalar or per class), descending sort (roboflow-pipeline.md 2.2).
+ *            (scalar or per class), descending sort (docs/roboflow.md 2.2).
  * The top-k is a stable sort by descending score, ties by ascending flat index q*K + c,
  * NaN first: rfdetr >= 1.9.3's torch.argsort(descending, stable) (1.4.1's torch.topk left
  * the order of ties unspecified, so this is one of its orders; the tests of that preset

@@ -2,7 +2,7 @@
  *
  * Two entry points, one result type:
  *   rfs_req_parse_infer   POST /infer/instance_segmentation: a JSON body
- *                         (InstanceSegmentationInferenceRequest, roboflow-pipeline.md 6)
+ *                         (InstanceSegmentationInferenceRequest, docs/roboflow.md 6)
  *   rfs_req_parse_legacy  POST /{dataset_id}/{version_id}: query parameters plus a raw
  *                         base64 body or a multipart/form-data file upload
  * Both check everything a client controls before any real work: body syntax (strict JSON:

@@ -1,4 +1,4 @@
-/* err.h - the two tiers of errors (design.md, convention 3).
+/* err.h - the two tiers of errors (docs/ARCHITECTURE.md, src/util).
  *
  * Tier 1, user-supplied input (files, images, requests, options): functions return an
  * rfs_status and leave a message for rfs_last_error(). RFS_FAIL() does both in one line:
