@@ -163,7 +163,8 @@ static const cli_opt bench_opts[] = {
     {"--decode-frames", 0, "N", "with --source: frames decoded up front and cycled; default 64"},
     {"--sessions", 0, "N",
      "with --source: N streams side by side, each its own session of the one model\n"
-     "(two batches in flight each); total frames/s and the device memory they hold"},
+     "(two batches in flight each); total frames/s and the device memory they hold;\n"
+     "default 0 (one stream)"},
     {"--help", 'h', NULL, "this help"},
     {NULL, 0, NULL, NULL},
 };
