@@ -29,16 +29,5 @@ struct rfs_shapes {
 /* Releases what a struct rfs_shapes holds (not the struct): for one kept by value. */
 void rfs_shapes_release(struct rfs_shapes *s);
 
-/* Transitional names, for code that has not moved to the public API yet. */
-typedef rfs_text rfs_jbuf;
-typedef struct rfs_shapes rfs_shape_ctx;
-#define rfs_jbuf_free rfs_text_free
-#define rfs_jbuf_reset rfs_text_reset
-#define rfs_jbuf_put rfs_text_put
-#define rfs_jbuf_puts rfs_text_puts
-#define rfs_jbuf_double rfs_text_double
-#define rfs_jbuf_int rfs_text_int
-#define rfs_jbuf_string rfs_text_string
-#define rfs_shape_ctx_free rfs_shapes_release
 
 #endif
