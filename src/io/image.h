@@ -90,13 +90,16 @@ const char *rfs_image_format_name(rfs_image_format f);
  * On failure out keeps a valid (possibly reallocated) buffer but undefined pixels. */
 rfs_status rfs_image_decode(rfs_frame *out, const uint8_t *bytes, size_t n,
                             const rfs_decode_opts *o);
-/* Reads a whole file (at most 1 GiB) and decodes it; errors are prefixed with the path. */
+/* Reads a whole file (at most 1 GiB) and decodes it; errors are prefixed with the path.
+ * Anything but a regular file (FIFO, device, directory) is refused before it is read. */
 rfs_status rfs_image_load(rfs_frame *out, const char *path, const rfs_decode_opts *o);
 
 /* ---- encoding ---------------------------------------------------------------------------- */
 
 /* Writes an 8-bit RGB PNG (zlib level 1, as cv2.imwrite's default) from a BGR8 or RGB8
- * frame. A partly written file is removed on failure. */
+ * frame. The file is written under a temporary name in path's directory and renamed to
+ * path only when complete; on failure path is left as it was (never truncated or removed),
+ * and a path that exists as something other than a regular file is refused. */
 rfs_status rfs_image_write_png(const char *path, const rfs_frame *f);
 
 #endif
