@@ -50,9 +50,13 @@ typedef struct rfs_video_opts {
     int no_auto_rotate;  /* 1: ignore the rotation metadata (cv2 CAP_PROP_ORIENTATION_AUTO 0) */
     int rgb;             /* 1: RGB8 frames instead of BGR8 */
     uint64_t max_pixels; /* frame size limit; 0: RFS_IMAGE_MAX_PIXELS_DEFAULT */
+    int allow_stream;    /* 1: path may be anything FFmpeg opens (URL, pipe:, FIFO, device such
+                          * as a webcam); 0: only an existing regular file, checked before it
+                          * is opened, and FFmpeg opens nothing else on its behalf */
 } rfs_video_opts;
 
-/* Opens a video file and its first video stream; o may be NULL. */
+/* Opens a video file and its first video stream; o may be NULL. Without o->allow_stream,
+ * a path that is not a regular file (FIFO, device, directory) is refused at once. */
 rfs_status rfs_video_open(rfs_video **out, const char *path, const rfs_video_opts *o);
 
 /* Decodes the next frame into frame (its buffer is reused when big enough).
@@ -67,7 +71,13 @@ double rfs_video_fps(const rfs_video *v);  /* cv2 CAP_PROP_FPS */
  * from the number of frames actually decoded. */
 int64_t rfs_video_frame_count(const rfs_video *v);
 int rfs_video_rotation(const rfs_video *v); /* 0, 90, 180, 270 (clockwise, as applied) */
-/* Frames returned or failed so far; the index of the last one is this minus 1. */
+/* The number of the frame the last rfs_video_read returned or failed on, plus one (0
+ * before the first read; at the end, the number of frames the video spans). Frames are
+ * numbered in the container's order as cv2 counts them while the stream is sound; after a
+ * decode error or damaged data the next frame is numbered from its timestamp, so frames
+ * lost to damage leave a gap and every later frame keeps its own number. Numbers of
+ * returned frames only increase; an error for a packet the decoder rejected carries that
+ * packet's frame number, which may be lower than the frame before it (decoders reorder). */
 int64_t rfs_video_frame_index(const rfs_video *v);
 void rfs_video_close(rfs_video *v); /* accepts NULL */
 
