@@ -531,6 +531,10 @@ static rfs_status wr_open_ffmpeg(rfs_video_writer *w, double fps) {
     char eb[128];
     int ret;
     pthread_once(&ff_once, ff_init);
+    /* first of all the temporary file: a destination that is a directory, FIFO or device
+     * is refused before anything else is set up */
+    rfs_status st = rfs_outfile_open(&w->out, w->path, 0);
+    if (st) return st;
     if (avformat_alloc_output_context2(&w->oc, NULL, NULL, w->path) < 0 &&
         avformat_alloc_output_context2(&w->oc, NULL, "mp4", w->path) < 0)
         return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: no muxer for this file name", w->path);
@@ -569,10 +573,7 @@ static rfs_status wr_open_ffmpeg(rfs_video_writer *w, double fps) {
     w->yuv->width = w->ew;
     w->yuv->height = w->eh;
     if (av_frame_get_buffer(w->yuv, 32) < 0) return RFS_FAIL(RFS_ERR_NOMEM, "%s: out of memory", w->path);
-    /* The encoder works; now the temporary file (the destination is refused here if it is
-     * a directory, FIFO or device) opened by FFmpeg as a plain file. */
-    rfs_status st = rfs_outfile_open(&w->out, w->path, 0);
-    if (st) return st;
+    /* the temporary file made at the start, opened by FFmpeg as a plain file */
     size_t n = strlen(w->out.tmp) + 6;
     char *url = malloc(n);
     if (!url) return RFS_ERR_NOMEM;
