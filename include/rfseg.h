@@ -228,8 +228,9 @@ typedef struct rfs_image {
 } rfs_image;
 
 typedef enum rfs_preset {
-    RFS_PRESET_ROBOFLOW = 0, /* Roboflow inference R1 (roboflow-pipeline.md) */
-    RFS_PRESET_RFDETR = 1,   /* official rfdetr 1.4.1 RFDETR.predict */
+    RFS_PRESET_ROBOFLOW = 0,  /* Roboflow inference (docs/presets.md) */
+    RFS_PRESET_RFDETR = 1,    /* official rfdetr RFDETR.predict as of rfdetr 1.9+ */
+    RFS_PRESET_RFDETR_14 = 2, /* official rfdetr 1.4.1 RFDETR.predict */
 } rfs_preset;
 
 typedef struct rfs_predict_opts {
@@ -258,17 +259,18 @@ typedef struct rfs_detection {
     float score;   /* sigmoid probability */
     int class_id;  /* logit index (rfdetr preset) or remapped class (roboflow preset) */
     int query;     /* decoder query it came from */
+    int tracker_id;/* track id from a tracker, -1 when none assigned one */
     rfs_mask mask; /* when requested */
 } rfs_detection;
 
+/* Detections of one frame. The fields are read-only for the caller; the storage behind
+ * them is the library's, reused from call to call (no allocation once warm), released by
+ * rfs_result_free. Zero-initialise before first use. */
 typedef struct rfs_result {
-    int width, height; /* frame size */
+    int width, height;   /* frame size */
     int count;
-    rfs_detection *dets; /* descending score */
-    /* internal: storage reused from call to call (no allocation once warm) */
-    int capacity;
-    uint8_t *pool;       /* mask bytes of all detections */
-    size_t pool_cap;
+    rfs_detection *dets; /* count detections, descending score */
+    struct rfs_result_store *store; /* private */
 } rfs_result;
 
 /* Time spent per stage by rfs_predict on this session since the last reset, summed over
@@ -278,6 +280,20 @@ typedef struct rfs_stage_times {
     long frames, batches;
 } rfs_stage_times;
 void rfs_session_times(const rfs_session *s, rfs_stage_times *out);
+
+/* The network alone, timed: `iters` runs at `batch` on whatever the session's input
+ * buffer holds (median and fastest), plus the time per stage, the threads used (CPU) and
+ * the device or instruction-set path. For benchmarks, never on the hot path. */
+typedef struct rfs_profile {
+    double network_ms;     /* median of iters runs */
+    double network_min_ms; /* fastest run */
+    int nstages;
+    const char *stage[16]; /* stage names (static strings) */
+    double stage_ms[16];   /* mean time per stage */
+    int threads;           /* CPU threads of the session (CPU backend) */
+    char device[96];       /* "cpu (OpenBLAS, fp32)", "NVIDIA H200 (sm_90a, fp16)", ... */
+} rfs_profile;
+rfs_status rfs_session_profile(rfs_session *s, int batch, int iters, rfs_profile *out);
 void rfs_session_times_reset(rfs_session *s);
 
 /* Preprocesses, runs and post-processes n frames (n <= max_batch), filling results[n]. */
@@ -295,6 +311,11 @@ rfs_status rfs_predict_submit(rfs_session *s, const rfs_image *frames, int n,
 rfs_status rfs_predict_collect(rfs_session *s, rfs_result *results, int *count);
 int rfs_predict_pending(const rfs_session *s);
 void rfs_result_free(rfs_result *r);
+
+/* The network input and outputs of the last predicted frame (image 0 of the last batch)
+ * as a safetensors file: input (1, 3, R, R), pred_logits (1, nq, K), pred_boxes (1, nq, 4),
+ * pred_masks (1, nq, R/4, R/4), float32, on every backend. */
+rfs_status rfs_session_save_raw(rfs_session *s, const char *path);
 
 #ifdef __cplusplus
 }

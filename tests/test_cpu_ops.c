@@ -91,7 +91,8 @@ TEST(attention) {
     int nseq = 3, T = 131, heads = 3, dh = 16, C = heads * dh, ld = 3 * C + 5;
     float *qkv = rvec((size_t)nseq * T * ld, 1), *out = malloc(sizeof(float) * nseq * T * C);
     float *scratch = malloc(sizeof(float) * rfs_attention_scratch(T, omp_get_max_threads()));
-    rfs_attention_cpu(out, C, qkv, ld, qkv + C, ld, qkv + 2 * C, ld, nseq, T, heads, dh, scratch);
+    rfs_attention_cpu(out, C, qkv, ld, qkv + C, ld, qkv + 2 * C, ld, nseq, T, heads, dh,
+                      omp_get_max_threads(), scratch);
     double *ref = calloc((size_t)nseq * T * C, sizeof(double)), *p = malloc(sizeof(double) * T);
     for (int s = 0; s < nseq; s++)
         for (int h = 0; h < heads; h++)

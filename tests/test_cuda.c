@@ -20,7 +20,7 @@
 #include "cpu/ops.h"
 #include "cuda/backend.h"
 #include "io/tensorfile.h"
-#include "model/session.h"
+#include "pipeline/session.h"
 #include "pipeline/select.h"
 
 #include <math.h>
@@ -338,7 +338,8 @@ static void attn_case(rfs_dtype t, int nseq, int T, int heads, int dh, int packe
     const float *q = qkv, *k = packed ? qkv + C : qkv + rows * C, *v = packed ? qkv + 2 * C : qkv + 2 * rows * C;
     float *ref = malloc(sizeof(float) * rows * C);
     float *scratch = malloc(sizeof(float) * rfs_attention_scratch(T, omp_get_max_threads()));
-    rfs_attention_cpu(ref, C, q, ldq, k, ldq, v, ldq, nseq, T, heads, dh, scratch);
+    rfs_attention_cpu(ref, C, q, ldq, k, ldq, v, ldq, nseq, T, heads, dh, omp_get_max_threads(),
+                      scratch);
     void *d = dev(qkv, rows * 3 * C, t), *dout = dev_poison(rows * C, t);
     const size_t es = rfs_dtype_size(t);
     char *base = d;

@@ -29,9 +29,9 @@
 #include "cuda/backend.h"
 #include "io/image.h"
 #include "model/model.h"
-#include "model/session.h"
+#include "pipeline/session.h"
 #include "pipeline/maskup.h"
-#include "pipeline/predict.h"
+#include "lab.h"
 #include "pipeline/select.h"
 
 #include <math.h>

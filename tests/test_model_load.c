@@ -11,7 +11,7 @@
 #include "harness.h"
 
 #include "io/tensorfile.h"
-#include "model/session.h"
+#include "pipeline/session.h"
 
 #include <math.h>
 

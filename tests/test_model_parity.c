@@ -13,7 +13,7 @@
 #include "harness.h"
 
 #include "io/tensorfile.h"
-#include "model/session.h"
+#include "pipeline/session.h"
 #include "pipeline/select.h"
 
 #include <math.h>
@@ -131,7 +131,7 @@ static void check_post(const rfs_session *s, const rfs_tensorfile *ref, const ch
     float *prob = malloc(sizeof(float) * (size_t)nq * K);
     rfs_cand *cand = malloc(sizeof(rfs_cand) * (size_t)nq * K);
     if (scores && labels && boxes && idx && prob && cand) {
-        int k = rfs_select_topk(cand, s->out_logits, nq, K, c->num_select, idx, prob);
+        int k = rfs_select_topk(cand, s->net->logits, nq, K, c->num_select, idx, prob);
         CHECKF((size_t)k == ns, "%s/%s: %d selected, reference %zu", model, img, k, ns);
         for (int i = 0; i < k && (size_t)i < ns; i++) {
             CHECKF(fabsf(cand[i].score - scores[i]) <= 1e-5f, "%s/%s: score %d: %.8f vs %.8f",
@@ -139,7 +139,7 @@ static void check_post(const rfs_session *s, const rfs_tensorfile *ref, const ch
             /* the entry with the same (label, box) must exist among reference entries whose
              * score ties with ours (sets where scores tie) */
             float xyxy[4];
-            rfs_box_xyxy(xyxy, s->out_boxes + (size_t)cand[i].query * 4, (float)W, (float)H);
+            rfs_box_xyxy(xyxy, s->net->boxes + (size_t)cand[i].query * 4, (float)W, (float)H);
             int match = 0;
             for (size_t j = 0; j < ns && !match; j++) {
                 if (fabsf(scores[j] - cand[i].score) > 1e-5f) continue;

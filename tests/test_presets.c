@@ -13,7 +13,7 @@
 #include "io/image.h"
 #include "io/tensorfile.h"
 #include "pipeline/maskup.h"
-#include "pipeline/predict.h"
+#include "lab.h"
 #include "model/model.h"
 
 #include <math.h>

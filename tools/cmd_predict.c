@@ -6,7 +6,6 @@
 #include "io/image.h"
 #include "io/tensorfile.h"
 #include "model/model.h"
-#include "pipeline/predict.h"
 #include "pipeline/response.h"
 
 #include <errno.h>
@@ -22,22 +21,6 @@ typedef struct predict_args {
     float confidence;
     int have_confidence;
 } predict_args;
-
-/* --raw-out: input, pred_logits, pred_boxes, pred_masks of one image as safetensors. */
-static int write_raw(const char *path, rfs_session *s, const rfs_config *c) {
-    const float *in = rfs_session_input(s);
-    rfs_raw raw;
-    if (rfs_forward(s, in, 1, &raw) != RFS_OK) return 0; /* idempotent: same input again */
-    const int64_t nq = c->num_queries, K = c->num_classes, R = c->resolution, H4 = c->mask_side;
-    rfs_tensor_out t[4] = {
-        {"input", RFS_DT_F32, 4, {1, 3, R, R}, in},
-        {"pred_logits", RFS_DT_F32, 3, {1, nq, K}, raw.logits},
-        {"pred_boxes", RFS_DT_F32, 3, {1, nq, 4}, raw.boxes},
-        {"pred_masks", RFS_DT_F32, 4, {1, nq, H4, H4}, raw.masks},
-    };
-    const char *meta[] = {"model", c->size, "producer", "rfseg " RFSEG_VERSION};
-    return rfs_safetensors_write(path, t, 4, meta, 2) == RFS_OK;
-}
 
 /* --annotate: the frame with its masks, boxes and labels as a PNG. With several images
  * the destination is a directory and each PNG is named after its image. */
@@ -173,7 +156,7 @@ int cmd_predict(int argc, char **argv) {
         if (!last_ok) {
             fprintf(stderr, "rfseg predict: --raw-out: the last image failed, nothing written\n");
             failures++;
-        } else if (!write_raw(a.raw_out, s, rfs_model_config(m))) {
+        } else if (rfs_session_save_raw(s, a.raw_out) != RFS_OK) {
             fprintf(stderr, "rfseg predict: --raw-out: %s\n", rfs_last_error());
             failures++;
         }

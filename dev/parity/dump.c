@@ -2,7 +2,7 @@
  * outputs to a safetensors file, for offline comparison with numpy.
  *   cc ... dev/parity/dump.c build/librfseg.a ...; dump MODEL.pth REF.safetensors IMAGE OUT */
 #include "io/tensorfile.h"
-#include "model/session.h"
+#include "pipeline/session.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

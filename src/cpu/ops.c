@@ -9,6 +9,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The transcendental loops are compiled twice, for the baseline and for x86-64-v3 (AVX2),
@@ -98,11 +99,12 @@ size_t rfs_attention_scratch(int T, int threads) { return (size_t)threads * ATT_
 
 void rfs_attention_cpu(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                        const float *v, int ldv, int nseq, int T, int heads, int dh,
-                       float *scratch) {
+                       int threads, float *scratch) {
     const int nqb = (T + ATT_QB - 1) / ATT_QB;
     const long jobs = (long)nseq * heads * nqb;
     const float scale = (float)(1.0 / sqrt((double)dh));
-#pragma omp parallel
+    /* the team never exceeds `threads`, so every thread number owns a scratch block */
+#pragma omp parallel num_threads(threads)
     {
         float *S = scratch + (size_t)omp_get_thread_num() * ATT_QB * T;
 #pragma omp for schedule(dynamic, 1)
@@ -247,4 +249,114 @@ void rfs_msda_cpu(float *out, const float *value, int H, int W, const float *off
             for (int d = 0; d < dh; d++) o[h * dh + d] = (float)acc[d];
         }
     }
+}
+
+/* ---- the network's own steps ------------------------------------------------------------ */
+
+void rfs_patch_gather_cpu(float *patches, const float *img, int R, int ps, int threads) {
+    const int G = R / ps, K = 3 * ps * ps;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int p = 0; p < G * G; p++) {
+        int py = p / G, px = p % G;
+        float *dst = patches + (size_t)p * K;
+        for (int ci = 0; ci < 3; ci++)
+            for (int ky = 0; ky < ps; ky++)
+                memcpy(dst + (ci * ps + ky) * ps,
+                       img + ((size_t)ci * R + py * ps + ky) * R + px * ps, sizeof(float) * ps);
+    }
+}
+
+void rfs_embed_cpu(float *x, const float *pe, const float *cls, const float *pos, int G,
+                   int nw, int D) {
+    const int gw = G / nw, Tw = 1 + gw * gw;
+    for (int wy = 0; wy < nw; wy++)
+        for (int wx = 0; wx < nw; wx++) {
+            float *seq = x + (size_t)(wy * nw + wx) * Tw * D;
+            for (int d = 0; d < D; d++) seq[d] = cls[d] + pos[d];
+            for (int yy = 0; yy < gw; yy++)
+                for (int xx = 0; xx < gw; xx++) {
+                    int gy = wy * gw + yy, gx = wx * gw + xx;
+                    const float *src = pe + (size_t)(gy * G + gx) * D;
+                    const float *pp = pos + (size_t)(1 + gy * G + gx) * D;
+                    float *dst = seq + (size_t)(1 + yy * gw + xx) * D;
+                    for (int d = 0; d < D; d++) dst[d] = src[d] + pp[d];
+                }
+        }
+}
+
+/* The grid proposal of token t: (x + 0.5) / G, (y + 0.5) / G, 0.05, 0.05, or all zero when
+ * any coordinate falls outside (0.01, 0.99). Returns whether it is valid. */
+static int grid_proposal(float p[4], int t, int G) {
+    p[0] = (float)((t % G) + 0.5f) / (float)G;
+    p[1] = (float)((t / G) + 0.5f) / (float)G;
+    p[2] = p[3] = 0.05f;
+    int valid = 1;
+    for (int k = 0; k < 4; k++) valid &= p[k] > 0.01f && p[k] < 0.99f;
+    if (!valid) memset(p, 0, sizeof(float) * 4);
+    return valid;
+}
+
+void rfs_mask_invalid_cpu(float *omem, const float *mem, int G, int C) {
+    for (int t = 0; t < G * G; t++) {
+        float p[4];
+        if (grid_proposal(p, t, G)) memcpy(omem + (size_t)t * C, mem + (size_t)t * C, sizeof(float) * C);
+        else memset(omem + (size_t)t * C, 0, sizeof(float) * C);
+    }
+}
+
+static void reparam(float *box, const float *d, const float *p) {
+    box[0] = d[0] * p[2] + p[0];
+    box[1] = d[1] * p[3] + p[1];
+    box[2] = expf(d[2]) * p[2];
+    box[3] = expf(d[3]) * p[3];
+}
+
+static int cmp_score_desc(const void *pa, const void *pb, void *ctx) {
+    const float *sc = ctx;
+    int ia = *(const int *)pa, ib = *(const int *)pb;
+    if (sc[ia] != sc[ib]) return sc[ia] > sc[ib] ? -1 : 1;
+    return ia - ib; /* ties: lower index first (torch.topk leaves it unspecified) */
+}
+
+void rfs_two_stage_select_cpu(float *ref, int *order, float *enc_boxes, float *score,
+                              const float *enc_cls, int K, const float *enc_d,
+                              const float *refpoint, int G, int nq) {
+    const int N = G * G;
+    for (int t = 0; t < N; t++) {
+        float p[4];
+        grid_proposal(p, t, G);
+        reparam(enc_boxes + (size_t)t * 4, enc_d + (size_t)t * 4, p);
+        const float *row = enc_cls + (size_t)t * K;
+        float mx = row[0];
+        for (int k = 1; k < K; k++) mx = row[k] > mx ? row[k] : mx;
+        score[t] = mx;
+        order[t] = t;
+    }
+    qsort_r(order, (size_t)N, sizeof(int), cmp_score_desc, score);
+    const int k = nq < N ? nq : N;
+    for (int i = 0; i < nq; i++) {
+        const float *r = refpoint + (size_t)i * 4;
+        if (i < k) reparam(ref + (size_t)i * 4, r, enc_boxes + (size_t)order[i] * 4);
+        else memcpy(ref + (size_t)i * 4, r, sizeof(float) * 4);
+    }
+}
+
+void rfs_sine_embed_cpu(float *sine, const float *ref, int rows, int C) {
+    static const int comp[4] = {1, 0, 2, 3};
+    const int F = C / 2;
+    for (int q = 0; q < rows; q++)
+        for (int j = 0; j < 4; j++) {
+            float v = ref[q * 4 + comp[j]] * (float)(2 * M_PI);
+            float *e = sine + (size_t)q * 2 * C + j * F;
+            for (int k = 0; k < F; k++) {
+                float dt = powf(10000.f, (float)(2 * (k / 2)) / (float)F);
+                float u = v / dt;
+                e[k] = k % 2 ? cosf(u) : sinf(u);
+            }
+        }
+}
+
+void rfs_box_reparam_cpu(float *boxes, const float *deltas, const float *ref, int rows) {
+    for (int q = 0; q < rows; q++)
+        reparam(boxes + (size_t)q * 4, deltas + (size_t)q * 4, ref + (size_t)q * 4);
 }

@@ -31,11 +31,12 @@ void rfs_act_cpu(float *x, size_t n, rfs_act act);
 /* Multi-head scaled-dot-product attention over nseq independent sequences of T tokens.
  * q, k, v: (nseq*T, heads*dh) slices with row strides ldq/ldk/ldv; head h owns channels
  * [h*dh, (h+1)*dh). out: (nseq*T, heads*dh) with row stride ldo. softmax(q k^T / sqrt(dh)) v.
- * scratch: rfs_attention_scratch(T, threads) floats. */
+ * Runs on a team of at most `threads` threads; scratch: rfs_attention_scratch(T, threads)
+ * floats (one block per thread of the team). */
 size_t rfs_attention_scratch(int T, int threads);
 void rfs_attention_cpu(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                        const float *v, int ldv, int nseq, int T, int heads, int dh,
-                       float *scratch);
+                       int threads, float *scratch);
 
 /* im2col for a 3x3, stride 1, padding 1 convolution on an HWC map (H*W, C) with row
  * stride ldx: col (H*W, C*9), column index c*9 + ky*3 + kx (PyTorch weight order). */
@@ -56,5 +57,37 @@ void rfs_resize_bilinear_hwc_cpu(float *y, int Ho, int Wo, const float *x, int H
  * fused projection: off first, then aw). */
 void rfs_msda_cpu(float *out, const float *value, int H, int W, const float *offaw, int ldoa,
                   const float *ref, int nq, int heads, int dh, int npts);
+
+/* ---- the network's own steps (docs/network.md); each has a _cuda twin of the same
+ * name (cuda/backend.h), batched over images there ---------------------------------------- */
+
+/* Patch pixels (3.2): img (3, R, R) -> patches (G*G, 3*ps*ps), G = R/ps, each patch in the
+ * conv weight's (ci, ky, kx) order. */
+void rfs_patch_gather_cpu(float *patches, const float *img, int R, int ps, int threads);
+
+/* Tokens (3.2): x (nw*nw*Tw, D) in the windowed layout, Tw = 1 + (G/nw)^2: per window the
+ * CLS token (cls + pos[0]) then its patches, pe (G*G, D, grid order) + pos[1 + pixel]. */
+void rfs_embed_cpu(float *x, const float *pe, const float *cls, const float *pos, int G,
+                   int nw, int D);
+
+/* Two-stage memory (6.1): omem (G*G, C) = mem with the rows of the tokens whose grid
+ * proposal falls outside (0.01, 0.99) zeroed. */
+void rfs_mask_invalid_cpu(float *omem, const float *mem, int G, int C);
+
+/* Two-stage selection (6.1, 6.2): score = max over K of enc_cls (N, K), encoder boxes
+ * (N, 4) = the deltas enc_d applied to the grid proposals, the nq best tokens by score
+ * (ties: lower token first) into order, and the reference boxes ref (nq, 4) = the
+ * refpoint deltas applied to their boxes (refpoint rows past N kept as they are).
+ * enc_boxes and score are outputs too (N each; the trace reads them). */
+void rfs_two_stage_select_cpu(float *ref, int *order, float *enc_boxes, float *score,
+                              const float *enc_cls, int K, const float *enc_d,
+                              const float *refpoint, int G, int nq);
+
+/* Query sine embedding (6.3): ref (rows, 4) cxcywh -> sine (rows, 2C), components in the
+ * order y, x, w, h, each C/2 wide (sin at even, cos at odd frequencies). */
+void rfs_sine_embed_cpu(float *sine, const float *ref, int rows, int C);
+
+/* Box reparameterisation (7): boxes (rows, 4) = (d_xy * r_wh + r_xy, exp(d_wh) * r_wh). */
+void rfs_box_reparam_cpu(float *boxes, const float *deltas, const float *ref, int rows);
 
 #endif

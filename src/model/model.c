@@ -24,6 +24,7 @@ size_t rfs_model_param_count(const rfs_model *m) {
 
 void rfs_model_free(rfs_model *m) {
     if (!m) return;
+    rfs_model_forms_free(m);
     free(m->arena);
     for (int i = 0; i < m->n_class_names; i++) free(m->class_names[i]);
     free(m->class_names);
@@ -162,15 +163,19 @@ static rfs_status alloc_model(rfs_model **out, const rfs_config *cfg, rfs_bindin
     if (!m) return RFS_ERR_NOMEM;
     m->cfg = *cfg;
     rfs_package_defaults(&m->pkg);
+    if (rfs_model_forms_init(m) != RFS_OK) {
+        free(m);
+        return RFS_ERR_NOMEM;
+    }
     *ntab = rfs_bindings_build(tab, cfg, &m->arena_len);
     if (*ntab < 0) {
-        free(m);
+        rfs_model_free(m);
         return RFS_ERR_NOMEM;
     }
     m->arena = rfs_aligned_alloc(sizeof(float) * m->arena_len);
     if (!m->arena) {
         free(*tab);
-        free(m);
+        rfs_model_free(m);
         return RFS_ERR_NOMEM;
     }
     memset(m->arena, 0, sizeof(float) * m->arena_len);

@@ -130,7 +130,37 @@ struct rfs_model {
     int n_pkg_names;
     int *remap;        /* logit index -> reported id, -1 = removed (packages); NULL: identity */
     char source[512];  /* path or "random:<size>" */
+    struct rfs_model_forms *forms; /* per-device weight forms (below); the only mutable part */
 };
+
+/* Per-device weight forms. A backend may need the weights in a form of its own (packed
+ * for the CPU's kernels, uploaded to a GPU); it makes that form once per model and
+ * device, on the first session that needs it, and every later session on that device
+ * shares it. The forms are reference counted: the last session to release one frees it.
+ * Slots are guarded by the model's lock, so sessions may be created and freed on any
+ * threads; everything else in rfs_model is read-only after load. The model must outlive
+ * its sessions. */
+enum { RFS_MAX_DEVICES = 16, RFS_FORM_KINDS = 4 };
+
+typedef struct rfs_form {
+    void *data;                  /* the backend's weight form */
+    void (*destroy)(void *data); /* how to release it */
+    int refs;
+} rfs_form;
+
+/* Returns the form in slot (device, kind), creating it with make(m, device, kind, &data)
+ * when the slot is empty, and takes a reference. device: RFS_MAX_DEVICES slots per
+ * backend, the CPU uses device 0 of its own table; kind: a backend-defined variant
+ * (e.g. the precision). Returns NULL with the error set when make fails. */
+typedef rfs_status (*rfs_form_make_fn)(const rfs_model *m, int device, int kind, void **data,
+                                       void (**destroy)(void *));
+void *rfs_model_form_acquire(const rfs_model *m, rfs_backend backend, int device, int kind,
+                             rfs_form_make_fn make);
+/* Drops a reference taken by rfs_model_form_acquire; frees the form at zero. */
+void rfs_model_form_release(const rfs_model *m, rfs_backend backend, int device, int kind);
+/* Model lifetime (model.c): the slots and their lock. */
+rfs_status rfs_model_forms_init(rfs_model *m);
+void rfs_model_forms_free(rfs_model *m);
 
 /* Config from a checkpoint (args when present, tensor shapes always); validates it. */
 rfs_status rfs_config_from_file(rfs_config *cfg, const rfs_tensorfile *f, const char *label);

@@ -1,21 +1,19 @@
 /* predict.c - frames in, detections out: preprocess (preset), forward, select (preset),
  * boxes, masks for the kept detections only. All scratch lives in the session and the
  * result; once warm (same frame size), a call allocates nothing. */
-#include "pipeline/predict.h"
+#include "lab.h"
 
-#include "model/session.h"
+#include "pipeline/geometry.h"
 #include "pipeline/maskup.h"
 #include "pipeline/preprocess.h"
+#include "pipeline/result.h"
 #include "pipeline/select.h"
+#include "pipeline/session.h"
 #include "util/err.h"
 
 #include <math.h>
 #include <string.h>
 #include <time.h>
-
-#if RFS_HAVE_CUDA
-#include "cuda/backend.h"
-#endif
 
 static double now_ms(void) {
     struct timespec ts;
@@ -26,20 +24,11 @@ static double now_ms(void) {
 void rfs_session_times(const rfs_session *s, rfs_stage_times *out) { *out = s->times; }
 void rfs_session_times_reset(rfs_session *s) { memset(&s->times, 0, sizeof s->times); }
 
-/* Where a frame's network input came from (roboflow preset, roboflow-pipeline.md 1.3-1.4):
- * the static-crop rectangle of the original frame, then the resize mode's pads and scale
- * inside the R x R input. Boxes and masks are mapped back through it. */
-typedef struct frame_geom {
-    int crop_x, crop_y, w, h;           /* the part of the frame the network saw */
-    int pad[4];                         /* left, top, right, bottom (may be negative) */
-    float scale_w, scale_h;             /* network pixels per frame pixel, float32 */
-} frame_geom;
-
-typedef struct pred_state {
+struct rfs_pred_state {
     rfs_preprocess_ctx pre;
     uint8_t *bgr;            /* frames converted for the roboflow preset (RGB in, grayscale) */
     size_t bgr_cap;
-    frame_geom *geom;        /* per batch slot */
+    rfs_frame_geom *geom;    /* per batch slot */
     float *logit_crop;       /* mask logits with the resize mode's padding removed */
     size_t logit_cap;        /* floats */
     rfs_maskup_plan plan;    /* for the last frame size and mode */
@@ -55,10 +44,10 @@ typedef struct pred_state {
     int nflight;
     rfs_result *sync_res[2]; /* [max_batch] each, allocated on first use */
     int nres;
-} pred_state;
+};
+typedef struct rfs_pred_state pred_state;
 
-void rfs_pred_state_free(void *p) {
-    pred_state *ps = p;
+void rfs_pred_state_free(pred_state *ps) {
     if (!ps) return;
     rfs_preprocess_ctx_free(&ps->pre);
     free(ps->bgr);
@@ -82,13 +71,6 @@ rfs_predict_opts rfs_predict_defaults(rfs_preset preset) {
     rfs_predict_opts o = {.preset = preset, .want_masks = 1};
     o.threshold = preset == RFS_PRESET_RFDETR ? 0.5f : 0.4f;
     return o;
-}
-
-void rfs_result_free(rfs_result *r) {
-    if (!r) return;
-    free(r->dets);
-    free(r->pool);
-    memset(r, 0, sizeof *r);
 }
 
 static pred_state *state(rfs_session *s) {
@@ -144,34 +126,28 @@ static void gray3(uint8_t *dst, const uint8_t *src, int w, int h, int stride, in
     }
 }
 
+/* One frame into the network input, after its geometry (geometry.h). */
 static rfs_status preprocess(rfs_session *s, pred_state *ps, const rfs_image *f, float *dst,
-                             const rfs_predict_opts *o, frame_geom *g) {
+                             const rfs_predict_opts *o, rfs_frame_geom *g) {
     const int R = s->m->cfg.resolution;
-    const rfs_package *pkg = &s->m->pkg;
-    if (o->preset == RFS_PRESET_RFDETR)
+    rfs_status st = rfs_frame_geom_init(g, s->m, f->width, f->height, o);
+    if (st != RFS_OK) return st;
+    if (o->preset != RFS_PRESET_ROBOFLOW)
         return rfs_preprocess_rfdetr(dst, R, f->data, f->width, f->height, f->stride,
                                      f->format == RFS_PIX_BGR8, &ps->pre);
     /* static crop: a view into the frame */
-    int rect[4] = {0, 0, f->width, f->height};
-    if (pkg->static_crop && !o->disable_static_crop)
-        rfs_static_crop_rect(rect, f->width, f->height, pkg->crop_pct[0], pkg->crop_pct[1],
-                             pkg->crop_pct[2], pkg->crop_pct[3]);
-    const int w = rect[2] - rect[0], h = rect[3] - rect[1];
-    if (w < 1 || h < 1)
-        return RFS_FAIL(RFS_ERR_ARG, "the package's static crop leaves nothing of a %dx%d frame",
-                        f->width, f->height);
-    const uint8_t *pix = f->data + (size_t)rect[1] * f->stride + (size_t)rect[0] * 3;
+    const int w = g->cw, h = g->ch;
+    const uint8_t *pix = f->data + (size_t)g->crop_y * f->stride + (size_t)g->crop_x * 3;
     int stride = f->stride;
-    rfs_status st;
     /* grayscale first, into scratch (gray is the same in both channel orders) */
     int rgb = f->format == RFS_PIX_RGB8;
-    if (pkg->grayscale && !o->disable_grayscale) {
+    if (g->gray) {
         if ((st = bgr_scratch(ps, (size_t)w * h * 3)) != RFS_OK) return st;
         gray3(ps->bgr, pix, w, h, stride, rgb);
         pix = ps->bgr;
         stride = w * 3;
         rgb = 0;
-    } else if (rgb && pkg->resize_mode != RFS_RESIZE_STRETCH) { /* these take BGR bytes */
+    } else if (rgb && g->resize_mode != RFS_RESIZE_STRETCH) { /* these take BGR bytes */
         if ((st = bgr_scratch(ps, (size_t)w * h * 3)) != RFS_OK) return st;
         for (int y = 0; y < h; y++) {
             const uint8_t *src = pix + (size_t)y * stride;
@@ -186,32 +162,17 @@ static rfs_status preprocess(rfs_session *s, pred_state *ps, const rfs_image *f,
         stride = w * 3;
         rgb = 0;
     }
-    g->crop_x = rect[0], g->crop_y = rect[1], g->w = w, g->h = h;
-    memset(g->pad, 0, sizeof g->pad);
-    switch (pkg->resize_mode) {
-    case RFS_RESIZE_LETTERBOX: {
-        rfs_letterbox lb;
-        st = rfs_preprocess_roboflow_letterbox(dst, R, pix, w, h, stride, pkg->padding_value,
-                                               &ps->pre, &lb);
-        g->pad[0] = lb.pad_left, g->pad[1] = lb.pad_top, g->pad[2] = lb.pad_right, g->pad[3] = lb.pad_bottom;
-        g->scale_w = g->scale_h = (float)lb.scale;
-        return st;
+    switch (g->resize_mode) {
+    case RFS_RESIZE_LETTERBOX:
+        return rfs_preprocess_roboflow_letterbox(dst, R, pix, w, h, stride, g->pad_value,
+                                                 &ps->pre, NULL);
+    case RFS_RESIZE_CENTER_CROP:
+        return rfs_preprocess_roboflow_center_crop(dst, R, pix, w, h, stride, NULL);
+    default:
+        /* cv2.resize treats the channels alike: RGB input resizes to the same planes */
+        if (rgb) return rfs_preprocess_roboflow_rgb(dst, R, pix, w, h, stride, &ps->pre);
+        return rfs_preprocess_roboflow(dst, R, pix, w, h, stride, &ps->pre);
     }
-    case RFS_RESIZE_CENTER_CROP: {
-        rfs_center_crop cc;
-        st = rfs_preprocess_roboflow_center_crop(dst, R, pix, w, h, stride, &cc);
-        g->pad[0] = cc.pad_left, g->pad[1] = cc.pad_top, g->pad[2] = cc.pad_right, g->pad[3] = cc.pad_bottom;
-        g->scale_w = g->scale_h = 1.0f;
-        return st;
-    }
-    case RFS_RESIZE_STRETCH:
-        break;
-    }
-    g->scale_w = (float)((double)R / w);
-    g->scale_h = (float)((double)R / h);
-    /* cv2.resize treats the channels alike: RGB input resizes to the same planes */
-    if (rgb) return rfs_preprocess_roboflow_rgb(dst, R, pix, w, h, stride, &ps->pre);
-    return rfs_preprocess_roboflow(dst, R, pix, w, h, stride, &ps->pre);
 }
 
 static rfs_status ensure_plan(pred_state *ps, int in_w, int in_h, int W, int H, rfs_maskup_mode mode) {
@@ -234,45 +195,15 @@ static rfs_status ensure_plan(pred_state *ps, int in_w, int in_h, int W, int H, 
     return RFS_OK;
 }
 
-/* Mask padding removal (letterbox / center-crop): pads scale to the mask grid with
- * Python's round (half to even); negative pads add rows/columns of logit 0. */
-static void mask_window(const frame_geom *g, int R, int H4, int win[4]) {
-    for (int k = 0; k < 4; k++) win[k] = (int)nearbyint((double)H4 / R * g->pad[k]);
-}
-
-static rfs_status reserve(rfs_result *r, int n) {
-    if (n <= r->capacity) return RFS_OK;
-    rfs_detection *d = rfs_realloc(r->dets, sizeof *d * (size_t)n);
-    if (!d) return RFS_ERR_NOMEM;
-    r->dets = d;
-    r->capacity = n;
-    return RFS_OK;
-}
-
-/* Roboflow R1 box math in float32 (roboflow-pipeline.md 2.2 step 6): xyxy in network
- * pixels (x R), minus the pads, divided by the scale, plus the static-crop offset, rounded
- * half to even; optionally clamped to the frame first (R2). */
-static void box_roboflow(float out[4], const float *b, int R, const frame_geom *g, int W, int H,
-                         int clip) {
-    const float fR = (float)R;
-    const float hw = 0.5f * b[2], hh = 0.5f * b[3];
-    float v[4] = {(b[0] - hw) * fR, (b[1] - hh) * fR, (b[0] + hw) * fR, (b[1] + hh) * fR};
-    for (int k = 0; k < 4; k++) {
-        v[k] = (v[k] - (float)g->pad[k & 1]) / (k & 1 ? g->scale_h : g->scale_w);
-        v[k] += (float)(k & 1 ? g->crop_y : g->crop_x);
-        if (clip) v[k] = fminf(fmaxf(v[k], 0.f), (float)(k & 1 ? H : W));
-        out[k] = rintf(v[k]); /* round half to even (default rounding mode) */
-    }
-}
-
 static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_image *f,
                               const rfs_predict_opts *o, rfs_result *r) {
     const rfs_config *c = &s->m->cfg;
-    const int nq = c->num_queries, K = c->num_classes, H4 = c->mask_side, R = c->resolution;
-    const float *logits = s->out_logits + (size_t)b * nq * K;
-    const float *boxes = s->out_boxes + (size_t)b * nq * 4;
-    const float *masks = s->out_masks + (size_t)b * nq * H4 * H4;
-    const frame_geom *g = &ps->geom[b];
+    const rfs_net *net = s->net;
+    const int nq = c->num_queries, K = c->num_classes, H4 = c->mask_side;
+    const float *logits = net->logits + (size_t)b * nq * K;
+    const float *boxes = net->boxes + (size_t)b * nq * 4;
+    const float *masks = net->masks + (size_t)b * nq * H4 * H4;
+    const rfs_frame_geom *g = &ps->geom[b];
     const int W = f->width, H = f->height, rf = o->preset == RFS_PRESET_ROBOFLOW;
     int n;
     double t0 = now_ms();
@@ -285,15 +216,13 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
         n = rfs_select_argmax(ps->cand, logits, nq, K, s->m->remap, rfs_model_class_count(s->m),
                               o->threshold, o->class_thresholds, o->n_class_thresholds);
     }
-    rfs_status st = reserve(r, n);
+    rfs_status st = rfs_result_reserve(r, n);
     if (st != RFS_OK) return st;
     r->width = W, r->height = H, r->count = n;
     double t1 = now_ms();
     s->times.select_ms += t1 - t0;
     /* the mask logits that map onto the frame region the network saw */
-    int win[4] = {0, 0, 0, 0};
-    if (rf) mask_window(g, R, H4, win);
-    const int mw = H4 - win[0] - win[2], mh = H4 - win[1] - win[3];
+    const int *win = g->win, mw = g->mw, mh = g->mh;
     const int cropped = win[0] || win[1] || win[2] || win[3];
     if (o->want_masks && n > 0) {
         if (mw < 1 || mh < 1)
@@ -304,8 +233,7 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
             ps->logit_crop = nb;
             ps->logit_cap = (size_t)mw * mh;
         }
-        st = ensure_plan(ps, mw, mh, rf ? g->w : W, rf ? g->h : H,
-                         rf ? RFS_MASKUP_AA : RFS_MASKUP_BILINEAR);
+        st = ensure_plan(ps, mw, mh, g->ow, g->oh, rf ? RFS_MASKUP_AA : RFS_MASKUP_BILINEAR);
         if (st != RFS_OK) return st;
     }
     size_t pool_len = 0;
@@ -315,8 +243,8 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
         d->score = cd->score;
         d->class_id = cd->cls;
         d->query = cd->query;
-        if (!rf) rfs_box_xyxy(d->box, boxes + (size_t)cd->query * 4, (float)W, (float)H);
-        else box_roboflow(d->box, boxes + (size_t)cd->query * 4, R, g, W, H, o->clip_boxes);
+        d->tracker_id = -1;
+        rfs_geom_box(d->box, boxes + (size_t)cd->query * 4, g, rf && o->clip_boxes);
         memset(&d->mask, 0, sizeof d->mask);
         if (!o->want_masks) continue;
         const float *ml = masks + (size_t)cd->query * H4 * H4;
@@ -331,24 +259,18 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
         }
         rfs_mask m;
         rfs_maskup_run(&ps->plan, &ps->scr, ml, &m);
-        if (rf && m.w) m.x0 += g->crop_x, m.y0 += g->crop_y; /* pasted at the static crop */
+        if (m.w) m.x0 += g->crop_x, m.y0 += g->crop_y; /* pasted at the static crop */
         size_t bytes = (size_t)m.w * m.h;
-        if (pool_len + bytes > r->pool_cap) {
-            size_t cap = r->pool_cap ? r->pool_cap : 65536;
-            while (cap < pool_len + bytes) cap *= 2;
-            uint8_t *np = rfs_realloc(r->pool, cap);
-            if (!np) return RFS_ERR_NOMEM;
-            r->pool = np;
-            r->pool_cap = cap;
-        }
-        if (bytes) memcpy(r->pool + pool_len, m.data, bytes);
+        uint8_t *pool = rfs_result_pool(r, pool_len + bytes);
+        if (!pool) return RFS_ERR_NOMEM;
+        if (bytes) memcpy(pool + pool_len, m.data, bytes);
         d->mask = m;
         d->mask.data = (uint8_t *)(uintptr_t)pool_len; /* offset until the pool stops moving */
         pool_len += bytes;
     }
     for (int i = 0; i < n && o->want_masks; i++) {
         rfs_mask *m = &r->dets[i].mask;
-        m->data = m->w ? r->pool + (uintptr_t)m->data : NULL;
+        m->data = m->w ? rfs_result_pool(r, 0) + (uintptr_t)m->data : NULL;
     }
     s->times.masks_ms += now_ms() - t1;
     return RFS_OK;
@@ -358,7 +280,8 @@ static rfs_status check_call(const rfs_session *s, const rfs_image *frames, int 
                              const rfs_predict_opts *o) {
     if (n < 1 || n > s->o.max_batch)
         return RFS_FAIL(RFS_ERR_ARG, "%d frames for a session of batch %d", n, s->o.max_batch);
-    if (o->preset != RFS_PRESET_ROBOFLOW && o->preset != RFS_PRESET_RFDETR)
+    if (o->preset != RFS_PRESET_ROBOFLOW && o->preset != RFS_PRESET_RFDETR &&
+        o->preset != RFS_PRESET_RFDETR_14)
         return RFS_FAIL(RFS_ERR_ARG, "unknown preset %d", (int)o->preset);
     if (!(o->threshold >= 0.f && o->threshold <= 1.f))
         return RFS_FAIL(RFS_ERR_ARG, "threshold %g outside [0, 1]", o->threshold);
@@ -373,20 +296,20 @@ static rfs_status check_call(const rfs_session *s, const rfs_image *frames, int 
 static rfs_status predict_host(rfs_session *s, pred_state *ps, const rfs_image *frames, int n,
                                const rfs_predict_opts *o, rfs_result *results, const rfs_raw *raw) {
     const rfs_config *c = &s->m->cfg;
-    const int R = c->resolution;
-    const size_t img = (size_t)3 * R * R;
+    rfs_net *net = s->net;
+    const size_t img = (size_t)3 * c->resolution * c->resolution;
     rfs_status st;
     double t0 = now_ms();
     for (int i = 0; i < n; i++)
-        if ((st = preprocess(s, ps, &frames[i], s->input + i * img, o, &ps->geom[i])) != RFS_OK)
+        if ((st = preprocess(s, ps, &frames[i], net->input + i * img, o, &ps->geom[i])) != RFS_OK)
             return st;
     double t1 = now_ms();
     if (raw) {
         const size_t nq = c->num_queries, P = (size_t)c->mask_side * c->mask_side;
-        memcpy(s->out_logits, raw->logits, sizeof(float) * n * nq * c->num_classes);
-        memcpy(s->out_boxes, raw->boxes, sizeof(float) * n * nq * 4);
-        memcpy(s->out_masks, raw->masks, sizeof(float) * n * nq * P);
-    } else if ((st = rfs_forward(s, s->input, n, NULL)) != RFS_OK) {
+        memcpy(net->logits, raw->logits, sizeof(float) * n * nq * c->num_classes);
+        memcpy(net->boxes, raw->boxes, sizeof(float) * n * nq * 4);
+        memcpy(net->masks, raw->masks, sizeof(float) * n * nq * P);
+    } else if ((st = net->ops->forward(net, net->input, n)) != RFS_OK) {
         return st;
     }
     s->times.preprocess_ms += t1 - t0;
@@ -398,15 +321,11 @@ static rfs_status predict_host(rfs_session *s, pred_state *ps, const rfs_image *
     return RFS_OK;
 }
 
-/* 1 when the batch goes through the device pipeline (cuda/pipeline.cu): a CUDA session
- * and frames of one size and format whose geometry the CPU path would accept. */
+/* 1 when the batch runs as a whole on the backend's device (CUDA: frames of one size and
+ * format whose geometry the host path would accept); else the host pipeline runs. */
 static int on_device(const rfs_session *s, const rfs_image *frames, int n, const rfs_predict_opts *o) {
-#if RFS_HAVE_CUDA
-    return s->o.backend == RFS_BACKEND_CUDA && rfs_cuda_pipe_accepts(s, frames, n, o);
-#else
-    (void)s, (void)frames, (void)n, (void)o;
-    return 0;
-#endif
+    const rfs_backend_ops *ops = s->net->ops;
+    return ops->accepts && ops->accepts(s->net, frames, n, o);
 }
 
 static rfs_status predict_any(rfs_session *s, const rfs_image *frames, int n,
@@ -420,15 +339,14 @@ static rfs_status predict_any(rfs_session *s, const rfs_image *frames, int n,
     if (ps->nflight)
         return RFS_FAIL(RFS_ERR_ARG, "rfs_predict: %d submitted batch(es) not collected yet",
                         ps->nflight);
-#if RFS_HAVE_CUDA
+    rfs_net *net = s->net;
     if (on_device(s, frames, n, o)) {
-        rfs_cuda_pipe_inject(s, raw);
-        st = rfs_cuda_pipe_submit(s, 0, frames, n, o);
-        if (st == RFS_OK) st = rfs_cuda_pipe_collect(s, 0, results);
-        if (raw) rfs_cuda_pipe_inject(s, NULL);
+        if (raw) net->ops->inject(net, raw);
+        st = net->ops->submit(net, 0, frames, n, o);
+        if (st == RFS_OK) st = net->ops->collect(net, 0, results, &s->times);
+        if (raw) net->ops->inject(net, NULL);
         return st;
     }
-#endif
     return predict_host(s, ps, frames, n, o, results, raw);
 }
 
@@ -452,21 +370,14 @@ rfs_status rfs_predict_submit(rfs_session *s, const rfs_image *frames, int n,
     if (!ps) return RFS_ERR_NOMEM;
     if (ps->nflight == 2)
         return RFS_FAIL(RFS_ERR_ARG, "two batches are in flight: collect one before submitting");
-    int lane_used[2] = {0, 0}, slot_used[2] = {0, 0};
-    for (int i = 0; i < ps->nflight; i++) {
-        if (ps->flight[i].gpu) lane_used[ps->flight[i].slot] = 1;
-        else slot_used[ps->flight[i].slot] = 1;
-    }
-    int gpu = on_device(s, frames, n, o), slot;
-#if RFS_HAVE_CUDA
+    /* device batches run on lanes, host batches were computed into result slots: each
+     * in-flight batch holds one of its kind */
+    int used[2][2] = {{0, 0}, {0, 0}};
+    for (int i = 0; i < ps->nflight; i++) used[ps->flight[i].gpu][ps->flight[i].slot] = 1;
+    const int gpu = on_device(s, frames, n, o), slot = used[gpu][0] ? 1 : 0;
     if (gpu) {
-        slot = lane_used[0] ? 1 : 0;
-        if ((st = rfs_cuda_pipe_submit(s, slot, frames, n, o)) != RFS_OK) return st;
-    } else
-#endif
-    {
-        (void)lane_used;
-        slot = slot_used[0] ? 1 : 0;
+        if ((st = s->net->ops->submit(s->net, slot, frames, n, o)) != RFS_OK) return st;
+    } else {
         if (!ps->sync_res[slot] && !(ps->sync_res[slot] = rfs_calloc((size_t)ps->nres, sizeof(rfs_result))))
             return RFS_ERR_NOMEM;
         if ((st = predict_host(s, ps, frames, n, o, ps->sync_res[slot], NULL)) != RFS_OK) return st;
@@ -486,16 +397,13 @@ rfs_status rfs_predict_collect(rfs_session *s, rfs_result *results, int *count) 
     ps->flight[0] = ps->flight[1];
     ps->nflight--;
     rfs_status st = RFS_OK;
-#if RFS_HAVE_CUDA
-    if (gpu) st = rfs_cuda_pipe_collect(s, slot, results);
+    if (gpu) st = s->net->ops->collect(s->net, slot, results, &s->times);
     else
-#endif
         for (int i = 0; i < n; i++) { /* hand the results over; the caller's storage is reused */
             rfs_result t = results[i];
             results[i] = ps->sync_res[slot][i];
             ps->sync_res[slot][i] = t;
         }
-    (void)gpu;
     if (st == RFS_OK && count) *count = n;
     return st;
 }
@@ -505,4 +413,4 @@ int rfs_predict_pending(const rfs_session *s) {
     return ps ? ps->nflight : 0;
 }
 
-const float *rfs_session_input(const rfs_session *s) { return s->input; }
+const float *rfs_session_input(const rfs_session *s) { return s->net->input; }

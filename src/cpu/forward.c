@@ -1,10 +1,11 @@
-/* forward_cpu.c - the RF-DETR-Seg forward pass on the CPU, fp32, op by op as in
- * rfdetr-seg-model.md (section numbers below refer to it). One image at a time; every
- * buffer comes from the session (no allocation here, except in trace mode).
+/* forward.c - the RF-DETR-Seg forward pass on the CPU, fp32, op by op (section numbers
+ * below refer to docs/network.md). One image at a time; every buffer comes from the
+ * backend state (net.c; no allocation here, except in trace mode). src/cuda/forward.cu
+ * has the same stages under the same names, batched.
  *
  * Layout: token-major everywhere (see cpu/ops.h); feature maps are HWC. The trace hook
  * reports tensors in PyTorch's layout (NCHW maps), under the official module names. */
-#include "model/session.h"
+#include "cpu/cpu.h"
 
 #include "cpu/ops.h"
 #include "util/err.h"
@@ -14,23 +15,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- trace --------------------------------------------------------------------------- */
 
-static void trace_nd(rfs_session *s, const char *name, const float *data, int ndim, ...) {
-    if (!s->trace) return;
+static void trace_nd(rfs_cpu_net *s, const char *name, const float *data, int ndim, ...) {
+    if (!s->base.trace) return;
     int64_t shape[8];
     va_list ap;
     va_start(ap, ndim);
     for (int i = 0; i < ndim; i++) shape[i] = va_arg(ap, int64_t);
     va_end(ap);
-    s->trace(s->trace_user, name, data, ndim, shape);
+    s->base.trace(s->base.trace_user, name, data, ndim, shape);
 }
 
 /* a (rows, cols) slice with row stride ld, reported as (1, rows, cols) */
-static void trace_tok(rfs_session *s, const char *name, const float *x, int rows, int cols,
+static void trace_tok(rfs_cpu_net *s, const char *name, const float *x, int rows, int cols,
                       int ld) {
-    if (!s->trace) return;
+    if (!s->base.trace) return;
     float *buf = malloc(sizeof(float) * (size_t)rows * cols);
     if (!buf) return;
     for (int r = 0; r < rows; r++) memcpy(buf + (size_t)r * cols, x + (size_t)r * ld, sizeof(float) * cols);
@@ -39,9 +41,9 @@ static void trace_tok(rfs_session *s, const char *name, const float *x, int rows
 }
 
 /* an HWC map (H*W, C) with row stride ld, reported as (1, C, H, W) */
-static void trace_map(rfs_session *s, const char *name, const float *x, int H, int W, int C,
+static void trace_map(rfs_cpu_net *s, const char *name, const float *x, int H, int W, int C,
                       int ld) {
-    if (!s->trace) return;
+    if (!s->base.trace) return;
     float *buf = malloc(sizeof(float) * (size_t)H * W * C);
     if (!buf) return;
     for (int p = 0; p < H * W; p++)
@@ -53,42 +55,21 @@ static void trace_map(rfs_session *s, const char *name, const float *x, int H, i
 /* ---- backbone (3) --------------------------------------------------------------------- */
 
 /* Patch embedding, CLS, position embeddings and windowing (3.2). */
-static void embed(rfs_session *s, const float *img) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_weights *w = &s->m->w;
+static void embed(rfs_cpu_net *s, const float *img) {
+    const rfs_config *c = &s->base.m->cfg;
+    const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
     const int R = c->resolution, ps = c->patch_size, G = c->grid, D = c->vit_dim;
-    const int nw = c->num_windows, gw = G / nw, Tw = 1 + gw * gw, K = 3 * ps * ps;
-    /* gather each patch's pixels in the conv weight's (ci, ky, kx) order */
-#pragma omp parallel for schedule(static)
-    for (int p = 0; p < G * G; p++) {
-        int py = p / G, px = p % G;
-        float *dst = a->patches + (size_t)p * K;
-        for (int ci = 0; ci < 3; ci++)
-            for (int ky = 0; ky < ps; ky++)
-                memcpy(dst + (ci * ps + ky) * ps,
-                       img + ((size_t)ci * R + py * ps + ky) * R + px * ps, sizeof(float) * ps);
-    }
-    /* tokens in grid order go to xn, then scatter into the windowed layout of x */
+    const int K = 3 * ps * ps;
+    rfs_patch_gather_cpu(a->patches, img, R, ps, s->threads);
+    /* tokens in grid order go to xn, then into the windowed layout of x */
     rfs_linear_cpu(a->xn, D, a->patches, K, w->patch_w, w->patch_b, G * G, D, K, RFS_ACT_NONE);
-    for (int wy = 0; wy < nw; wy++)
-        for (int wx = 0; wx < nw; wx++) {
-            float *seq = a->x + (size_t)(wy * nw + wx) * Tw * D;
-            for (int d = 0; d < D; d++) seq[d] = w->cls[d] + w->pos[d];
-            for (int yy = 0; yy < gw; yy++)
-                for (int xx = 0; xx < gw; xx++) {
-                    int gy = wy * gw + yy, gx = wx * gw + xx;
-                    const float *src = a->xn + (size_t)(gy * G + gx) * D;
-                    const float *pe = w->pos + (size_t)(1 + gy * G + gx) * D;
-                    float *dst = seq + (size_t)(1 + yy * gw + xx) * D;
-                    for (int d = 0; d < D; d++) dst[d] = src[d] + pe[d];
-                }
-        }
+    rfs_embed_cpu(a->x, a->xn, w->cls, w->pos, G, c->num_windows, D);
 }
 
 /* One pre-norm ViT layer (3.5); global layers attend over all windows of the image. */
-static void vit_layer(rfs_session *s, const rfs_vit_layer *L, int global) {
-    const rfs_config *c = &s->m->cfg;
+static void vit_layer(rfs_cpu_net *s, const rfs_vit_layer *L, int global) {
+    const rfs_config *c = &s->base.m->cfg;
     rfs_cpu_acts *a = &s->a;
     const int D = c->vit_dim, M = c->vit_mlp, nw = c->num_windows, gw = c->grid / nw;
     const int Tw = 1 + gw * gw, NT = nw * nw * Tw;
@@ -96,48 +77,48 @@ static void vit_layer(rfs_session *s, const rfs_vit_layer *L, int global) {
     rfs_linear_cpu(a->qkv, 3 * D, a->xn, D, L->q_w, L->q_b, NT, 3 * D, D, RFS_ACT_NONE);
     int nseq = global ? 1 : nw * nw, T = global ? NT : Tw;
     rfs_attention_cpu(a->att, D, a->qkv, 3 * D, a->qkv + D, 3 * D, a->qkv + 2 * D, 3 * D, nseq,
-                      T, c->vit_heads, 64, a->att_scratch);
+                      T, c->vit_heads, 64, s->threads, a->att_scratch);
     rfs_linear_cpu(a->xn, D, a->att, D, L->o_w, L->o_b, NT, D, D, RFS_ACT_NONE);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(s->threads)
     for (int t = 0; t < NT; t++)
         for (int d = 0; d < D; d++) a->x[(size_t)t * D + d] += L->ls1[d] * a->xn[(size_t)t * D + d];
     rfs_layernorm_cpu(a->xn, D, a->x, D, L->ln2_w, L->ln2_b, NT, D, 1e-6f);
     rfs_linear_cpu(a->mlp, M, a->xn, D, L->fc1_w, L->fc1_b, NT, M, D, RFS_ACT_GELU);
     rfs_linear_cpu(a->xn, D, a->mlp, M, L->fc2_w, L->fc2_b, NT, D, M, RFS_ACT_NONE);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(s->threads)
     for (int t = 0; t < NT; t++)
         for (int d = 0; d < D; d++) a->x[(size_t)t * D + d] += L->ls2[d] * a->xn[(size_t)t * D + d];
 }
 
 /* Tap (3.6): final LayerNorm, drop CLS, un-window into columns [k*D, (k+1)*D) of taps. */
-static void tap(rfs_session *s, int k) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_weights *w = &s->m->w;
+static void tap(rfs_cpu_net *s, int k) {
+    const rfs_config *c = &s->base.m->cfg;
+    const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
     const int D = c->vit_dim, G = c->grid, nw = c->num_windows, gw = G / nw, Tw = 1 + gw * gw;
     const int ld = c->num_taps * D;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(s->threads)
     for (int p = 0; p < G * G; p++) {
         int gy = p / G, gx = p % G, win = (gy / gw) * nw + gx / gw;
         int t = win * Tw + 1 + (gy % gw) * gw + gx % gw;
         rfs_layernorm_cpu(a->taps + (size_t)p * ld + k * D, ld, a->x + (size_t)t * D, D,
                           w->vit_ln_w, w->vit_ln_b, 1, D, 1e-6f);
     }
-    if (s->trace) {
+    if (s->base.trace) {
         char name[64];
         snprintf(name, sizeof name, "backbone.0.encoder.%d", k);
         trace_map(s, name, a->taps + k * D, G, G, D, ld);
     }
 }
 
-static void backbone(rfs_session *s, const float *img) {
-    const rfs_config *c = &s->m->cfg;
+static void backbone(rfs_cpu_net *s, const float *img) {
+    const rfs_config *c = &s->base.m->cfg;
     embed(s, img);
     int next_tap = 0;
     for (int i = 0; i < c->vit_layers; i++) {
         int global = 0; /* layer i is global iff i-1 is a tap layer (3.4) */
         for (int k = 0; k < c->num_taps; k++) global |= c->tap_layers[k] == i - 1;
-        vit_layer(s, &s->m->w.vit[i], global || c->num_windows == 1);
+        vit_layer(s, &s->base.m->w.vit[i], global || c->num_windows == 1);
         if (next_tap < c->num_taps && c->tap_layers[next_tap] == i) tap(s, next_tap++);
     }
 }
@@ -145,9 +126,9 @@ static void backbone(rfs_session *s, const float *img) {
 /* ---- projector (4) --------------------------------------------------------------------- */
 
 /* ConvX: conv (no bias) -> LayerNorm(1e-6) -> SiLU, on an HWC map. */
-static void convx(rfs_session *s, float *y, int ldy, const float *x, int ldx, int cin,
+static void convx(rfs_cpu_net *s, float *y, int ldy, const float *x, int ldx, int cin,
                   const rfs_convln *cl, int cout, int k3) {
-    const int G = s->m->cfg.grid;
+    const int G = s->base.m->cfg.grid;
     rfs_cpu_acts *a = &s->a;
     if (k3) {
         rfs_im2col3x3_cpu(a->pj_col, x, ldx, G, G, cin);
@@ -159,9 +140,9 @@ static void convx(rfs_session *s, float *y, int ldy, const float *x, int ldx, in
     for (int p = 0; p < G * G; p++) rfs_act_cpu(y + (size_t)p * ldy, (size_t)cout, RFS_ACT_SILU);
 }
 
-static void projector(rfs_session *s) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_weights *w = &s->m->w;
+static void projector(rfs_cpu_net *s) {
+    const rfs_config *c = &s->base.m->cfg;
+    const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
     const int G = c->grid, C = c->hidden_dim, hc = C / 2, nb = c->proj_blocks;
     const int ldc = (2 + nb) * hc, N = G * G;
@@ -180,9 +161,9 @@ static void projector(rfs_session *s) {
 
 /* The sine position encoding of the projector level (5): computed by the official model and
  * consumed by nothing; produced here only for the trace. */
-static void trace_pos_sine(rfs_session *s) {
-    if (!s->trace) return;
-    const int G = s->m->cfg.grid, C = s->m->cfg.hidden_dim, F = C / 2;
+static void trace_pos_sine(rfs_cpu_net *s) {
+    if (!s->base.trace) return;
+    const int G = s->base.m->cfg.grid, C = s->base.m->cfg.hidden_dim, F = C / 2;
     float *buf = malloc(sizeof(float) * (size_t)C * G * G);
     if (!buf) return;
     const double eps = 1e-6, scale = 2 * M_PI;
@@ -203,54 +184,27 @@ static void trace_pos_sine(rfs_session *s) {
 
 /* ---- two-stage proposals and query selection (6.1, 6.2) ------------------------------ */
 
-static int cmp_score_desc(const void *pa, const void *pb, void *ctx) {
-    const float *sc = ctx;
-    int ia = *(const int *)pa, ib = *(const int *)pb;
-    if (sc[ia] != sc[ib]) return sc[ia] > sc[ib] ? -1 : 1;
-    return ia - ib; /* ties: lower index first (torch.topk leaves it unspecified) */
-}
-
-static void box_mlp(rfs_session *s, float *out, const float *x, int n, float *const *Wt,
+static void box_mlp(rfs_cpu_net *s, float *out, const float *x, int n, float *const *Wt,
                     float *const *Bs, float *hid) {
-    const int C = s->m->cfg.hidden_dim;
+    const int C = s->base.m->cfg.hidden_dim;
     rfs_linear_cpu(hid, C, x, C, Wt[0], Bs[0], n, C, C, RFS_ACT_RELU);
     rfs_linear_cpu(hid + (size_t)n * C, C, hid, C, Wt[1], Bs[1], n, C, C, RFS_ACT_RELU);
     rfs_linear_cpu(out, 4, hid + (size_t)n * C, C, Wt[2], Bs[2], n, 4, C, RFS_ACT_NONE);
 }
 
-/* box reparameterisation: xy = d_xy * p_wh + p_xy, wh = exp(d_wh) * p_wh */
-static void reparam(float *box, const float *d, const float *p) {
-    box[0] = d[0] * p[2] + p[0];
-    box[1] = d[1] * p[3] + p[1];
-    box[2] = expf(d[2]) * p[2];
-    box[3] = expf(d[3]) * p[3];
-}
-
-static void two_stage(rfs_session *s) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_weights *w = &s->m->w;
+static void two_stage(rfs_cpu_net *s) {
+    const rfs_config *c = &s->base.m->cfg;
+    const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
     const int G = c->grid, N = G * G, C = c->hidden_dim, K = c->num_classes, nq = c->num_queries;
-    float *props = a->enc_boxes; /* proposals first, overwritten by the decoded boxes */
-    memcpy(a->omem, a->p4, sizeof(float) * (size_t)N * C);
-    for (int t = 0; t < N; t++) {
-        float p[4] = {(float)((t % G) + 0.5f) / (float)G, (float)((t / G) + 0.5f) / (float)G,
-                      0.05f, 0.05f};
-        int valid = 1;
-        for (int k = 0; k < 4; k++) valid &= p[k] > 0.01f && p[k] < 0.99f;
-        if (!valid) {
-            memset(p, 0, sizeof p);
-            memset(a->omem + (size_t)t * C, 0, sizeof(float) * C);
-        }
-        memcpy(props + (size_t)t * 4, p, sizeof p);
-    }
+    rfs_mask_invalid_cpu(a->omem, a->p4, G, C);
     rfs_linear_cpu(a->enc, C, a->omem, C, w->enc_w, w->enc_b, N, C, C, RFS_ACT_NONE);
     trace_tok(s, "transformer.enc_output.0", a->enc, N, C, C);
     rfs_layernorm_cpu(a->enc, C, a->enc, C, w->enc_ln_w, w->enc_ln_b, N, C, 1e-5f);
     trace_tok(s, "transformer.enc_output_norm.0", a->enc, N, C, C);
     rfs_linear_cpu(a->enc_cls, K, a->enc, C, w->enc_cls_w, w->enc_cls_b, N, K, C, RFS_ACT_NONE);
     box_mlp(s, a->enc_box, a->enc, N, w->enc_box_w, w->enc_box_b, a->enc_h);
-    if (s->trace) {
+    if (s->base.trace) {
         trace_tok(s, "transformer.enc_out_bbox_embed.0", a->enc_box, N, 4, 4);
         /* the hidden layers again, pre-activation, as the hooks on the Linear layers see them */
         float *h = malloc(sizeof(float) * (size_t)N * C * 2);
@@ -265,26 +219,11 @@ static void two_stage(rfs_session *s) {
         }
         trace_tok(s, "transformer.enc_out_bbox_embed.0.layers.2", a->enc_box, N, 4, 4);
     }
-    for (int t = 0; t < N; t++) {
-        float *b = a->enc_boxes + (size_t)t * 4;
-        float p[4];
-        memcpy(p, b, sizeof p);
-        reparam(b, a->enc_box + (size_t)t * 4, p);
-        const float *row = a->enc_cls + (size_t)t * K;
-        float mx = row[0];
-        for (int k = 1; k < K; k++) mx = row[k] > mx ? row[k] : mx;
-        a->score[t] = mx;
-        a->order[t] = t;
-    }
-    qsort_r(a->order, (size_t)N, sizeof(int), cmp_score_desc, a->score);
+    rfs_two_stage_select_cpu(a->ref, a->order, a->enc_boxes, a->score, a->enc_cls, K, a->enc_box,
+                             w->refpoint, G, nq);
     const int k = nq < N ? nq : N;
-    for (int i = 0; i < nq; i++) {
-        const float *r = w->refpoint + (size_t)i * 4;
-        if (i < k) reparam(a->ref + (size_t)i * 4, r, a->enc_boxes + (size_t)a->order[i] * 4);
-        else memcpy(a->ref + (size_t)i * 4, r, sizeof(float) * 4);
-    }
     memcpy(a->t, w->query_feat, sizeof(float) * (size_t)nq * C);
-    if (s->trace) {
+    if (s->base.trace) {
         float *sel = malloc(sizeof(float) * (size_t)k * (C + 4 + K));
         if (sel) {
             float *sb = sel + (size_t)k * C, *sc = sb + (size_t)k * 4;
@@ -304,22 +243,12 @@ static void two_stage(rfs_session *s) {
 /* ---- decoder (6.3 - 6.5) ------------------------------------------------------------- */
 
 /* Sine embedding of the reference boxes, order (y, x, w, h), then ref_point_head. */
-static void query_pos(rfs_session *s) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_weights *w = &s->m->w;
+static void query_pos(rfs_cpu_net *s) {
+    const rfs_config *c = &s->base.m->cfg;
+    const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
-    const int C = c->hidden_dim, F = C / 2, nq = c->num_queries;
-    static const int comp[4] = {1, 0, 2, 3};
-    for (int q = 0; q < nq; q++)
-        for (int j = 0; j < 4; j++) {
-            float v = a->ref[q * 4 + comp[j]] * (float)(2 * M_PI);
-            float *e = a->sine + (size_t)q * 2 * C + j * F;
-            for (int k = 0; k < F; k++) {
-                float dt = powf(10000.f, (float)(2 * (k / 2)) / (float)F);
-                float u = v / dt;
-                e[k] = k % 2 ? cosf(u) : sinf(u);
-            }
-        }
+    const int C = c->hidden_dim, nq = c->num_queries;
+    rfs_sine_embed_cpu(a->sine, a->ref, nq, C);
     rfs_linear_cpu(a->tmp, C, a->sine, 2 * C, w->rph_w[0], w->rph_b[0], nq, C, 2 * C, RFS_ACT_NONE);
     trace_tok(s, "transformer.decoder.ref_point_head.layers.0", a->tmp, nq, C, C);
     rfs_act_cpu(a->tmp, (size_t)nq * C, RFS_ACT_RELU);
@@ -332,9 +261,9 @@ static void add_into(float *y, const float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
-static void dec_layer(rfs_session *s, int l) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_dec_layer *L = &s->m->w.dec[l];
+static void dec_layer(rfs_cpu_net *s, int l) {
+    const rfs_config *c = &s->base.m->cfg;
+    const rfs_dec_layer *L = &s->base.m->w.dec[l];
     rfs_cpu_acts *a = &s->a;
     const int C = c->hidden_dim, nq = c->num_queries, G = c->grid, N = G * G;
     const int HP = c->ca_heads * c->dec_points, F = c->dim_feedforward;
@@ -348,7 +277,7 @@ static void dec_layer(rfs_session *s, int l) {
     rfs_linear_cpu(a->sa_v, C, a->t, C, L->sa_in_w + (size_t)2 * C * C, L->sa_in_b + 2 * C, nq, C,
                    C, RFS_ACT_NONE);
     rfs_attention_cpu(a->sa_o, C, a->sa_qk, 2 * C, a->sa_qk + C, 2 * C, a->sa_v, C, 1, nq,
-                      c->sa_heads, C / c->sa_heads, a->att_scratch);
+                      c->sa_heads, C / c->sa_heads, s->threads, a->att_scratch);
     rfs_linear_cpu(a->tmp, C, a->sa_o, C, L->sa_out_w, L->sa_out_b, nq, C, C, RFS_ACT_NONE);
     TR(".self_attn.0", a->tmp);
     for (size_t i = 0; i < n; i++) a->t[i] += a->tmp[i];
@@ -377,14 +306,14 @@ static void dec_layer(rfs_session *s, int l) {
 }
 
 /* Class and box heads on a normalised decoder output (7). */
-static void heads(rfs_session *s, const float *hs, float *logits, float *boxes, float *deltas) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_weights *w = &s->m->w;
+static void heads(rfs_cpu_net *s, const float *hs, float *logits, float *boxes, float *deltas) {
+    const rfs_config *c = &s->base.m->cfg;
+    const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
     const int C = c->hidden_dim, K = c->num_classes, nq = c->num_queries;
     rfs_linear_cpu(logits, K, hs, C, w->cls_w, w->cls_b, nq, K, C, RFS_ACT_NONE);
     box_mlp(s, deltas, hs, nq, w->box_w, w->box_b, a->box_h);
-    for (int q = 0; q < nq; q++) reparam(boxes + (size_t)q * 4, deltas + (size_t)q * 4, a->ref + (size_t)q * 4);
+    rfs_box_reparam_cpu(boxes, deltas, a->ref, nq);
 }
 
 /* Trace of the per-layer tensors the official eager forward stacks over layers. */
@@ -392,9 +321,9 @@ typedef struct layer_stack {
     float *hs, *logits, *deltas, *h0, *h1;
 } layer_stack;
 
-static void stack_layer(rfs_session *s, layer_stack *st, int l) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_weights *w = &s->m->w;
+static void stack_layer(rfs_cpu_net *s, layer_stack *st, int l) {
+    const rfs_config *c = &s->base.m->cfg;
+    const rfs_weights *w = &s->base.m->w;
     const int C = c->hidden_dim, K = c->num_classes, nq = c->num_queries;
     rfs_cpu_acts *a = &s->a;
     float *hs = st->hs + (size_t)l * nq * C;
@@ -412,8 +341,8 @@ static void stack_layer(rfs_session *s, layer_stack *st, int l) {
                    RFS_ACT_NONE);
 }
 
-static void trace_stacks(rfs_session *s, layer_stack *st) {
-    const rfs_config *c = &s->m->cfg;
+static void trace_stacks(rfs_cpu_net *s, layer_stack *st) {
+    const rfs_config *c = &s->base.m->cfg;
     const int64_t L = c->dec_layers, nq = c->num_queries, C = c->hidden_dim, K = c->num_classes;
     trace_nd(s, "transformer.decoder.0", st->hs, 4, L, (int64_t)1, nq, C);
     trace_nd(s, "transformer.0", st->hs, 4, L, (int64_t)1, nq, C);
@@ -430,9 +359,9 @@ static void trace_stacks(rfs_session *s, layer_stack *st) {
 
 /* Query branch of the seg head: query_features_proj(q + layers(norm_in(q))). With a trace
  * prefix, reports each module's output under it. */
-static void query_features(rfs_session *s, float *out, const float *q, int n, const char *trace) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_weights *w = &s->m->w;
+static void query_features(rfs_cpu_net *s, float *out, const float *q, int n, const char *trace) {
+    const rfs_config *c = &s->base.m->cfg;
+    const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
     const int C = c->hidden_dim, S = c->seg_mlp;
     char name[128];
@@ -458,9 +387,9 @@ static void query_features(rfs_session *s, float *out, const float *q, int n, co
 #undef TRQ
 }
 
-static void seg_head(rfs_session *s, float *masks) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_weights *w = &s->m->w;
+static void seg_head(rfs_cpu_net *s, float *masks) {
+    const rfs_config *c = &s->base.m->cfg;
+    const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
     const int C = c->hidden_dim, G = c->grid, H4 = c->mask_side, P = H4 * H4, nq = c->num_queries;
     rfs_resize_bilinear_hwc_cpu(a->f0, H4, H4, a->p4, G, G, C);
@@ -477,7 +406,7 @@ static void seg_head(rfs_session *s, float *masks) {
             float *f = a->f0 + (size_t)r0 * C;
             for (size_t i = 0; i < (size_t)nr * C; i++) f[i] += blk[i];
         }
-        if (s->trace) {
+        if (s->base.trace) {
             char name[64];
             snprintf(name, sizeof name, "segmentation_head.blocks.%d", b);
             trace_map(s, name, a->f0, H4, H4, C, C);
@@ -486,7 +415,7 @@ static void seg_head(rfs_session *s, float *masks) {
     rfs_linear_cpu(a->f1, C, a->f0, C, w->seg_sp_w, w->seg_sp_b, P, C, C, RFS_ACT_NONE);
     trace_map(s, "segmentation_head.spatial_features_proj", a->f1, H4, H4, C, C);
     query_features(s, a->qf, a->hs, nq, NULL);
-    if (s->trace) {
+    if (s->base.trace) {
         /* The official eager forward runs the head a second time, blocks skipped, on the
          * selected encoder features (hs_enc) for its auxiliary two-stage output; the hooks on
          * the query branch keep that second call. Reproduce it for the trace only. */
@@ -507,23 +436,39 @@ static void seg_head(rfs_session *s, float *masks) {
 
 /* ---- the whole network ----------------------------------------------------------------- */
 
-void rfs_forward_cpu(rfs_session *s, const float *input, int b) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_weights *w = &s->m->w;
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* profiling: adds the time since *t to stage k, restarts the clock */
+static void stage_done(rfs_cpu_net *s, int k, double *t) {
+    if (!s->prof) return;
+    double now = now_ms();
+    s->prof[k] += now - *t;
+    *t = now;
+}
+
+void rfs_cpu_forward_image(rfs_cpu_net *s, const float *input, float *logits, float *boxes,
+                           float *masks) {
+    const rfs_config *c = &s->base.m->cfg;
+    const rfs_weights *w = &s->base.m->w;
     rfs_cpu_acts *a = &s->a;
     const int C = c->hidden_dim, nq = c->num_queries, K = c->num_classes, L = c->dec_layers;
-    float *logits = s->out_logits + (size_t)b * nq * K;
-    float *boxes = s->out_boxes + (size_t)b * nq * 4;
-    float *masks = s->out_masks + (size_t)b * nq * c->mask_side * c->mask_side;
 
+    double t = s->prof ? now_ms() : 0;
     backbone(s, input);
+    stage_done(s, 0, &t);
     projector(s);
     trace_pos_sine(s);
+    stage_done(s, 1, &t);
     two_stage(s);
     query_pos(s);
+    stage_done(s, 2, &t);
 
     layer_stack st = {0};
-    if (s->trace) {
+    if (s->base.trace) {
         size_t n = (size_t)L * nq;
         st.hs = malloc(sizeof(float) * n * C);
         st.logits = malloc(sizeof(float) * n * K);
@@ -545,6 +490,9 @@ void rfs_forward_cpu(rfs_session *s, const float *input, int b) {
         trace_stacks(s, &st);
         free(st.hs), free(st.logits), free(st.deltas), free(st.h0), free(st.h1);
     }
+    stage_done(s, 3, &t);
     heads(s, a->hs, logits, boxes, a->deltas);
+    stage_done(s, 4, &t);
     seg_head(s, masks);
+    stage_done(s, 5, &t);
 }

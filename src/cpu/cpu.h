@@ -1,9 +1,10 @@
-/* session.h - per-thread state: activation buffers (one arena, sized once for the model
- * and max_batch), outputs, trace hook, and the backend's private state. */
-#ifndef RFS_MODEL_SESSION_H
-#define RFS_MODEL_SESSION_H
+/* cpu.h - the CPU backend's state (private to src/cpu): the activation buffers of one
+ * image, laid out in one arena sized once from the config (net.c), and the thread count
+ * every parallel region of the session uses. */
+#ifndef RFS_CPU_CPU_H
+#define RFS_CPU_CPU_H
 
-#include "model/model.h"
+#include "model/backend.h"
 
 enum { RFS_SEG_ROWS = 1024 }; /* row block of the seg head's pointwise convs */
 
@@ -52,25 +53,17 @@ typedef struct rfs_cpu_acts {
     float *att_scratch;
 } rfs_cpu_acts;
 
-struct rfs_session {
-    const rfs_model *m;
-    rfs_session_opts o;
-    int threads;
-    rfs_trace_fn trace;
-    void *trace_user;
-    float *arena;
+typedef struct rfs_cpu_net {
+    rfs_net base;     /* model, options, host input/outputs, trace hook */
+    int threads;      /* team size of every parallel region of this session */
+    float *arena;     /* every activation buffer below */
     rfs_cpu_acts a;
-    /* outputs for max_batch images */
-    float *out_logits; /* (B, nq, K) */
-    float *out_boxes;  /* (B, nq, 4) */
-    float *out_masks;  /* (B, nq, H4*H4) */
-    float *input;      /* (B, 3, R, R) preprocessing output */
-    void *pred;        /* prediction scratch (pipeline) */
-    rfs_stage_times times;
-    void *cuda;        /* CUDA backend state */
-};
+    double *prof;     /* profiling (rfs_session_profile): per-stage ms added here, or NULL */
+} rfs_cpu_net;
 
-/* The CPU forward pass of one image: input (3, R, R) -> logits/boxes/masks of image b. */
-void rfs_forward_cpu(rfs_session *s, const float *input, int b);
+/* The forward pass of one image (forward.c): input (3, R, R) -> logits (nq, K), boxes
+ * (nq, 4), mask logits (nq, H4*H4). */
+void rfs_cpu_forward_image(rfs_cpu_net *s, const float *input, float *logits, float *boxes,
+                           float *masks);
 
 #endif

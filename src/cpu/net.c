@@ -1,0 +1,173 @@
+/* net.c - the CPU backend (model/backend.h): one activation arena per session, sized once
+ * from the config; the forward pass of a batch runs image by image (forward.c) on the
+ * session's thread count. */
+#include "cpu/cpu.h"
+
+#include "cpu/ops.h"
+#include "util/err.h"
+
+#include <omp.h>
+#include <string.h>
+#include <time.h>
+
+static size_t max3(size_t a, size_t b, size_t c) {
+    size_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+/* Lays out the activations in one arena: a first pass with base NULL counts. */
+static size_t layout_acts(rfs_cpu_acts *a, const rfs_config *c, int threads, float *base) {
+    const size_t D = c->vit_dim, M = c->vit_mlp, C = c->hidden_dim, hc = C / 2;
+    const size_t G = c->grid, N = G * G, nw = c->num_windows, gw = G / nw;
+    const size_t Tw = 1 + gw * gw, NT = nw * nw * Tw, ps = c->patch_size, K = c->num_classes;
+    const size_t nq = c->num_queries, HP = (size_t)c->ca_heads * c->dec_points;
+    const size_t F = c->dim_feedforward, S = c->seg_mlp, H4 = c->mask_side, P = H4 * H4;
+    const size_t T_att = NT > nq ? NT : nq;
+    size_t off = 0;
+#define TAKE(field, n)                                                                     \
+    do {                                                                                   \
+        a->field = base ? base + off : NULL;                                               \
+        off += ((size_t)(n) + 15) & ~(size_t)15;                                           \
+    } while (0)
+    TAKE(patches, N * 3 * ps * ps);
+    TAKE(x, NT * D);
+    TAKE(xn, (NT > N ? NT : N) * D);
+    TAKE(qkv, NT * 3 * D);
+    TAKE(att, NT * D);
+    TAKE(mlp, NT * (M > D ? M : D));
+    TAKE(taps, N * c->num_taps * D);
+    TAKE(pj_cat, N * (2 + c->proj_blocks) * hc);
+    TAKE(pj_col, N * 9 * hc);
+    TAKE(pj_tmp, N * hc);
+    TAKE(p4, N * C);
+    TAKE(omem, N * C);
+    TAKE(enc, N * C);
+    TAKE(enc_cls, N * K);
+    TAKE(enc_h, N * 2 * C);
+    TAKE(enc_box, N * 4);
+    TAKE(enc_boxes, N * 4);
+    TAKE(score, N);
+    a->order = base ? (int *)(base + off) : NULL;
+    off += (N + 15) & ~(size_t)15; /* sizeof(int) == sizeof(float) */
+    TAKE(ref, nq * 4);
+    TAKE(sine, nq * 2 * C);
+    TAKE(qpos, nq * C);
+    TAKE(t, nq * C);
+    TAKE(tq, nq * C);
+    TAKE(sa_qk, nq * 2 * C);
+    TAKE(sa_v, nq * C);
+    TAKE(sa_o, nq * C);
+    TAKE(tmp, nq * C);
+    TAKE(value, N * C);
+    TAKE(offaw, nq * 3 * HP);
+    TAKE(ffn, nq * max3(F, S, C));
+    TAKE(hs, nq * C);
+    TAKE(box_h, nq * 2 * C);
+    TAKE(f0, P * C);
+    TAKE(f1, P * C);
+    TAKE(qf, nq * C);
+    TAKE(seg_blk, (P < RFS_SEG_ROWS ? P : RFS_SEG_ROWS) * C);
+    TAKE(deltas, nq * 4);
+    TAKE(att_scratch, rfs_attention_scratch((int)T_att, threads));
+#undef TAKE
+    return off;
+}
+
+static void cpu_destroy(rfs_net *n) {
+    rfs_cpu_net *s = (rfs_cpu_net *)n;
+    if (!s) return;
+    free(s->arena);
+    rfs_net_release(&s->base);
+    free(s);
+}
+
+static rfs_status cpu_create(rfs_net **out, const rfs_model *m, const rfs_session_opts *o) {
+    *out = NULL;
+    if (o->precision != RFS_FP32)
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "the CPU backend runs fp32 only");
+    rfs_cpu_net *s = rfs_calloc(1, sizeof *s);
+    if (!s) return RFS_ERR_NOMEM;
+    rfs_status st = rfs_net_init(&s->base, &rfs_backend_cpu, m, o);
+    if (st != RFS_OK) {
+        free(s);
+        return st;
+    }
+    /* fixed for the session's life: the scratch below is sized for this team */
+    s->threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+    size_t n = layout_acts(&s->a, &m->cfg, s->threads, NULL);
+    s->arena = rfs_aligned_alloc(sizeof(float) * n);
+    if (!s->arena) {
+        cpu_destroy(&s->base);
+        return RFS_FAIL(RFS_ERR_NOMEM, "out of memory for the activations of %s", m->cfg.size);
+    }
+    layout_acts(&s->a, &m->cfg, s->threads, s->arena);
+    *out = &s->base;
+    return RFS_OK;
+}
+
+static rfs_status cpu_forward(rfs_net *n, const float *input, int batch) {
+    rfs_cpu_net *s = (rfs_cpu_net *)n;
+    const rfs_config *c = &n->m->cfg;
+    const size_t img = (size_t)3 * c->resolution * c->resolution, nq = c->num_queries;
+    const size_t P = (size_t)c->mask_side * c->mask_side;
+    /* The team size also governs the library calls that start their own regions (BLAS):
+     * set on this thread only (OpenMP's nthreads ICV is per thread), restored after. */
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(s->threads);
+    for (int b = 0; b < batch; b++)
+        rfs_cpu_forward_image(s, input + b * img, n->logits + b * nq * c->num_classes,
+                              n->boxes + b * nq * 4, n->masks + b * nq * P);
+    omp_set_num_threads(prev);
+    return RFS_OK;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static rfs_status cpu_profile(rfs_net *n, int batch, int iters, rfs_profile *out) {
+    rfs_cpu_net *s = (rfs_cpu_net *)n;
+    memset(out, 0, sizeof *out);
+    double *t = rfs_malloc(sizeof(double) * (size_t)iters);
+    if (!t) return RFS_ERR_NOMEM;
+    double stage[RFS_PROFILE_MAX_STAGES] = {0};
+    s->prof = stage;
+    for (int i = 0; i < iters; i++) {
+        double t0 = now_ms();
+        cpu_forward(n, n->input, batch);
+        t[i] = now_ms() - t0;
+    }
+    s->prof = NULL;
+    qsort(t, (size_t)iters, sizeof *t, cmp_double);
+    out->network_ms = t[iters / 2];
+    out->network_min_ms = t[0];
+    free(t);
+    static const char *names[] = {"backbone", "projector", "two-stage", "decoder", "heads",
+                                  "segmentation head"};
+    out->nstages = (int)(sizeof names / sizeof *names);
+    for (int k = 0; k < out->nstages; k++) {
+        out->stage[k] = names[k];
+        out->stage_ms[k] = stage[k] / iters;
+    }
+    out->threads = s->threads;
+    snprintf(out->device, sizeof out->device, "cpu (OpenBLAS, fp32)");
+    return RFS_OK;
+}
+
+static rfs_status cpu_fetch_last(rfs_net *n) { return RFS_OK; /* already on the host */ }
+
+const rfs_backend_ops rfs_backend_cpu = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .forward = cpu_forward,
+    .profile = cpu_profile,
+    .fetch_last = cpu_fetch_last,
+};
