@@ -13,7 +13,8 @@
  * truncated or deleted, and nothing is left behind. An existing destination that is not a
  * regular file (a directory, FIFO, device such as /dev/full, socket) is refused before
  * anything is created. Whether an existing regular file may be replaced is the caller's
- * decision (the CLI's --overwrite); the library replaces it on success.
+ * decision (the CLI's --overwrite); the library replaces it on success. The directory
+ * must be writable (a writable file in a read-only directory cannot be replaced this way).
  *
  *     rfs_outfile o;
  *     if (rfs_outfile_open(&o, "out.bin")) return;        (message set)
