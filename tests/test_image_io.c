@@ -638,6 +638,33 @@ TEST(special_inputs_refused) {
     rfs_frame_free(&f);
 }
 
+/* A video file is read alone: a playlist naming other files (which could be FIFOs or
+ * devices) does not open unless the caller asks for streams. */
+TEST(video_file_read_alone) {
+#if RFS_HAVE_FFMPEG
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/rfs_test_%d.m3u8", (int)getpid());
+    char text[1400];
+    snprintf(text, sizeof text, "#EXTM3U\n#EXT-X-TARGETDURATION:15\n#EXTINF:14.3,\n%s\n#EXT-X-ENDLIST\n",
+             test_shared("videos/example_video.mp4"));
+    write_text(path, text);
+    rfs_video *v = NULL;
+    rfs_status st = rfs_video_open(&v, path, NULL);
+    CHECKF(st != RFS_OK && v == NULL && strstr(rfs_last_error(), "other files"), "%d %s", st, rfs_last_error());
+    rfs_video_opts o = {.allow_stream = 1};
+    st = rfs_video_open(&v, path, &o);
+    CHECKF(st == RFS_OK, "with allow_stream: %s", rfs_last_error());
+    if (!st) {
+        rfs_frame f = {0};
+        int done = 0;
+        CHECK(rfs_video_read(v, &f, &done) == RFS_OK && !done && f.w == 426);
+        rfs_frame_free(&f);
+        rfs_video_close(v);
+    }
+    remove(path);
+#endif
+}
+
 /* A cut y4m file is an error through FFmpeg too (its demuxer drops the partial frame
  * silently), and an absurd frame size says so whichever reader opens it. */
 TEST(y4m_cut_and_oversized_through_video) {
@@ -772,6 +799,7 @@ int main(void) {
     RUN(failing_writers_destroy_nothing);
     RUN(special_inputs_refused);
     RUN(y4m_cut_and_oversized_through_video);
+    RUN(video_file_read_alone);
     RUN(annotate_draws);
     return test_summary();
 }

@@ -60,6 +60,9 @@ struct rfs_video {
     int64_t next_id, delta, ts0;
     int trouble, ts_ok;
     int64_t err_ts;         /* timestamp of the packet the decoder rejected */
+    int opened;             /* the one file a file input may open is open */
+    int refused;            /* FFmpeg tried to open another file and was refused */
+    int (*io_open_default)(AVFormatContext *, AVIOContext **, const char *, int, AVDictionary **);
 #endif
 };
 
@@ -160,6 +163,19 @@ static int64_t ff_error_number(rfs_video *v, int64_t ts) {
     return v->ts_ok ? v->next_id : v->next_id++;
 }
 
+/* A file input is read alone: FFmpeg opens the file itself and nothing else. Formats that
+ * would pull in other files (playlists, concat lists, external references, which could
+ * name a FIFO or a device) fail to open them. */
+static int io_open_once(AVFormatContext *s, AVIOContext **pb, const char *url, int flags, AVDictionary **opts) {
+    rfs_video *v = s->opaque;
+    if (v->opened) {
+        v->refused = 1;
+        return AVERROR(EPERM);
+    }
+    v->opened = 1;
+    return v->io_open_default(s, pb, url, flags, opts);
+}
+
 static rfs_status ff_open(rfs_video *v, const char *path, const rfs_video_opts *o) {
     char eb[128];
     pthread_once(&ff_once, ff_init);
@@ -174,10 +190,21 @@ static rfs_status ff_open(rfs_video *v, const char *path, const rfs_video_opts *
         if (!(url = malloc(n))) return RFS_ERR_NOMEM;
         snprintf(url, n, "file:%s", path);
         av_dict_set(&opts, "protocol_whitelist", "file", 0);
+        if (!(v->fmt = avformat_alloc_context())) {
+            free(url);
+            av_dict_free(&opts);
+            return RFS_ERR_NOMEM;
+        }
+        v->fmt->opaque = v;
+        v->io_open_default = v->fmt->io_open;
+        v->fmt->io_open = io_open_once;
     }
     int err = avformat_open_input(&v->fmt, stream ? path : url, NULL, &opts);
     av_dict_free(&opts);
     free(url);
+    if (err < 0 && v->refused)
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: cannot open video: it refers to other files (a playlist or "
+                        "list of files), and a video file is read alone", path);
     if (err < 0)
         return RFS_FAIL(err == AVERROR(ENOENT) || err == AVERROR(EACCES) ? RFS_ERR_IO : RFS_ERR_FORMAT,
                         "%s: cannot open video (%s)", path, ff_err(err, eb, sizeof eb));

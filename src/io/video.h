@@ -52,7 +52,8 @@ typedef struct rfs_video_opts {
     uint64_t max_pixels; /* frame size limit; 0: RFS_IMAGE_MAX_PIXELS_DEFAULT */
     int allow_stream;    /* 1: path may be anything FFmpeg opens (URL, pipe:, FIFO, device such
                           * as a webcam); 0: only an existing regular file, checked before it
-                          * is opened, and FFmpeg opens nothing else on its behalf */
+                          * is opened, and FFmpeg opens nothing else on its behalf (playlists,
+                          * concat lists and files with external references fail to open) */
 } rfs_video_opts;
 
 /* Opens a video file and its first video stream; o may be NULL. Without o->allow_stream,
