@@ -159,7 +159,7 @@ static int64_t ff_number(rfs_video *v, int64_t ts) {
 static int64_t ff_error_number(rfs_video *v, int64_t ts) {
     v->trouble = 1;
     int64_t n = ts_frame(v, ts);
-    if (n >= 0) return n + v->delta;
+    if (n >= 0) return n + v->delta > 0 ? n + v->delta : 0;
     return v->ts_ok ? v->next_id : v->next_id++;
 }
 
