@@ -486,21 +486,29 @@ static int dir_entries(const char *dir) {
 enum { W_PNG, W_Y4M, W_MP4, W_COUNT };
 static const char *const writer_name[W_COUNT] = {"png", "y4m", "mp4"};
 
+static char writer_msg[1024]; /* the message of the first failure in run_writer */
+
+static rfs_status keep_msg(rfs_status st) {
+    if (st && !writer_msg[0]) snprintf(writer_msg, sizeof writer_msg, "%s", rfs_last_error());
+    return st;
+}
+
 static rfs_status run_writer(int kind, const char *path, const rfs_frame *f) {
-    if (kind == W_PNG) return rfs_image_write_png(path, f);
+    writer_msg[0] = 0;
+    if (kind == W_PNG) return keep_msg(rfs_image_write_png(path, f));
     if (kind == W_Y4M) {
         rfs_y4m_writer *y;
-        rfs_status st = rfs_y4m_writer_open(&y, path, f->w, f->h, 25, 420);
+        rfs_status st = keep_msg(rfs_y4m_writer_open(&y, path, f->w, f->h, 25, 420));
         if (st) return st;
-        for (int i = 0; i < 6 && !st; i++) st = rfs_y4m_write(y, f);
-        rfs_status st2 = rfs_y4m_writer_close(y);
+        for (int i = 0; i < 6 && !st; i++) st = keep_msg(rfs_y4m_write(y, f));
+        rfs_status st2 = keep_msg(rfs_y4m_writer_close(y));
         return st ? st : st2;
     }
     rfs_video_writer *w;
-    rfs_status st = rfs_video_writer_open(&w, path, f->w, f->h, 25);
+    rfs_status st = keep_msg(rfs_video_writer_open(&w, path, f->w, f->h, 25));
     if (st) return st;
-    for (int i = 0; i < 6 && !st; i++) st = rfs_video_writer_write(w, f);
-    rfs_status st2 = rfs_video_writer_close(w);
+    for (int i = 0; i < 6 && !st; i++) st = keep_msg(rfs_video_writer_write(w, f));
+    rfs_status st2 = keep_msg(rfs_video_writer_close(w));
     return st ? st : st2;
 }
 
@@ -564,11 +572,12 @@ TEST(failing_writers_destroy_nothing) {
         void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
         CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
         st = run_writer(k, path, &f);
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", rfs_last_error());
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", writer_msg);
         setrlimit(RLIMIT_FSIZE, &old);
         signal(SIGXFSZ, prev);
         CHECKF(st == RFS_ERR_IO, "%s under ulimit -f: %d (%s)", ext, st, msg);
+        printf("  %s under ulimit -f: %s\n", ext, msg);
         size_t n = 0;
         uint8_t *b = test_read_file(path, &n);
         CHECKF(b && n == 9 && !memcmp(b, "precious\n", 9) && stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0444,

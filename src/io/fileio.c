@@ -150,6 +150,11 @@ rfs_status rfs_outfile_open(rfs_outfile *o, const char *path, int with_stdio) {
 rfs_status rfs_outfile_commit(rfs_outfile *o) {
     if (!o->tmp) return RFS_FAIL(RFS_ERR_ARG, "output file not open");
     rfs_status st = RFS_OK;
+    if (o->failed) {
+        if (o->f) fclose(o->f);
+        o->f = NULL;
+        st = RFS_FAIL(RFS_ERR_IO, "%s: not written (an earlier write failed)", o->path);
+    }
     if (o->f) {
         /* fflush reports a failed write of buffered data; ferror one seen earlier; fclose
          * the last flush and the close itself (NFS reports errors there) */
@@ -162,7 +167,6 @@ rfs_status rfs_outfile_commit(rfs_outfile *o) {
         o->f = NULL;
         if (e) st = RFS_FAIL(RFS_ERR_IO, "%s: write failed: %s", o->path, strerror(e));
     }
-    if (!st && o->failed) st = RFS_FAIL(RFS_ERR_IO, "%s: not written (an earlier write failed)", o->path);
     if (!st && rename(o->tmp, o->path) != 0)
         st = RFS_FAIL(RFS_ERR_IO, "%s: cannot move the finished file into place: %s", o->path, strerror(errno));
     if (st) unlink(o->tmp);
