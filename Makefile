@@ -6,7 +6,8 @@
 #   make bench      CPU benchmark of a full-size random-weight model
 #   make fuzz       libFuzzer targets (clang)
 #   make asan       library, CLI and tests under ASan+UBSan in build-asan/
-#   make install    PREFIX=/usr/local: binary, library, header, pkg-config file
+#   make install    PREFIX=/usr/local: binary, library, header, pkg-config file, man page
+#   make examples   the programs in examples/ (built by `make` too)
 #
 # Required: OpenBLAS, libzip, libpng, libjpeg(-turbo), libcjson (model packages, requests).
 # Optional, detected with pkg-config: libcurl (model download), FFmpeg (video),
@@ -78,44 +79,74 @@ ifeq ($(CUDA),1)
   CU_SRC := $(wildcard src/cuda/*.cu)
 endif
 
-LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/model/*.c src/cpu/*.c src/pipeline/*.c src/serve/*.c src/cuda/*.c)
+# The library: every exported symbol is declared in include/rfseg.h with RFS_API; the rest
+# is hidden (-fvisibility=hidden), so librfseg.so offers the public API and nothing else.
+# The static archive keeps every symbol for the tests, which also exercise internals.
+LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/model/*.c src/cpu/*.c src/pipeline/*.c src/cuda/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
+LIB_DEFS := -DRFS_BUILDING_LIB -fvisibility=hidden
+$(LIB_SRC:%.c=$(BUILD)/%.o): EXTRA_CFLAGS := $(LIB_DEFS)
+SOVERSION := 0
+LIBVERSION := $(shell sed -n 's/.*RFSEG_VERSION "\(.*\)"/\1/p' include/rfseg.h)
+SONAME   := librfseg.so.$(SOVERSION)
+# The HTTP server and the tools use only the public API; the server is built into the CLI
+# and its tests from its own archive.
+SERVE_SRC := $(wildcard src/serve/*.c)
+SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/%.o)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 
-.PHONY: all lib test cuda bench fuzz asan install clean features
-all: $(BUILD)/rfseg $(BUILD)/librfseg.so tests-bin
+.PHONY: all lib test cuda bench fuzz asan install clean features examples
+all: $(BUILD)/rfseg $(BUILD)/librfseg.so tests-bin examples
 
 lib: $(BUILD)/librfseg.a
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itools -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS) -Itools -MMD -MP -c $< -o $@
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVFLAGS) $(FEATURE_DEFS) -MMD -MP -c $< -o $@
+	$(NVCC) $(NVFLAGS) -Xcompiler -fvisibility=hidden -DRFS_BUILDING_LIB $(FEATURE_DEFS) -MMD -MP -c $< -o $@
 
 $(BUILD)/librfseg.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(BUILD)/libserve.a: $(SERVE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# librfseg.so.0.x.y with the SONAME librfseg.so.0, and the two usual links to it
 $(BUILD)/librfseg.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(DEP_LIBS) $(LDLIBS_BASE)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@.$(LIBVERSION) $^ $(DEP_LIBS) $(LDLIBS_BASE)
+	ln -sf librfseg.so.$(LIBVERSION) $(BUILD)/$(SONAME)
+	ln -sf librfseg.so.$(LIBVERSION) $@
 
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
-$(BUILD)/rfseg: $(CLI_OBJ) $(BUILD)/librfseg.a
+$(BUILD)/rfseg: $(CLI_OBJ) $(BUILD)/libserve.a $(BUILD)/librfseg.a
 	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(DEP_LIBS) $(LDLIBS_BASE)
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/librfseg.a tests/harness.h
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libserve.a $(BUILD)/librfseg.a tests/harness.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BASE) -Itests -o $@ $< $(BUILD)/librfseg.a $(DEP_LIBS) $(LDLIBS_BASE)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BASE) -Itests -o $@ $< $(BUILD)/libserve.a $(BUILD)/librfseg.a $(DEP_LIBS) $(LDLIBS_BASE)
 
 $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/librfseg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BASE) -Itests -o $@ $< $(BUILD)/librfseg.a $(DEP_LIBS) $(LDLIBS_BASE)
+
+# The examples use the public header only and link the shared library, as a user's
+# program would (the rpath finds it in the build tree).
+$(BUILD)/examples/%: examples/%.c $(BUILD)/librfseg.so include/rfseg.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Werror -Iinclude -o $@ $< \
+	    -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -lrfseg -lpthread -lm
+
+examples: $(EXAMPLE_BIN)
 
 tests-bin: $(TEST_BIN) $(TOOL_BIN)
 
@@ -135,18 +166,25 @@ asan:
 
 FUZZ_TARGETS := $(wildcard tests/fuzz/fuzz_*.c)
 fuzz: $(FUZZ_TARGETS:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(SERVE_SRC)
 	@mkdir -p build-fuzz
 	clang $(CFLAGS_BASE) -Wno-pass-failed $(FEATURE_DEFS) $(DEP_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
-	    -o $@ $< $(LIB_SRC) $(DEP_LIBS) $(LDLIBS_BASE)
+	    -o $@ $< $(LIB_SRC) $(SERVE_SRC) $(DEP_LIBS) $(LDLIBS_BASE)
 
+# The installed library carries its SONAME; rfseg.pc gives programs an rpath to $(PREFIX)/lib
+# so they run without LD_LIBRARY_PATH wherever PREFIX is (ldconfig covers the usual
+# prefixes anyway), and `pkg-config --static` the libraries a static link needs.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BUILD)/rfseg $(DESTDIR)$(PREFIX)/bin/rfseg
 	install -m 644 $(BUILD)/librfseg.a $(DESTDIR)$(PREFIX)/lib/librfseg.a
-	install -m 755 $(BUILD)/librfseg.so $(DESTDIR)$(PREFIX)/lib/librfseg.so
+	install -m 755 $(BUILD)/librfseg.so.$(LIBVERSION) $(DESTDIR)$(PREFIX)/lib/librfseg.so.$(LIBVERSION)
+	ln -sf librfseg.so.$(LIBVERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf librfseg.so.$(LIBVERSION) $(DESTDIR)$(PREFIX)/lib/librfseg.so
 	install -m 644 include/rfseg.h $(DESTDIR)$(PREFIX)/include/rfseg.h
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/.*RFSEG_VERSION "\(.*\)"/\1/p' include/rfseg.h)|' \
+	if [ -f docs/rfseg.1 ]; then install -m 644 docs/rfseg.1 $(DESTDIR)$(PREFIX)/share/man/man1/rfseg.1; fi
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(LIBVERSION)|' \
 	    -e 's|@LIBS@|$(DEP_LIBS) $(LDLIBS_BASE)|' rfseg.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/rfseg.pc
 
 features:

@@ -16,4 +16,13 @@ rfs_status rfs_predict_raw(rfs_session *s, const rfs_image *frames, int n,
 /* The preprocessed input of the last host-pipeline call: (batch, 3, R, R) float32. */
 const float *rfs_session_input(const rfs_session *s);
 
+/* The backend state of a session (tests that reach into a backend). */
+struct rfs_net *rfs_session_net(rfs_session *s);
+
+/* CUDA sessions, tests: intermediates of the last forward on lane 0 as host floats:
+ * "input" (batch*3*R*R, the network input, e.g. as the device pipeline pre-processed it),
+ * "ref" (batch*nq*4 decoder reference boxes), "order" (batch*nq selected tokens), "p4"
+ * (batch*G*G*C projector output), "enc_cls" (batch*G*G*K two-stage class logits). */
+rfs_status rfs_cuda_read_debug(rfs_session *s, const char *name, float *dst, int batch);
+
 #endif

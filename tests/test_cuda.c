@@ -20,6 +20,8 @@
 #include "cpu/ops.h"
 #include "cuda/backend.h"
 #include "io/tensorfile.h"
+#include "cpu/cpu.h"
+#include "lab.h"
 #include "pipeline/session.h"
 #include "pipeline/select.h"
 
@@ -841,9 +843,10 @@ static cpu_diag cpu_run(const rfs_model *m, const float *in, int B) {
         memcpy(d.o.logits + b * nq * K, raw.logits, sizeof(float) * nq * K);
         memcpy(d.o.boxes + b * nq * 4, raw.boxes, sizeof(float) * nq * 4);
         memcpy(d.o.masks + b * nq * P, raw.masks, sizeof(float) * nq * P);
-        memcpy(d.p4 + b * N * C, s->a.p4, sizeof(float) * N * C);
-        memcpy(d.score + b * N, s->a.score, sizeof(float) * N);
-        memcpy(d.order + b * N, s->a.order, sizeof(int) * N);
+        const rfs_cpu_acts *a = &((const rfs_cpu_net *)rfs_session_net(s))->a;
+        memcpy(d.p4 + b * N * C, a->p4, sizeof(float) * N * C);
+        memcpy(d.score + b * N, a->score, sizeof(float) * N);
+        memcpy(d.order + b * N, a->order, sizeof(int) * N);
     }
     rfs_session_free(s);
     return d;

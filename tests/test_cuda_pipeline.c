@@ -26,6 +26,7 @@
 
 #if RFS_HAVE_CUDA
 
+#include "cpu/cpu.h"
 #include "cuda/backend.h"
 #include "io/image.h"
 #include "model/model.h"
@@ -170,7 +171,8 @@ static void run_case(pair *q, int n, int w, int h, rfs_pixfmt fmt, const rfs_pre
     rfs_result *rc = calloc((size_t)n, sizeof *rc), *rg = calloc((size_t)n, sizeof *rg);
     char what[160];
     snprintf(what, sizeof what, "%s %dx%d x%d %s", label, w, h, n, fmt == RFS_PIX_RGB8 ? "RGB" : "BGR");
-    CHECKF(rfs_cuda_pipe_accepts(q->gpu, im, n, o), "%s: the device pipeline refuses it", what);
+    const rfs_net *gnet = rfs_session_net(q->gpu);
+    CHECKF(gnet->ops->accepts(gnet, im, n, o), "%s: the device pipeline refuses it", what);
     rfs_status sc = rfs_predict_raw(q->cpu, im, n, o, &rr, rc);
     rfs_status sg = rfs_predict_raw(q->gpu, im, n, o, &rr, rg);
     CHECKF(sc == sg, "%s: status CPU %d GPU %d (%s)", what, sc, sg, rfs_last_error());
@@ -493,9 +495,10 @@ static void e2e_model(const char *name) {
         memset(rc, 0, sizeof rc);
         for (int i = 0; i < NIMG; i++) {
             CHECK(rfs_predict(cpu, &im[i], 1, &o, &rc[i]) == RFS_OK);
-            memcpy(order + i * N, cpu->a.order, sizeof(int) * N);
-            memcpy(score + i * N, cpu->a.score, sizeof(float) * N);
-            memcpy(cmask + (size_t)i * nq * P, cpu->out_masks, sizeof(float) * nq * P);
+            const rfs_cpu_net *cn = (const rfs_cpu_net *)rfs_session_net(cpu);
+            memcpy(order + i * N, cn->a.order, sizeof(int) * N);
+            memcpy(score + i * N, cn->a.score, sizeof(float) * N);
+            memcpy(cmask + (size_t)i * nq * P, cn->base.masks, sizeof(float) * nq * P);
             CHECK(rfs_maskup_plan_init(&plan[i], H4, H4, im[i].width, im[i].height,
                                        preset ? RFS_MASKUP_BILINEAR : RFS_MASKUP_AA) == RFS_OK);
         }

@@ -4,9 +4,6 @@
 
 #include "rfseg.h"
 
-#include "io/image.h"
-#include "pipeline/annotate.h"
-
 #include <stdio.h>
 
 int cmd_info(int argc, char **argv);
@@ -46,6 +43,9 @@ typedef struct cli_annot {
 rfs_status cli_annotate(cli_annot *ca, rfs_frame *f, const rfs_result *r, const rfs_model *m,
                         int rfdetr_names);
 void cli_annot_free(cli_annot *ca);
+
+/* 1 when st is RFS_OK; else prints rfs_last_error() and returns 0 (option parsing). */
+int cli_check(rfs_status st);
 
 /* Milliseconds since an arbitrary origin, monotonic. */
 double cli_now_ms(void);

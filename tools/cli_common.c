@@ -1,8 +1,6 @@
 /* cli_common.c - option parsing, logging and model resolution for the commands. */
 #include "cli.h"
 
-#include "pipeline/response.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,4 +155,10 @@ void cli_annot_free(cli_annot *ca) {
     free(ca->dets);
     free(ca->labels);
     memset(ca, 0, sizeof *ca);
+}
+
+int cli_check(rfs_status st) {
+    if (st == RFS_OK) return 1;
+    fprintf(stderr, "rfseg: %s\n", rfs_last_error());
+    return 0;
 }

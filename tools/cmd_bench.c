@@ -11,17 +11,10 @@
  * last, one JSON line with the same figures. */
 #include "cli.h"
 
-#include "io/image.h"
-#include "io/video.h"
-#include "pipeline/response.h"
-
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
 
-#if RFS_HAVE_CUDA
-#include "cuda/backend.h"
-#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +30,9 @@ static double percentile(const double *sorted, int n, double p) {
 }
 
 typedef struct bench_args {
-    const char *model, *random_size, *device, *prec, *source, *preset, *format;
+    const char *model, *random_size, *device, *prec, *source;
+    rfs_preset preset;
+    rfs_mask_format format;
     int batch, frames, warmup, threads, inflight, workers, decode_frames;
 } bench_args;
 
@@ -81,17 +76,18 @@ static int bench_network(const bench_args *a, rfs_session *s, const rfs_model *m
         if (nthreads) printf(", %d threads", nthreads);
         printf("\nnetwork latency per batch: median %.2f ms, p90 %.2f ms, p99 %.2f ms\n", p50, p90, p99);
         printf("throughput: %.2f images/s\n", ips);
+        /* the network alone (CUDA: graph replays on device-resident input) and its stages;
+         * the CPU's stages from a few more runs */
         double network_ms = -1;
-#if RFS_HAVE_CUDA
-        /* the network alone (graph replay on device-resident input), and its stages */
-        rfs_cuda_timing t;
-        if (so->backend == RFS_BACKEND_CUDA && rfs_cuda_time(s, batch, frames, NULL, &t) == RFS_OK) {
-            network_ms = t.graph_ms;
-            printf("network alone (graph replay): median %.3f ms, %.1f images/s\n", t.graph_ms,
-                   batch * 1e3 / t.graph_ms);
+        rfs_profile t;
+        const int cuda = so->backend == RFS_BACKEND_CUDA;
+        if (rfs_session_profile(s, input, batch, cuda ? frames : (frames < 3 ? frames : 3), &t) ==
+            RFS_OK) {
+            network_ms = cuda ? t.network_ms : p50;
+            printf("network alone%s: median %.3f ms, %.1f images/s, on %s\n",
+                   cuda ? " (graph replay)" : "", network_ms, batch * 1e3 / network_ms, t.device);
             for (int k = 0; k < t.nstages; k++) printf("  %-24s %.3f ms\n", t.stage[k], t.stage_ms[k]);
         }
-#endif
         printf("{\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\",\"batch\":%d,\"frames\":%d,"
                "\"threads\":%d,\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f},"
                "\"images_per_s\":%.3f",
@@ -165,8 +161,9 @@ typedef struct result_set {
 } result_set;
 
 typedef struct json_worker {
-    rfs_jbuf out;
-    rfs_shape_ctx shapes;
+    rfs_text out;
+    rfs_shapes *shapes;
+    double shapes_ms0; /* shape time at the end of the warm-up */
     double json_ms;
     long long bytes, dets;
 } json_worker;
@@ -188,16 +185,12 @@ typedef struct e2e {
 /* The JSON text of frame i of a set (what a service would send). */
 static void json_frame(e2e *e, json_worker *w, result_set *rs, int i) {
     const double t0 = cli_now_ms();
-    rfs_jbuf_reset(&w->out);
+    rfs_text_reset(&w->out);
     const rfs_result *r = &rs->res[i];
-    rfs_status st;
-    if (e->rfdetr) {
-        st = rfs_response_rfdetr(&w->out, r, e->m, NULL);
-    } else {
-        rfs_response_opts ro = e->ro;
-        ro.frame_id = rs->frame0 + i;
-        st = rfs_response_roboflow(&w->out, &w->shapes, r, e->m, &ro);
-    }
+    rfs_response_opts ro = e->ro;
+    ro.frame_id = rs->frame0 + i;
+    rfs_status st = e->rfdetr ? rfs_response_rfdetr(&w->out, w->shapes, r, e->m, &ro)
+                              : rfs_response_roboflow(&w->out, w->shapes, r, e->m, &ro);
     if (st != RFS_OK) fprintf(stderr, "rfseg bench: %s\n", rfs_last_error());
     w->bytes += (long long)w->out.len;
     w->dets += r->count;
@@ -236,14 +229,14 @@ static int bench_e2e(const bench_args *a, rfs_session *s, const rfs_model *m, co
     rfs_frame *src = NULL;
     int nsrc = 0;
     if (!load_frames(a, &src, &nsrc)) return 1;
-    rfs_predict_opts po = rfs_predict_defaults(strcmp(a->preset, "rfdetr") ? RFS_PRESET_ROBOFLOW : RFS_PRESET_RFDETR);
+    rfs_predict_opts po = rfs_predict_defaults(a->preset);
     const long nb = (a->frames + B - 1) / B, total_batches = a->warmup + nb;
     e2e e;
     memset(&e, 0, sizeof e);
     e.m = m;
-    e.rfdetr = po.preset == RFS_PRESET_RFDETR;
-    e.ro.format = strcmp(a->format, "rle") ? RFS_MASK_POLYGON : RFS_MASK_RLE;
-    e.ro.time = -1;
+    e.rfdetr = po.preset != RFS_PRESET_ROBOFLOW;
+    e.ro = rfs_response_defaults();
+    e.ro.format = a->format;
     e.nw = a->workers;
     e.qcap = NSETS * B;
     e.queue = malloc(sizeof(int) * (size_t)e.qcap);
@@ -255,6 +248,8 @@ static int bench_e2e(const bench_args *a, rfs_session *s, const rfs_model *m, co
     void *(*targs)[2] = calloc((size_t)e.nw + 1, sizeof *targs);
     int rc = 1, started = 0;
     if (!e.queue || !e.w || !e.t_submit || !e.lat || !imgs || !th || !targs) goto done;
+    for (int k = 0; k <= e.nw; k++)
+        if (rfs_shapes_create(&e.w[k].shapes) != RFS_OK) goto done;
     for (int k = 0; k < NSETS; k++) {
         e.sets[k].batch = -1;
         if (!(e.sets[k].res = calloc((size_t)B, sizeof(rfs_result)))) goto done;
@@ -280,7 +275,7 @@ static int bench_e2e(const bench_args *a, rfs_session *s, const rfs_model *m, co
             pthread_mutex_unlock(&e.mu);
             for (int k = 0; k <= e.nw; k++) {
                 e.w[k].json_ms = 0, e.w[k].bytes = e.w[k].dets = 0;
-                e.w[k].shapes.shape_ms = 0;
+                e.w[k].shapes_ms0 = rfs_shapes_time_ms(e.w[k].shapes);
             }
             rfs_session_times_reset(s);
             busy_json = 0;
@@ -344,12 +339,14 @@ static int bench_e2e(const bench_args *a, rfs_session *s, const rfs_model *m, co
         double json_ms = 0, shape_ms = 0;
         long long bytes = 0, dets = 0;
         for (int k = 0; k <= e.nw; k++) {
-            json_ms += e.w[k].json_ms, shape_ms += e.w[k].shapes.shape_ms;
+            json_ms += e.w[k].json_ms;
+            shape_ms += rfs_shapes_time_ms(e.w[k].shapes) - e.w[k].shapes_ms0;
             bytes += e.w[k].bytes, dets += e.w[k].dets;
         }
         const double pb = 1.0 / nb, pf = 1.0 / frames;
         printf("model %s (%s), device %s, precision %s, preset %s, %s\n", c->size,
-               a->random_size ? "random weights" : a->model, a->device, a->prec, a->preset, a->format);
+               a->random_size ? "random weights" : a->model, a->device, a->prec,
+               rfs_preset_name(a->preset), a->format == RFS_MASK_RLE ? "rle" : "polygon");
         printf("source %s: %d frames %dx%d decoded into memory, cycled; batch %d, %d in flight, "
                "%d JSON worker thread(s); %ld frames after %d warm-up batches\n",
                a->source, nsrc, src[0].w, src[0].h, B, inflight, e.nw, frames, a->warmup);
@@ -369,31 +366,29 @@ static int bench_e2e(const bench_args *a, rfs_session *s, const rfs_model *m, co
         int gpu_n = 0;
         const char *gpu_names[GPU_STAGES];
         double network_ms = -1;
-#if RFS_HAVE_CUDA
         if (so->backend == RFS_BACKEND_CUDA) {
-            rfs_cuda_timing t;
+            rfs_profile t;
             for (int i = 0; i < B; i++) imgs[i] = rfs_frame_image(&src[i % nsrc]);
-            if (rfs_cuda_pipe_accepts(s, imgs, B, &po) &&
-                rfs_cuda_pipe_profile(s, imgs, B, &po, nb < 20 ? (int)nb : 20, &t) == RFS_OK) {
-                gpu_graph = t.graph_ms, gpu_n = t.nstages;
+            if (rfs_predict_profile(s, imgs, B, &po, nb < 20 ? (int)nb : 20, &t) == RFS_OK) {
+                gpu_graph = t.network_ms, gpu_n = t.nstages;
                 for (int k = 0; k < gpu_n && k < GPU_STAGES; k++) gpu_st[k] = t.stage_ms[k], gpu_names[k] = t.stage[k];
                 printf("device, one batch: whole graph %.3f ms (%.1f frames/s on one lane); "
                        "stages (eager, events):\n", gpu_graph, B * 1e3 / gpu_graph);
                 for (int k = 0; k < gpu_n; k++) printf("  %-28s %.3f ms\n", gpu_names[k], gpu_st[k]);
             }
-            if (rfs_cuda_time(s, B, nb < 20 ? (int)nb : 20, NULL, &t) == RFS_OK) {
-                network_ms = t.graph_ms;
+            if (rfs_session_profile(s, NULL, B, nb < 20 ? (int)nb : 20, &t) == RFS_OK) {
+                network_ms = t.network_ms;
                 printf("network alone (graph replay): %.3f ms per batch\n", network_ms);
             }
         }
-#endif
         printf("{\"mode\":\"end-to-end\",\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\","
                "\"preset\":\"%s\",\"format\":\"%s\",\"source\":\"%s\",\"frame_w\":%d,\"frame_h\":%d,"
                "\"batch\":%d,\"inflight\":%d,\"workers\":%d,\"frames\":%ld,\"frames_per_s\":%.2f,"
                "\"latency_ms\":{\"p50\":%.4f,\"p99\":%.4f},\"dets_per_frame\":%.3f,"
                "\"main_ms_per_batch\":{\"submit\":%.4f,\"wait\":%.4f,\"select\":%.4f,\"masks\":%.4f},"
                "\"cpu_ms_per_frame\":{\"shapes\":%.4f,\"json\":%.4f}",
-               c->size, a->device, a->prec, a->preset, a->format, a->source, src[0].w, src[0].h, B,
+               c->size, a->device, a->prec, rfs_preset_name(a->preset),
+               a->format == RFS_MASK_RLE ? "rle" : "polygon", a->source, src[0].w, src[0].h, B,
                inflight, e.nw, frames, fps, p50, p99, (double)dets * pf, times.preprocess_ms * pb,
                times.forward_ms * pb, times.select_ms * pb, times.masks_ms * pb, shape_ms * pf,
                (json_ms - shape_ms) * pf);
@@ -427,8 +422,8 @@ done:
         free(e.sets[k].res);
     }
     for (int k = 0; e.w && k <= e.nw; k++) {
-        rfs_jbuf_free(&e.w[k].out);
-        rfs_shape_ctx_free(&e.w[k].shapes);
+        rfs_text_free(&e.w[k].out);
+        rfs_shapes_free(e.w[k].shapes);
     }
     for (int i = 0; i < nsrc; i++) rfs_frame_free(&src[i]);
     free(src), free(e.queue), free(e.w), free(e.t_submit), free(e.lat), free(imgs), free(th), free(targs);
@@ -436,18 +431,25 @@ done:
 }
 
 int cmd_bench(int argc, char **argv) {
-    bench_args a = {.device = "cpu", .prec = "fp32", .preset = "roboflow", .format = "polygon",
-                    .batch = 1, .frames = 20, .warmup = -1, .inflight = 2, .decode_frames = 64};
+    bench_args a = {.device = "cpu", .prec = "fp32", .preset = RFS_PRESET_ROBOFLOW,
+                    .format = RFS_MASK_POLYGON, .batch = 1, .frames = 20, .warmup = -1,
+                    .inflight = 2, .decode_frames = 64};
+    rfs_session_opts so = rfs_session_defaults();
+    const char *v;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         int ok = 1;
         if (!strcmp(o, "--model")) ok = cli_str(argc, argv, &i, &a.model);
         else if (!strcmp(o, "--random-weights")) ok = cli_str(argc, argv, &i, &a.random_size);
-        else if (!strcmp(o, "--device")) ok = cli_str(argc, argv, &i, &a.device);
-        else if (!strcmp(o, "--precision")) ok = cli_str(argc, argv, &i, &a.prec);
+        else if (!strcmp(o, "--device")) ok = cli_str(argc, argv, &i, &a.device) &&
+                                              cli_check(rfs_session_opts_set(&so, "device", a.device));
+        else if (!strcmp(o, "--precision")) ok = cli_str(argc, argv, &i, &a.prec) &&
+                                                 cli_check(rfs_session_opts_set(&so, "precision", a.prec));
         else if (!strcmp(o, "--source")) ok = cli_str(argc, argv, &i, &a.source);
-        else if (!strcmp(o, "--preset")) ok = cli_str(argc, argv, &i, &a.preset);
-        else if (!strcmp(o, "--format")) ok = cli_str(argc, argv, &i, &a.format);
+        else if (!strcmp(o, "--preset")) ok = cli_str(argc, argv, &i, &v) &&
+                                              cli_check(rfs_preset_parse(v, &a.preset));
+        else if (!strcmp(o, "--format")) ok = cli_str(argc, argv, &i, &v) &&
+                                              cli_check(rfs_mask_format_parse(v, &a.format));
         else if (!strcmp(o, "--batch")) ok = cli_int(argc, argv, &i, &a.batch, 1, 4096);
         else if (!strcmp(o, "--frames")) ok = cli_int(argc, argv, &i, &a.frames, 1, 1000000);
         else if (!strcmp(o, "--warmup")) ok = cli_int(argc, argv, &i, &a.warmup, 0, 1000);
@@ -462,28 +464,6 @@ int cmd_bench(int argc, char **argv) {
         if (!ok) return 2;
     }
     if (a.warmup < 0) a.warmup = a.source ? 4 : 2;
-    if (strcmp(a.preset, "roboflow") && strcmp(a.preset, "rfdetr")) {
-        fprintf(stderr, "rfseg bench: --preset must be roboflow or rfdetr\n");
-        return 2;
-    }
-    if (strcmp(a.format, "polygon") && strcmp(a.format, "rle")) {
-        fprintf(stderr, "rfseg bench: --format must be polygon or rle\n");
-        return 2;
-    }
-    rfs_session_opts so = rfs_session_defaults();
-    if (!strcmp(a.device, "cpu")) so.backend = RFS_BACKEND_CPU;
-    else if (!strcmp(a.device, "cuda")) so.backend = RFS_BACKEND_CUDA;
-    else {
-        fprintf(stderr, "rfseg bench: --device must be cpu or cuda\n");
-        return 2;
-    }
-    if (!strcmp(a.prec, "fp32")) so.precision = RFS_FP32;
-    else if (!strcmp(a.prec, "fp16")) so.precision = RFS_FP16;
-    else if (!strcmp(a.prec, "bf16")) so.precision = RFS_BF16;
-    else {
-        fprintf(stderr, "rfseg bench: --precision must be fp32, fp16 or bf16\n");
-        return 2;
-    }
     so.max_batch = a.batch;
     so.threads = a.threads;
     rfs_model *m = cli_load_model(a.model, a.random_size);

@@ -131,7 +131,10 @@ int cmd_predict(int argc, char **argv) {
         }
         rfs_jbuf_reset(&out);
         if (st == RFS_OK) {
-            if (a.po.preset == RFS_PRESET_RFDETR) st = rfs_response_rfdetr(&out, &res, m, images[i]);
+            if (a.po.preset != RFS_PRESET_ROBOFLOW) {
+                rfs_response_opts ro = {.format = fmt, .time = -1, .frame_id = -1, .source = images[i]};
+                st = rfs_response_rfdetr(&out, &shapes, &res, m, &ro);
+            }
             else {
                 rfs_response_opts ro = {.format = fmt, .time = (cli_now_ms() - t0) / 1e3, .frame_id = -1};
                 st = rfs_response_roboflow(&out, &shapes, &res, m, &ro);

@@ -132,8 +132,10 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static rfs_status cpu_profile(rfs_net *n, int batch, int iters, rfs_profile *out) {
+static rfs_status cpu_profile(rfs_net *n, const float *input, int batch, int iters,
+                              rfs_profile *out) {
     rfs_cpu_net *s = (rfs_cpu_net *)n;
+    if (!input) input = n->input;
     memset(out, 0, sizeof *out);
     double *t = rfs_malloc(sizeof(double) * (size_t)iters);
     if (!t) return RFS_ERR_NOMEM;
@@ -141,7 +143,7 @@ static rfs_status cpu_profile(rfs_net *n, int batch, int iters, rfs_profile *out
     s->prof = stage;
     for (int i = 0; i < iters; i++) {
         double t0 = now_ms();
-        cpu_forward(n, n->input, batch);
+        cpu_forward(n, input, batch);
         t[i] = now_ms() - t0;
     }
     s->prof = NULL;
@@ -163,8 +165,11 @@ static rfs_status cpu_profile(rfs_net *n, int batch, int iters, rfs_profile *out
 
 static rfs_status cpu_fetch_last(rfs_net *n) { return RFS_OK; /* already on the host */ }
 
+static int cpu_device_count(void) { return 1; }
+
 const rfs_backend_ops rfs_backend_cpu = {
     .name = "cpu",
+    .device_count = cpu_device_count,
     .create = cpu_create,
     .destroy = cpu_destroy,
     .forward = cpu_forward,

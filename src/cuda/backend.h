@@ -1,12 +1,13 @@
-/* backend.h - the CUDA backend: session hooks (called by model/session.c), the op
- * launchers (one .cu per op family), and the small device-memory helpers the tests use.
+/* backend.h - the CUDA backend's op launchers (one .cu per op family) and the small
+ * device-memory helpers the tests use. The backend itself (model/backend.h:
+ * rfs_backend_cuda) is net.cu; its forward pass forward.cu; whole frames pipeline.cu.
  *
  * Plain C: no CUDA header is needed to include it. Device pointers are void * / float *,
  * streams are void * (a cudaStream_t; NULL is the legacy default stream).
  *
  * Layouts are those of cpu/ops.h (token-major rows, HWC maps, PyTorch weight layouts);
- * every op here has a CPU counterpart with the same math (name_cpu <-> name_cuda), or,
- * where the CPU pass does the step inline, a mirror of forward_cpu.c's code.
+ * every op here has a CPU counterpart with the same math and name (name_cpu <-> name_cuda)
+ * except those that fuse steps the CPU runs as separate ops (named where declared).
  *
  * Types. Activations feeding matrix products are stored in the session's precision
  * "T" (fp32, fp16 or bf16); the residual streams, LayerNorm statistics, softmax sums,
@@ -15,7 +16,7 @@
  *
  * Errors. A CUDA or cuBLAS call that fails is a broken invariant (tier 2): it aborts with
  * file:line and the CUDA message. A missing device or a session that does not fit the
- * device is reported as RFS_ERR_BACKEND / RFS_ERR_NOMEM by the session hooks (tier 1).
+ * device is reported as RFS_ERR_BACKEND / RFS_ERR_NOMEM when a session is created (tier 1).
  */
 #ifndef RFS_CUDA_BACKEND_H
 #define RFS_CUDA_BACKEND_H
@@ -26,87 +27,9 @@ extern "C" {
 
 #include "cpu/ops.h"
 #include "io/tensorfile.h" /* rfs_dtype: RFS_DT_F32, RFS_DT_F16, RFS_DT_BF16 */
-#include "model/session.h"
+#include "rfseg.h"
 
 #include <stddef.h>
-
-/* ---- session hooks ----------------------------------------------------------------- */
-
-/* Uploads the weights (fp32, plus an fp16/bf16 copy for those precisions), allocates the
- * session's device buffers for max_batch and pins the session's host output buffers.
- * Fails with RFS_ERR_BACKEND when there is no usable device. */
-rfs_status rfs_cuda_session_init(rfs_session *s);
-/* One batch: input (batch, 3, R, R) host fp32 -> s->out_logits/out_boxes/out_masks. The
- * device work of a batch size is captured once as a CUDA graph and replayed. */
-rfs_status rfs_cuda_forward(rfs_session *s, const float *input, int batch);
-/* Releases the backend state of s (no-op for CPU sessions and NULL state). */
-void rfs_cuda_session_free(rfs_session *s);
-
-/* ---- timing (benchmarks; never used on the hot path) ------------------------------- */
-
-enum { RFS_CUDA_MAX_STAGES = 12 };
-
-typedef struct rfs_cuda_timing {
-    double graph_ms;          /* median device time of one graph replay (network alone) */
-    double graph_min_ms;      /* fastest replay */
-    double forward_ms;        /* median wall time of rfs_cuda_forward (copies included) */
-    int nstages;
-    const char *stage[RFS_CUDA_MAX_STAGES];
-    double stage_ms[RFS_CUDA_MAX_STAGES]; /* per-stage device time, eager (not graph) run */
-} rfs_cuda_timing;
-
-/* Times the network of s at `batch` on device-resident input (whatever the input buffer
- * holds): `iters` graph replays (median), `iters` full rfs_cuda_forward calls on host
- * `input` when it is not NULL, and one eager run with events between stages. */
-rfs_status rfs_cuda_time(rfs_session *s, int batch, int iters, const float *input,
-                         rfs_cuda_timing *out);
-
-/* Intermediates of the last forward, for tests, as host floats: "input" (batch*3*R*R,
- * the network input on lane 0, e.g. as the device pipeline pre-processed it), "ref"
- * (batch*nq*4 decoder reference boxes), "order" (batch*nq selected tokens), "p4" (batch*G*G*C projector
- * output), "enc_cls" (batch*G*G*K two-stage class logits). */
-rfs_status rfs_cuda_read_debug(rfs_session *s, const char *name, float *dst, int batch);
-
-/* ---- the frame pipeline (pipeline.cu) ------------------------------------------------
- *
- * uint8 frames in host memory -> rfs_result, every step between on the device: the
- * pre-processing of both presets (roboflow: the cv2-exact fixed-point resize of the
- * package's stretch / letterbox / center-crop with static crop and grayscale, then the
- * float32 normalisation; rfdetr: to_tensor + normalize + the antialiased resize in
- * double, as the CPU), the network, the selection (sigmoid, argmax or the rfdetr
- * candidates, class remap, thresholds, compaction with an atomic counter), the boxes, and
- * the masks of the candidates only (upsampled with the CPU's taps in its float32 order,
- * thresholded, cut to their set rectangle and bit-packed); only the candidates and the
- * packed rectangles cross PCIe, written by the last kernel into mapped pinned memory.
- * All of it is one CUDA graph per (lane, batch, frame size, preset, options).
- *
- * Exactness. The scores are recomputed on the host with rfs_sigmoidf from the logit the
- * device selected (the device's exp is not glibc's expf): the device keeps every query
- * whose decision could differ by a few ulps (SIG_MARGIN) as a candidate, flagged, and
- * the host decides those exactly; boxes, masks and pre-processing are bit-identical to
- * the CPU pipeline (tests/test_cuda_pipeline.c).
- *
- * A lane runs one batch at a time: submit stages the frames in pinned memory and
- * launches, collect waits for the lane's event and unpacks. Lane 1 is a second set of
- * network buffers, so two batches can be in flight (rfs_predict_submit). */
-
-/* 1 when this batch can run on the device pipeline (same size and pixel format for every
- * frame, geometry the CPU would accept); else the caller uses the CPU pre-processing. */
-int rfs_cuda_pipe_accepts(const rfs_session *s, const rfs_image *frames, int n,
-                          const rfs_predict_opts *o);
-/* Stages the frames (copied: the caller may reuse them on return) and launches the
- * batch on lane (0 or 1), which must be idle. */
-rfs_status rfs_cuda_pipe_submit(rfs_session *s, int lane, const rfs_image *frames, int n,
-                                const rfs_predict_opts *o);
-/* Waits for lane's batch and fills results[0..n-1]; adds to the session's stage times. */
-rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result *results);
-/* Tests: with raw set, later batches skip the network and use these outputs (host
- * arrays of max_batch images, rfs_raw layout) instead; NULL restores the network. */
-void rfs_cuda_pipe_inject(rfs_session *s, const rfs_raw *raw);
-/* Device time of the pipeline on lane 0 for this batch: graph_ms = median replay of the
- * whole graph (upload to copy-out), stage_ms per step from an eager run with events. */
-rfs_status rfs_cuda_pipe_profile(rfs_session *s, const rfs_image *frames, int n,
-                                 const rfs_predict_opts *o, int iters, rfs_cuda_timing *out);
 
 /* ---- device memory helpers (tests, tools) ------------------------------------------ */
 

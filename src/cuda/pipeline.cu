@@ -21,14 +21,16 @@
  * tables (resize taps, interpolation taps and weights, coverage) are built on the host by
  * the CPU's own functions (resize.c, maskup.c) and uploaded once per graph.
  */
+#include "cuda/cuda.cuh"
 #include "cuda/host.h"
-#include "cuda/state.cuh"
 
 extern "C" {
 #include "pipeline/maskup.h"
 #include "pipeline/resize.h"
+#include "pipeline/result.h"
 #include "pipeline/select.h"
 }
+#include "pipeline/geometry.h"
 
 #include <limits.h>
 #include <math.h>
@@ -71,23 +73,15 @@ typedef struct pipe_params {
     float thr_lo[1]; /* [K]: per class id, SIG_MARGIN ulps below the threshold */
 } pipe_params;
 
-/* Everything a graph's kernels need to know about the frame size and the preset. */
+/* Everything a graph's kernels need to know about the frame size and the preset: the
+ * frame geometry the host pipeline uses (pipeline/geometry.h), plus the batch. */
 typedef struct pipe_geom {
-    int B, W, H;                 /* batch, frame size */
-    int R, nq, K, H4;            /* network */
-    int preset;                  /* RFS_PRESET_* */
-    int rgb, gray;               /* frame byte order, package grayscale */
-    int crop_x, crop_y, cw, ch;  /* static crop: the part of the frame the network saw */
-    int dx0, dy0, rw, rh;        /* roboflow: where the resized image lies on the canvas */
-    int sx0, sy0;                /* center-crop: first copied pixel of the cropped image */
+    rfs_frame_geom fg;           /* frame, crop, resize placement, pads, mask window */
+    int B, nq, K;                /* batch, network */
+    int rgb;                     /* frame byte order */
     int rkind;                   /* rfs_resize_kind of the roboflow resize */
     int center;                  /* center-crop: a copy from (sx0, sy0), no resize */
-    float pad_raw;               /* canvas value outside the image (raw 0..255) */
-    int pad[4];                  /* letterbox / center-crop pads (left, top, right, bottom) */
-    float scale_w, scale_h;      /* network pixels per frame pixel */
     int masks;                   /* masks wanted */
-    int win0, win1, mw, mh;      /* mask logits window (offsets may be negative) */
-    int ow, oh;                  /* mask plan output size */
     int band, nbands;            /* output rows per work item of the mask passes */
 } pipe_geom;
 
@@ -138,29 +132,29 @@ __device__ __forceinline__ void px3(const uint8_t *p, int gray, int rgb, int v[3
  * code of resize.c: copy, 2x2 area, or the fixed-point linear taps with the SIMD combine
  * formula) or the canvas value, then the normalisation. */
 __global__ void pre_roboflow_kernel(float *out, const uint8_t *frames, pipe_geom g, pipe_tabs t) {
-    const int R = g.R, b = blockIdx.y;
+    const int R = g.fg.R, b = blockIdx.y;
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= R * R) return;
     const int x = i % R, y = i / R;
-    const size_t fs = (size_t)3 * g.W;
-    const uint8_t *img = frames + (size_t)b * g.H * fs + (size_t)g.crop_y * fs + (size_t)g.crop_x * 3;
+    const size_t fs = (size_t)3 * g.fg.W;
+    const uint8_t *img = frames + (size_t)b * g.fg.H * fs + (size_t)g.fg.crop_y * fs + (size_t)g.fg.crop_x * 3;
     float *o = out + (size_t)b * 3 * R * R + i;
     const size_t plane = (size_t)R * R;
-    const int rx = x - g.dx0, ry = y - g.dy0;
-    if (rx < 0 || ry < 0 || rx >= g.rw || ry >= g.rh) {
-        for (int ch = 0; ch < 3; ch++) o[ch * plane] = rf_norm(g.pad_raw, ch);
+    const int rx = x - g.fg.dx0, ry = y - g.fg.dy0;
+    if (rx < 0 || ry < 0 || rx >= g.fg.rw || ry >= g.fg.rh) {
+        for (int ch = 0; ch < 3; ch++) o[ch * plane] = rf_norm(g.fg.pad_value, ch);
         return;
     }
     int v[3];
     if (g.rkind == RFS_RESIZE_COPY) {
-        px3(img + (size_t)(g.sy0 + ry) * fs + (size_t)(g.sx0 + rx) * 3, g.gray, g.rgb, v);
+        px3(img + (size_t)(g.fg.sy0 + ry) * fs + (size_t)(g.fg.sx0 + rx) * 3, g.fg.gray, g.rgb, v);
     } else if (g.rkind == RFS_RESIZE_AREA2X) {
         int a[3], c[3], d[3], e[3];
         const uint8_t *p = img + (size_t)(2 * ry) * fs + (size_t)(2 * rx) * 3;
-        px3(p, g.gray, g.rgb, a);
-        px3(p + 3, g.gray, g.rgb, c);
-        px3(p + fs, g.gray, g.rgb, d);
-        px3(p + fs + 3, g.gray, g.rgb, e);
+        px3(p, g.fg.gray, g.rgb, a);
+        px3(p + 3, g.fg.gray, g.rgb, c);
+        px3(p + fs, g.fg.gray, g.rgb, d);
+        px3(p + fs + 3, g.fg.gray, g.rgb, e);
         for (int k = 0; k < 3; k++) v[k] = (a[k] + c[k] + d[k] + e[k] + 2) >> 2;
     } else {
         const int o0 = t.xofs[2 * rx], o1 = t.xofs[2 * rx + 1]; /* byte offsets */
@@ -168,10 +162,10 @@ __global__ void pre_roboflow_kernel(float *out, const uint8_t *frames, pipe_geom
         const int b0 = t.beta[2 * ry], b1 = t.beta[2 * ry + 1];
         const uint8_t *r0 = img + (size_t)t.yrow[2 * ry] * fs, *r1 = img + (size_t)t.yrow[2 * ry + 1] * fs;
         int p00[3], p01[3], p10[3], p11[3];
-        px3(r0 + o0, g.gray, g.rgb, p00);
-        px3(r0 + o1, g.gray, g.rgb, p01);
-        px3(r1 + o0, g.gray, g.rgb, p10);
-        px3(r1 + o1, g.gray, g.rgb, p11);
+        px3(r0 + o0, g.fg.gray, g.rgb, p00);
+        px3(r0 + o1, g.fg.gray, g.rgb, p01);
+        px3(r1 + o0, g.fg.gray, g.rgb, p10);
+        px3(r1 + o1, g.fg.gray, g.rgb, p11);
         for (int k = 0; k < 3; k++) {
             const int h0 = p00[k] * a0 + p01[k] * a1, h1 = p10[k] * a0 + p11[k] * a1;
             int r = (((h0 >> 4) * b0) >> 16) + (((h1 >> 4) * b1) >> 16);
@@ -201,12 +195,12 @@ __device__ double rd_hpass(const uint8_t *row, int x, int bi, int ch, const dev_
  * same order, no FMA): one output pixel per thread, the horizontal values recomputed per
  * vertical tap instead of stored (they are the same doubles). */
 __global__ void pre_rfdetr_kernel(float *out, const uint8_t *frames, pipe_geom g, pipe_tabs t) {
-    const int R = g.R, b = blockIdx.y;
+    const int R = g.fg.R, b = blockIdx.y;
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= R * R) return;
     const int x = i % R, y = i / R;
-    const size_t fs = (size_t)3 * g.W;
-    const uint8_t *img = frames + (size_t)b * g.H * fs;
+    const size_t fs = (size_t)3 * g.fg.W;
+    const uint8_t *img = frames + (size_t)b * g.fg.H * fs;
     float *o = out + (size_t)b * 3 * R * R + i;
     for (int ch = 0; ch < 3; ch++) {
         const int bi = g.rgb ? ch : 2 - ch;
@@ -234,30 +228,6 @@ __device__ __forceinline__ float sig_dev(float x) {
     return __fdiv_rn(1.0f, __fadd_rn(1.0f, e));
 }
 
-/* predict.c box_roboflow / select.c rfs_box_xyxy in float32, every step rounded */
-__device__ void box_math(float out[4], const float *b, const pipe_geom &g, int clip) {
-    if (g.preset == RFS_PRESET_RFDETR) {
-        const float sx = (float)g.W, sy = (float)g.H;
-        const float hw = __fmul_rn(0.5f, fmaxf(b[2], 0.f)), hh = __fmul_rn(0.5f, fmaxf(b[3], 0.f));
-        out[0] = __fmul_rn(__fsub_rn(b[0], hw), sx);
-        out[1] = __fmul_rn(__fsub_rn(b[1], hh), sy);
-        out[2] = __fmul_rn(__fadd_rn(b[0], hw), sx);
-        out[3] = __fmul_rn(__fadd_rn(b[1], hh), sy);
-        return;
-    }
-    const float fR = (float)g.R;
-    const float hw = __fmul_rn(0.5f, b[2]), hh = __fmul_rn(0.5f, b[3]);
-    float v[4] = {__fmul_rn(__fsub_rn(b[0], hw), fR), __fmul_rn(__fsub_rn(b[1], hh), fR),
-                  __fmul_rn(__fadd_rn(b[0], hw), fR), __fmul_rn(__fadd_rn(b[1], hh), fR)};
-    for (int k = 0; k < 4; k++) {
-        const int yk = k & 1;
-        float u = __fdiv_rn(__fsub_rn(v[k], (float)g.pad[yk]), yk ? g.scale_h : g.scale_w);
-        u = __fadd_rn(u, (float)(yk ? g.crop_y : g.crop_x));
-        if (clip) u = fminf(fmaxf(u, 0.f), (float)(yk ? g.H : g.W));
-        out[k] = rintf(u); /* half to even */
-    }
-}
-
 /* One warp per query (grid: images x groups of 4 queries), each lane over the classes
  * lane, lane + 32, ... roboflow: argmax of the probabilities (the first maximum, as
  * select.c: NaN never wins unless it is class 0's), class map, threshold; a query whose
@@ -274,7 +244,7 @@ __global__ void select_kernel(pipe_hdr *hdr, pipe_cand *rec, float *rows, const 
     const float *row = logits + ((size_t)b * nq + q) * K;
     int best = K, flags = 0, cls = -1, keep = 0;
     float p = -1.f;
-    if (g.preset == RFS_PRESET_ROBOFLOW) {
+    if (g.fg.preset == RFS_PRESET_ROBOFLOW) {
         for (int c = lane; c < K; c += 32) {
             const float pc = sig_dev(row[c]);
             if (pc > p) p = pc, best = c;
@@ -306,8 +276,8 @@ __global__ void select_kernel(pipe_hdr *hdr, pipe_cand *rec, float *rows, const 
     pipe_cand *r = rec + slot;
     if (lane == 0) {
         r->img = b, r->query = q, r->cls = cls, r->flags = flags, r->logit = row[best];
-        box_math(r->box, boxes + ((size_t)b * nq + q) * 4, g, prm->clip);
-        r->win[0] = g.ow, r->win[1] = 0, r->win[2] = g.oh, r->win[3] = 0;
+        rfs_geom_box(r->box, boxes + ((size_t)b * nq + q) * 4, &g.fg, prm->clip);
+        r->win[0] = g.fg.ow, r->win[1] = 0, r->win[2] = g.fg.oh, r->win[3] = 0;
         r->bb[0] = r->bb[1] = INT_MAX, r->bb[2] = r->bb[3] = -1;
         r->off = 0;
     }
@@ -320,8 +290,8 @@ __global__ void select_kernel(pipe_hdr *hdr, pipe_cand *rec, float *rows, const 
 /* The mask logit at (row r, column c) of the window the CPU crops (predict.c: padding
  * removal, zeros outside the stored map). */
 __device__ __forceinline__ float logit_at(const float *L, const pipe_geom &g, int r, int c) {
-    const int sy = r + g.win1, sx = c + g.win0;
-    return sy >= 0 && sy < g.H4 && sx >= 0 && sx < g.H4 ? L[sy * g.H4 + sx] : 0.f;
+    const int sy = r + g.fg.win[1], sx = c + g.fg.win[0];
+    return sy >= 0 && sy < g.fg.H4 && sx >= 0 && sx < g.fg.H4 ? L[sy * g.fg.H4 + sx] : 0.f;
 }
 
 /* rfs_interp_row at output column x of window row r: w0*s0, then += w_t*s_t (float32). */
@@ -345,7 +315,7 @@ __device__ __forceinline__ float mask_value(const float *L, const pipe_geom &g, 
 }
 
 __device__ __forceinline__ const float *cand_logits(const float *masks, const pipe_geom &g, const pipe_cand *r) {
-    return masks + ((size_t)r->img * g.nq + r->query) * g.H4 * g.H4;
+    return masks + ((size_t)r->img * g.nq + r->query) * g.fg.H4 * g.fg.H4;
 }
 
 /* Output window per candidate (maskup.c steps 1-2): the rows and columns of the logit
@@ -359,19 +329,19 @@ __global__ void mask_window_kernel(const pipe_hdr *hdr, pipe_cand *rec, const fl
     if (slot >= hdr->count) return;
     pipe_cand *r = rec + slot;
     const float *L = cand_logits(masks, g, r);
-    unsigned char *cpos = pos, *rpos = pos + g.mw;
-    for (int i = threadIdx.x; i < g.mw + g.mh; i += blockDim.x) pos[i] = 0;
-    if (threadIdx.x == 0) w4[0] = g.ow, w4[1] = 0, w4[2] = g.oh, w4[3] = 0;
+    unsigned char *cpos = pos, *rpos = pos + g.fg.mw;
+    for (int i = threadIdx.x; i < g.fg.mw + g.fg.mh; i += blockDim.x) pos[i] = 0;
+    if (threadIdx.x == 0) w4[0] = g.fg.ow, w4[1] = 0, w4[2] = g.fg.oh, w4[3] = 0;
     __syncthreads();
-    const int H4 = g.H4;
+    const int H4 = g.fg.H4;
     for (int i = threadIdx.x; i < H4 * H4; i += blockDim.x) {
-        const int rr = i / H4 - g.win1, cc = i % H4 - g.win0;
-        if (rr >= 0 && rr < g.mh && cc >= 0 && cc < g.mw && L[i] > 0.f) rpos[rr] = 1, cpos[cc] = 1;
+        const int rr = i / H4 - g.fg.win[1], cc = i % H4 - g.fg.win[0];
+        if (rr >= 0 && rr < g.fg.mh && cc >= 0 && cc < g.fg.mw && L[i] > 0.f) rpos[rr] = 1, cpos[cc] = 1;
     }
     __syncthreads();
-    for (int c = threadIdx.x; c < g.mw; c += blockDim.x)
+    for (int c = threadIdx.x; c < g.fg.mw; c += blockDim.x)
         if (cpos[c]) atomicMin(&w4[0], t.xcov[2 * c]), atomicMax(&w4[1], t.xcov[2 * c + 1]);
-    for (int c = threadIdx.x; c < g.mh; c += blockDim.x)
+    for (int c = threadIdx.x; c < g.fg.mh; c += blockDim.x)
         if (rpos[c]) atomicMin(&w4[2], t.ycov[2 * c]), atomicMax(&w4[3], t.ycov[2 * c + 1]);
     __syncthreads();
     if (threadIdx.x < 4) r->win[threadIdx.x] = w4[threadIdx.x];
@@ -553,10 +523,7 @@ typedef struct pipe_lane {
     size_t out_bytes, rows_off;
     uint32_t *d_words, *h_words, *h_words_dev;
     long long words_cap;
-    /* tests: raw network outputs in place of the network (set on lane 0 for the session) */
-    float *h_raw;
-    int inject;
-    rfs_raw inj;
+    float *h_raw;          /* tests: raw network outputs in place of the network */
     int sms;               /* multiprocessors: grid of the mask passes */
     /* graphs */
     pipe_graph graphs[PIPE_GRAPHS];
@@ -566,6 +533,7 @@ typedef struct pipe_lane {
     /* the batch in flight */
     int busy, n;
     pipe_graph *job;
+    double submit_ms;      /* host time of the submit (staging, launch) */
     float *thr;            /* [nthr] exact thresholds per class id (roboflow) / [0] (rfdetr) */
     int nthr;              /* K, or more when a class map names larger ids */
     int want_masks, clip;
@@ -649,7 +617,7 @@ static rfs_status host_mapped(void **h, void **d, size_t bytes, const char *what
 static long long initial_words(const pipe_geom *g) {
     const char *e = getenv("RFS_CUDA_MASK_WORDS");
     if (e && *e) return atoll(e) > 0 ? atoll(e) : 4;
-    const long long per_mask = (long long)g->oh * ((g->ow + 31) / 32);
+    const long long per_mask = (long long)g->fg.oh * ((g->fg.ow + 31) / 32);
     const int masks = g->nq < 8 ? g->nq : 8;
     return (long long)g->B * masks * per_mask + 1024;
 }
@@ -674,15 +642,15 @@ static rfs_status words_alloc(pipe_lane *pl, long long words) {
 }
 
 /* Lane i's pipeline state, created on first use. */
-static rfs_status lane_state(pipe_lane **out, rfs_session *s, int i) {
+static rfs_status lane_state(pipe_lane **out, rfs_cuda_net *n, int i) {
     *out = NULL;
-    cuda_state *cs = rfs_cuda_lane(s, i);
+    cuda_state *cs = rfs_cuda_lane(n, i);
     if (!cs) return RFS_ERR_NOMEM; /* message set */
     if (cs->pipe) {
         *out = cs->pipe;
         return RFS_OK;
     }
-    const rfs_config *c = &s->m->cfg;
+    const rfs_config *c = &n->base.m->cfg;
     pipe_lane *pl = (pipe_lane *)calloc(1, sizeof *pl);
     if (!pl) return rfs_fail(RFS_ERR_NOMEM, "out of memory for the device pipeline");
     cs->pipe = pl;
@@ -693,7 +661,7 @@ static rfs_status lane_state(pipe_lane **out, rfs_session *s, int i) {
     pl->out_bytes = pl->rows_off + slots * K * sizeof(float);
     pl->nthr = (int)K;
     {
-        const rfs_model *m = s->m;
+        const rfs_model *m = n->base.m;
         for (int k = 0; m->remap && k < (int)K; k++)
             if (m->remap[k] + 1 > pl->nthr) pl->nthr = m->remap[k] + 1;
     }
@@ -709,7 +677,7 @@ static rfs_status lane_state(pipe_lane **out, rfs_session *s, int i) {
         goto fail;
     }
     {
-        const rfs_model *m = s->m;
+        const rfs_model *m = n->base.m;
         const int names = rfs_model_class_count(m);
         for (int k = 0; k < (int)K; k++) pl->cls_of[k] = m->remap ? m->remap[k] : k < names ? k : -1;
     }
@@ -735,91 +703,55 @@ fail:
     return st;
 }
 
-/* ---- geometry: what predict.c's preprocess() and postprocess() derive from a frame ---- */
+/* ---- geometry: the host pipeline's (pipeline/geometry.h) plus the batch ------------- */
 
-static int make_key(const rfs_session *s, const rfs_image *f, int n, const rfs_predict_opts *o,
+static int make_key(const rfs_cuda_net *n, const rfs_image *f, int count, const rfs_predict_opts *o,
                     pipe_key *k, pipe_geom *g) {
-    const rfs_config *c = &s->m->cfg;
-    const rfs_package *pkg = &s->m->pkg;
+    const rfs_model *m = n->base.m;
+    const rfs_config *c = &m->cfg;
     memset(k, 0, sizeof *k);
     memset(g, 0, sizeof *g);
     const int W = f[0].width, H = f[0].height;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < count; i++)
         if (!f[i].data || f[i].width != W || f[i].height != H || f[i].format != f[0].format ||
             f[i].stride < 3 * W)
             return 0;
     if (W < 1 || H < 1 || W > 65535 || H > 65535) return 0;
     if (f[0].format != RFS_PIX_RGB8 && f[0].format != RFS_PIX_BGR8) return 0;
-    if (o->preset != RFS_PRESET_ROBOFLOW && o->preset != RFS_PRESET_RFDETR) return 0;
-    const int R = c->resolution, H4 = c->mask_side;
-    k->B = n, k->W = W, k->H = H, k->preset = o->preset, k->masks = o->want_masks != 0;
+    if (o->preset != RFS_PRESET_ROBOFLOW && o->preset != RFS_PRESET_RFDETR &&
+        o->preset != RFS_PRESET_RFDETR_14)
+        return 0;
+    if (rfs_frame_geom_init(&g->fg, m, W, H, o) != RFS_OK) {
+        rfs_clear_error();
+        return 0; /* the host path reports it */
+    }
+    const rfs_frame_geom *fg = &g->fg;
+    k->B = count, k->W = W, k->H = H, k->preset = o->preset, k->masks = o->want_masks != 0;
     k->rgb = f[0].format == RFS_PIX_RGB8;
-    {
-        const cuda_state *cs0 = (const cuda_state *)s->cuda;
-        k->inject = cs0 && cs0->pipe && cs0->pipe->inject;
-    }
-    g->B = n, g->W = W, g->H = H, g->R = R, g->nq = c->num_queries, g->K = c->num_classes;
-    g->H4 = H4, g->preset = o->preset, g->rgb = k->rgb, g->masks = k->masks;
-    if (o->preset == RFS_PRESET_RFDETR) {
-        g->cw = W, g->ch = H, g->mw = g->mh = H4, g->ow = W, g->oh = H;
-    } else {
-        int rect[4] = {0, 0, W, H};
-        if (pkg->static_crop && !o->disable_static_crop)
-            rfs_static_crop_rect(rect, W, H, pkg->crop_pct[0], pkg->crop_pct[1], pkg->crop_pct[2],
-                                 pkg->crop_pct[3]);
-        const int w = rect[2] - rect[0], h = rect[3] - rect[1];
-        if (w < 1 || h < 1) return 0; /* the CPU path reports it */
-        memcpy(k->crop, rect, sizeof rect);
-        k->gray = g->gray = pkg->grayscale && !o->disable_grayscale;
-        g->crop_x = rect[0], g->crop_y = rect[1], g->cw = w, g->ch = h;
-        switch (pkg->resize_mode) {
-        case RFS_RESIZE_LETTERBOX: {
-            rfs_letterbox lb;
-            rfs_letterbox_geometry(&lb, w, h, R, R);
-            if (lb.new_w < 1 || lb.new_h < 1) return 0;
-            g->dx0 = lb.pad_left, g->dy0 = lb.pad_top, g->rw = lb.new_w, g->rh = lb.new_h;
-            g->pad[0] = lb.pad_left, g->pad[1] = lb.pad_top, g->pad[2] = lb.pad_right, g->pad[3] = lb.pad_bottom;
-            g->scale_w = g->scale_h = (float)lb.scale;
-            g->pad_raw = pkg->padding_value;
-            break;
-        }
-        case RFS_RESIZE_CENTER_CROP: {
-            rfs_center_crop cc;
-            rfs_center_crop_geometry(&cc, w, h, R, R);
-            g->dx0 = cc.dst_x, g->dy0 = cc.dst_y, g->rw = cc.copy_w, g->rh = cc.copy_h;
-            g->sx0 = cc.src_x, g->sy0 = cc.src_y, g->rkind = RFS_RESIZE_COPY, g->center = 1;
-            g->pad[0] = cc.pad_left, g->pad[1] = cc.pad_top, g->pad[2] = cc.pad_right, g->pad[3] = cc.pad_bottom;
-            g->scale_w = g->scale_h = 1.0f;
-            g->pad_raw = 0.0f;
-            break;
-        }
-        default:
-            g->rw = g->rh = R;
-            g->scale_w = (float)((double)R / w), g->scale_h = (float)((double)R / h);
-            break;
-        }
-        /* predict.c mask_window: pads on the mask grid, Python round (half to even) */
-        int win[4];
-        for (int j = 0; j < 4; j++) win[j] = (int)nearbyint((double)H4 / R * g->pad[j]);
-        g->win0 = win[0], g->win1 = win[1];
-        g->mw = H4 - win[0] - win[2], g->mh = H4 - win[1] - win[3];
-        g->ow = w, g->oh = h;
-        if (g->masks && (g->mw < 1 || g->mh < 1)) return 0; /* the CPU path reports it */
-    }
-    if (g->mw + g->mh > 40000) return 0;
+    k->inject = n->inject != NULL;
+    k->gray = fg->gray;
+    k->crop[0] = fg->crop_x, k->crop[1] = fg->crop_y;
+    k->crop[2] = fg->crop_x + fg->cw, k->crop[3] = fg->crop_y + fg->ch;
+    g->B = count, g->nq = c->num_queries, g->K = c->num_classes;
+    g->rgb = k->rgb, g->masks = k->masks;
+    g->center = o->preset == RFS_PRESET_ROBOFLOW && fg->resize_mode == RFS_RESIZE_CENTER_CROP;
+    if (g->center) g->rkind = RFS_RESIZE_COPY;
+    if (g->masks && (fg->mw < 1 || fg->mh < 1)) return 0; /* the host path reports it */
+    if (fg->mw + fg->mh > 40000) return 0;
     /* packed words of the worst case must stay addressable with ints */
-    if ((long long)g->B * g->nq * g->oh * ((g->ow + 31) / 32) > (long long)INT_MAX) return 0;
-    g->band = 8192 / g->ow > 1 ? 8192 / g->ow : 1;
-    if (g->band > g->oh) g->band = g->oh;
-    g->nbands = (g->oh + g->band - 1) / g->band;
+    if ((long long)g->B * g->nq * fg->oh * ((fg->ow + 31) / 32) > (long long)INT_MAX) return 0;
+    g->band = 8192 / fg->ow > 1 ? 8192 / fg->ow : 1;
+    if (g->band > fg->oh) g->band = fg->oh;
+    g->nbands = (fg->oh + g->band - 1) / g->band;
     return 1;
 }
 
-extern "C" int rfs_cuda_pipe_accepts(const rfs_session *s, const rfs_image *frames, int n,
+int rfs_cuda_pipe_accepts(const rfs_net *base, const rfs_image *frames, int count,
                                      const rfs_predict_opts *o) {
     pipe_key k;
     pipe_geom g;
-    return s->cuda && n >= 1 && n <= s->o.max_batch && make_key(s, frames, n, o, &k, &g);
+    return count >= 1 && count <= base->o.max_batch &&
+           make_key(cuda_net_c(base), frames, count, o, &k, &g);
 }
 
 /* Host blob of the key's tables, uploaded as one allocation; pointers set in t. */
@@ -853,23 +785,23 @@ static rfs_status graph_tables(pipe_graph *gr, const pipe_lane *pl) {
     int linear = 0;
     rfs_status st = RFS_OK;
     memset(t, 0, sizeof *t);
-    if (g->preset == RFS_PRESET_ROBOFLOW && !g->center) {
+    if (g->fg.preset == RFS_PRESET_ROBOFLOW && !g->center) {
         /* stretch / letterbox: the CPU's resize plan of (cw, ch) -> (rw, rh) */
         rfs_resize_plan rp;
-        if ((st = rfs_resize_plan_init(&rp, g->cw, g->ch, g->rw, g->rh)) != RFS_OK) goto done;
+        if ((st = rfs_resize_plan_init(&rp, g->fg.cw, g->fg.ch, g->fg.rw, g->fg.rh)) != RFS_OK) goto done;
         g->rkind = rp.kind;
         if (rp.kind == RFS_RESIZE_LINEAR) {
             linear = 1;
-            o_xofs = blob_put(&b, rp.xofs, (size_t)g->rw * 2 * 4);
-            o_alpha = blob_put(&b, rp.alpha, (size_t)g->rw * 2 * 2);
-            o_yrow = blob_put(&b, rp.yrow, (size_t)g->rh * 2 * 4);
-            o_beta = blob_put(&b, rp.beta, (size_t)g->rh * 2 * 2);
+            o_xofs = blob_put(&b, rp.xofs, (size_t)g->fg.rw * 2 * 4);
+            o_alpha = blob_put(&b, rp.alpha, (size_t)g->fg.rw * 2 * 2);
+            o_yrow = blob_put(&b, rp.yrow, (size_t)g->fg.rh * 2 * 4);
+            o_beta = blob_put(&b, rp.beta, (size_t)g->fg.rh * 2 * 2);
         }
         rfs_resize_plan_free(&rp);
     }
-    if (g->preset == RFS_PRESET_RFDETR) {
+    if (g->fg.preset != RFS_PRESET_ROBOFLOW) {
         rfs_aa_plan ap;
-        if ((st = rfs_aa_plan_init(&ap, g->W, g->H, g->R, g->R)) != RFS_OK) goto done;
+        if ((st = rfs_aa_plan_init(&ap, g->fg.W, g->fg.H, g->fg.R, g->fg.R)) != RFS_OK) goto done;
         const rfs_aa_axis64 *ax[2] = {&ap.ax, &ap.ay};
         dev_axis64 *dx[2] = {&t->px, &t->py};
         size_t *o[2] = {o_px, o_py};
@@ -883,8 +815,8 @@ static rfs_status graph_tables(pipe_graph *gr, const pipe_lane *pl) {
     }
     if (g->masks) {
         rfs_maskup_plan mp;
-        st = rfs_maskup_plan_init(&mp, g->mw, g->mh, g->ow, g->oh,
-                                  g->preset == RFS_PRESET_ROBOFLOW ? RFS_MASKUP_AA : RFS_MASKUP_BILINEAR);
+        st = rfs_maskup_plan_init(&mp, g->fg.mw, g->fg.mh, g->fg.ow, g->fg.oh,
+                                  g->fg.preset == RFS_PRESET_ROBOFLOW ? RFS_MASKUP_AA : RFS_MASKUP_BILINEAR);
         if (st != RFS_OK) goto done;
         const rfs_interp_axis *ax[2] = {&mp.ax, &mp.ay};
         dev_axis *dx[2] = {&t->mx, &t->my};
@@ -895,8 +827,8 @@ static rfs_status graph_tables(pipe_graph *gr, const pipe_lane *pl) {
             o[a][1] = blob_put(&b, ax[a]->idx, (size_t)ax[a]->out * ax[a]->K * 4);
             o[a][2] = blob_put(&b, ax[a]->w, (size_t)ax[a]->out * ax[a]->K * 4);
         }
-        o_xcov = blob_put(&b, mp.xcov, (size_t)g->mw * 2 * 4);
-        o_ycov = blob_put(&b, mp.ycov, (size_t)g->mh * 2 * 4);
+        o_xcov = blob_put(&b, mp.xcov, (size_t)g->fg.mw * 2 * 4);
+        o_ycov = blob_put(&b, mp.ycov, (size_t)g->fg.mh * 2 * 4);
         rfs_maskup_plan_free(&mp);
     }
     o_cls = blob_put(&b, pl->cls_of, (size_t)pl->K * 4);
@@ -912,7 +844,7 @@ static rfs_status graph_tables(pipe_graph *gr, const pipe_lane *pl) {
             t->xofs = (const int32_t *)(d + o_xofs), t->alpha = (const int16_t *)(d + o_alpha);
             t->yrow = (const int32_t *)(d + o_yrow), t->beta = (const int16_t *)(d + o_beta);
         }
-        if (g->preset == RFS_PRESET_RFDETR) {
+        if (g->fg.preset != RFS_PRESET_ROBOFLOW) {
             t->px.xmin = (const int *)(d + o_px[0]), t->px.n = (const int *)(d + o_px[1]);
             t->px.w = (const double *)(d + o_px[2]);
             t->py.xmin = (const int *)(d + o_py[0]), t->py.n = (const int *)(d + o_py[1]);
@@ -936,21 +868,21 @@ done:
 
 /* The batch's device work on the lane's stream (captured into the graph, or run eagerly;
  * profile: events between the steps). */
-static void pipe_enqueue(const rfs_session *s, pipe_lane *pl, const pipe_graph *gr, int profile) {
+static void pipe_enqueue(const rfs_model *m, pipe_lane *pl, const pipe_graph *gr, int profile) {
     cuda_state *cs = pl->cs;
     cudaStream_t st = cs->st;
     const pipe_geom &g = gr->g;
     const int B = g.B, nq = g.nq, K = g.K;
-    const size_t P = (size_t)g.H4 * g.H4;
+    const size_t P = (size_t)g.fg.H4 * g.fg.H4;
 #define EV(i) \
     if (profile) CUDA_CHECK(cudaEventRecord(pl->ev[i], st))
     EV(0);
     CUDA_CHECK(cudaMemsetAsync(pl->d_out, 0, sizeof(pipe_hdr), st));
-    CUDA_CHECK(cudaMemcpyAsync(pl->d_frames, pl->h_frames, (size_t)B * g.H * g.W * 3,
+    CUDA_CHECK(cudaMemcpyAsync(pl->d_frames, pl->h_frames, (size_t)B * g.fg.H * g.fg.W * 3,
                                cudaMemcpyHostToDevice, st));
     CUDA_CHECK(cudaMemcpyAsync(pl->d_params, pl->h_params, pl->params_bytes, cudaMemcpyHostToDevice, st));
-    const dim3 pgrid(nblocks((size_t)g.R * g.R, 128), B);
-    if (g.preset == RFS_PRESET_ROBOFLOW)
+    const dim3 pgrid(nblocks((size_t)g.fg.R * g.fg.R, 128), B);
+    if (g.fg.preset == RFS_PRESET_ROBOFLOW)
         pre_roboflow_kernel<<<pgrid, 128, 0, st>>>(cs->input, pl->d_frames, g, gr->t);
     else
         pre_rfdetr_kernel<<<pgrid, 128, 0, st>>>(cs->input, pl->d_frames, g, gr->t);
@@ -964,7 +896,7 @@ static void pipe_enqueue(const rfs_session *s, pipe_lane *pl, const pipe_graph *
         h += (size_t)B * nq * 4;
         CUDA_CHECK(cudaMemcpyAsync(cs->masks, h, sizeof(float) * B * nq * P, cudaMemcpyHostToDevice, st));
     } else {
-        rfs_cuda_enqueue_net(s, cs, B, 0);
+        rfs_cuda_enqueue_net(m, cs, B, 0);
     }
     EV(2);
     pipe_hdr *hdr = (pipe_hdr *)pl->d_out;
@@ -976,7 +908,7 @@ static void pipe_enqueue(const rfs_session *s, pipe_lane *pl, const pipe_graph *
     EV(3);
     if (g.masks) {
         const int grid = 2 * pl->sms;
-        mask_window_kernel<<<B * nq, 128, g.mw + g.mh, st>>>(hdr, rec, cs->masks, g, gr->t);
+        mask_window_kernel<<<B * nq, 128, g.fg.mw + g.fg.mh, st>>>(hdr, rec, cs->masks, g, gr->t);
         CUDA_LAUNCH_CHECK();
         mask_bbox_kernel<<<grid, 256, 0, st>>>(hdr, rec, cs->masks, g, gr->t);
         CUDA_LAUNCH_CHECK();
@@ -993,10 +925,10 @@ static void pipe_enqueue(const rfs_session *s, pipe_lane *pl, const pipe_graph *
 #undef EV
 }
 
-static cudaGraphExec_t pipe_capture(const rfs_session *s, pipe_lane *pl, const pipe_graph *gr) {
+static cudaGraphExec_t pipe_capture(const rfs_model *m, pipe_lane *pl, const pipe_graph *gr) {
     cudaGraph_t graph;
     CUDA_CHECK(cudaStreamBeginCapture(pl->cs->st, cudaStreamCaptureModeThreadLocal));
-    pipe_enqueue(s, pl, gr, 0);
+    pipe_enqueue(m, pl, gr, 0);
     CUDA_CHECK(cudaStreamEndCapture(pl->cs->st, &graph));
     cudaGraphExec_t ex;
     CUDA_CHECK(cudaGraphInstantiate(&ex, graph, 0));
@@ -1059,41 +991,43 @@ static float lower_bound(float t) {
     return r;
 }
 
-extern "C" rfs_status rfs_cuda_pipe_submit(rfs_session *s, int lane, const rfs_image *frames, int n,
-                                           const rfs_predict_opts *o) {
+rfs_status rfs_cuda_pipe_submit(rfs_net *base, int lane, const rfs_image *frames,
+                                           int n, const rfs_predict_opts *o) {
+    rfs_cuda_net *net = cuda_net(base);
+    const rfs_model *m = base->m;
     const double t0 = now_ms();
     pipe_key k;
     pipe_geom g;
-    if (!s->cuda || n < 1 || n > s->o.max_batch || !make_key(s, frames, n, o, &k, &g))
+    if (n < 1 || n > base->o.max_batch || !make_key(net, frames, n, o, &k, &g))
         return rfs_fail(RFS_ERR_UNSUPPORTED, "this batch cannot run on the device pipeline");
     pipe_lane *pl;
-    rfs_status st = lane_state(&pl, s, lane);
+    rfs_status st = lane_state(&pl, net, lane);
     if (st != RFS_OK) return st;
     if (pl->busy) return rfs_fail(RFS_ERR_ARG, "CUDA lane %d already has a batch in flight", lane);
     CUDA_CHECK(cudaSetDevice(pl->cs->device));
     pipe_graph *gr;
     st = graph_for(pl, &k, &g, &gr);
     if (st != RFS_OK) return st;
-    const size_t fbytes = (size_t)g.W * g.H * 3;
+    const size_t fbytes = (size_t)g.fg.W * g.fg.H * 3;
     if ((st = frames_reserve(pl, fbytes * n)) != RFS_OK) return st;
     if (g.masks && pl->words_cap < initial_words(&g) &&
         (st = words_alloc(pl, initial_words(&g))) != RFS_OK)
         return st;
     if (!pl->words_cap && (st = words_alloc(pl, 4)) != RFS_OK) return st;
-    const size_t nq = g.nq, K = g.K, P = (size_t)g.H4 * g.H4;
+    const size_t nq = g.nq, K = g.K, P = (size_t)g.fg.H4 * g.fg.H4;
     if (k.inject) {
-        const pipe_lane *l0 = ((cuda_state *)s->cuda)->pipe;
+        const rfs_raw *inj = net->inject;
         const size_t per = nq * (K + 4 + P);
         if (!pl->h_raw && cudaMallocHost((void **)&pl->h_raw, per * pl->B * sizeof(float)) != cudaSuccess) {
             pl->h_raw = NULL;
             return oom("raw outputs", per * pl->B * sizeof(float));
         }
-        memcpy(pl->h_raw, l0->inj.logits, sizeof(float) * n * nq * K);
-        memcpy(pl->h_raw + n * nq * K, l0->inj.boxes, sizeof(float) * n * nq * 4);
-        memcpy(pl->h_raw + n * nq * (K + 4), l0->inj.masks, sizeof(float) * n * nq * P);
+        memcpy(pl->h_raw, inj->logits, sizeof(float) * n * nq * K);
+        memcpy(pl->h_raw + n * nq * K, inj->boxes, sizeof(float) * n * nq * 4);
+        memcpy(pl->h_raw + n * nq * (K + 4), inj->masks, sizeof(float) * n * nq * P);
     }
     /* frames, packed, into the pinned staging buffer */
-    rfs_pipe_stage_frames(pl->h_frames, frames, n, g.W, g.H);
+    rfs_pipe_stage_frames(pl->h_frames, frames, n, g.fg.W, g.fg.H);
     /* thresholds: exact ones for the host, lower bounds for the device */
     pl->h_params->clip = o->clip_boxes;
     for (int c = 0; c < pl->nthr; c++) {
@@ -1110,16 +1044,17 @@ extern "C" rfs_status rfs_cuda_pipe_submit(rfs_session *s, int lane, const rfs_i
     } else {
         /* first batch of this key on this lane: run it directly (loads the kernels and the
          * cuBLASLt plans outside any capture), then capture the graph for the next ones */
-        pipe_enqueue(s, pl, gr, 0);
+        pipe_enqueue(m, pl, gr, 0);
         if (!cs->eager) {
             CUDA_CHECK(cudaStreamSynchronize(cs->st));
-            gr->exec = pipe_capture(s, pl, gr);
+            gr->exec = pipe_capture(m, pl, gr);
         }
     }
     CUDA_CHECK(cudaEventRecord(pl->ev_done, cs->st));
     gr->used = ++pl->tick;
     pl->busy = 1, pl->n = n, pl->job = gr;
-    s->times.preprocess_ms += now_ms() - t0;
+    pl->submit_ms = now_ms() - t0;
+    net->last_lane = lane;
     return RFS_OK;
 }
 
@@ -1156,8 +1091,9 @@ static int cmp_rfdetr(const void *pa, const void *pb) { /* select.c cmp_prob_des
     return a->flat - b->flat;
 }
 
-extern "C" rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result *results) {
-    cuda_state *cs = rfs_cuda_lane(s, lane);
+rfs_status rfs_cuda_pipe_collect(rfs_net *base, int lane, rfs_result *results,
+                                            rfs_stage_times *times) {
+    cuda_state *cs = cuda_net(base)->lane[lane];
     pipe_lane *pl = cs ? cs->pipe : NULL;
     if (!pl || !pl->busy) return rfs_fail(RFS_ERR_ARG, "CUDA lane %d has no batch in flight", lane);
     const double t0 = now_ms();
@@ -1167,7 +1103,7 @@ extern "C" rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result
     const double t1 = now_ms();
     const pipe_graph *gr = pl->job;
     const pipe_geom *g = &gr->g;
-    const int n = pl->n, K = g->K, rf = g->preset == RFS_PRESET_ROBOFLOW;
+    const int n = pl->n, K = g->K, rf = g->fg.preset == RFS_PRESET_ROBOFLOW;
     const pipe_hdr *hdr = (const pipe_hdr *)pl->h_out;
     rfs_status st;
     if (g->masks && hdr->overflow && (st = repack(pl, hdr->total_words)) != RFS_OK) return st;
@@ -1218,27 +1154,19 @@ extern "C" rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result
             dets[nd++] = (host_det){p, r->query, cls, r->query, i};
         }
         qsort(dets, (size_t)nd, sizeof *dets, rf ? cmp_roboflow : cmp_rfdetr);
-        if (!rf && nd > s->m->cfg.num_select) nd = s->m->cfg.num_select;
+        if (!rf && nd > base->m->cfg.num_select) nd = base->m->cfg.num_select;
         /* the result: detections, then the masks in one pool */
         rfs_result *res = &results[b];
-        if (nd > res->capacity) {
-            rfs_detection *nd_ = (rfs_detection *)realloc(res->dets, sizeof *nd_ * (size_t)nd);
-            if (!nd_) return rfs_fail(RFS_ERR_NOMEM, "out of memory for %d detections", nd);
-            res->dets = nd_, res->capacity = nd;
-        }
-        res->width = g->W, res->height = g->H, res->count = nd;
+        if (rfs_result_reserve(res, nd) != RFS_OK)
+            return rfs_fail(RFS_ERR_NOMEM, "out of memory for %d detections", nd);
+        res->width = g->fg.W, res->height = g->fg.H, res->count = nd;
         size_t pool = 0;
         for (int d = 0; d < nd && pl->want_masks; d++) {
             const int *bb = rec[dets[d].rec].bb;
             if (bb[2] >= 0) pool += (size_t)(bb[2] - bb[0] + 1) * (bb[3] - bb[1] + 1);
         }
-        if (pool > res->pool_cap) {
-            size_t cap = res->pool_cap ? res->pool_cap : 65536;
-            while (cap < pool) cap *= 2;
-            uint8_t *np = (uint8_t *)realloc(res->pool, cap);
-            if (!np) return rfs_fail(RFS_ERR_NOMEM, "out of memory for masks (%zu bytes)", cap);
-            res->pool = np, res->pool_cap = cap;
-        }
+        uint8_t *pool_base = rfs_result_pool(res, pool);
+        if (!pool_base) return rfs_fail(RFS_ERR_NOMEM, "out of memory for masks (%zu bytes)", pool);
         if ((size_t)(njobs + nd) > pl->jobs_cap) {
             size_t cap = pl->jobs_cap ? pl->jobs_cap : 256;
             while (cap < (size_t)(njobs + nd)) cap *= 2;
@@ -1253,13 +1181,14 @@ extern "C" rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result
             o->score = dets[d].score;
             o->class_id = dets[d].cls;
             o->query = dets[d].query;
+            o->tracker_id = -1;
             memcpy(o->box, r->box, sizeof o->box);
             memset(&o->mask, 0, sizeof o->mask);
             if (!pl->want_masks || r->bb[2] < 0) continue;
             rfs_mask *m = &o->mask;
             m->w = r->bb[2] - r->bb[0] + 1, m->h = r->bb[3] - r->bb[1] + 1;
-            m->x0 = r->bb[0] + (rf ? g->crop_x : 0), m->y0 = r->bb[1] + (rf ? g->crop_y : 0);
-            m->data = res->pool + at;
+            m->x0 = r->bb[0] + (rf ? g->fg.crop_x : 0), m->y0 = r->bb[1] + (rf ? g->fg.crop_y : 0);
+            m->data = pool_base + at;
             pl->jobs[njobs++] = (rfs_unpack_job){m->data, pl->h_words + r->off, m->w, m->h};
             at += (size_t)m->w * m->h;
         }
@@ -1267,19 +1196,13 @@ extern "C" rfs_status rfs_cuda_pipe_collect(rfs_session *s, int lane, rfs_result
     }
     const double t2 = now_ms();
     rfs_pipe_unpack(pl->jobs, njobs, pixels);
-    s->times.forward_ms += t1 - t0;
-    s->times.select_ms += t2 - t1;
-    s->times.masks_ms += now_ms() - t2;
-    s->times.frames += n;
-    s->times.batches++;
+    times->preprocess_ms += pl->submit_ms;
+    times->forward_ms += t1 - t0;
+    times->select_ms += t2 - t1;
+    times->masks_ms += now_ms() - t2;
+    times->frames += n;
+    times->batches++;
     return RFS_OK;
-}
-
-extern "C" void rfs_cuda_pipe_inject(rfs_session *s, const rfs_raw *raw) {
-    pipe_lane *pl;
-    if (lane_state(&pl, s, 0) != RFS_OK) return;
-    pl->inject = raw != NULL;
-    if (raw) pl->inj = *raw;
 }
 
 static int cmp_dbl(const void *a, const void *b) {
@@ -1287,9 +1210,9 @@ static int cmp_dbl(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-extern "C" rfs_status rfs_cuda_pipe_profile(rfs_session *s, const rfs_image *frames, int n,
+rfs_status rfs_cuda_pipe_profile(rfs_net *base, const rfs_image *frames, int n,
                                             const rfs_predict_opts *o, int iters,
-                                            rfs_cuda_timing *out) {
+                                            rfs_profile *out) {
     static const char *names[PIPE_STAGES] = {"upload + preprocess", "network", "selection",
                                              "masks (window, bbox, pack)", "copy-out"};
     memset(out, 0, sizeof *out);
@@ -1300,11 +1223,12 @@ extern "C" rfs_status rfs_cuda_pipe_profile(rfs_session *s, const rfs_image *fra
         free(res), free(t);
         return rfs_fail(RFS_ERR_NOMEM, "out of memory");
     }
-    rfs_stage_times keep = s->times;
+    rfs_stage_times scratch = {0, 0, 0, 0, 0, 0};
     rfs_status st = RFS_OK;
     for (int w = 0; w < 2 && st == RFS_OK; w++) /* eager + capture, then a replay */
-        if ((st = rfs_cuda_pipe_submit(s, 0, frames, n, o)) == RFS_OK) st = rfs_cuda_pipe_collect(s, 0, res);
-    pipe_lane *pl = st == RFS_OK ? ((cuda_state *)s->cuda)->pipe : NULL;
+        if ((st = rfs_cuda_pipe_submit(base, 0, frames, n, o)) == RFS_OK)
+            st = rfs_cuda_pipe_collect(base, 0, res, &scratch);
+    pipe_lane *pl = st == RFS_OK ? cuda_net(base)->lane[0]->pipe : NULL;
     if (pl && pl->job->exec) {
         cudaStream_t stm = pl->cs->st;
         for (int i = 0; i < iters; i++) {
@@ -1317,10 +1241,10 @@ extern "C" rfs_status rfs_cuda_pipe_profile(rfs_session *s, const rfs_image *fra
             t[i] = ms;
         }
         qsort(t, (size_t)iters, sizeof *t, cmp_dbl);
-        out->graph_ms = t[iters / 2];
-        out->graph_min_ms = t[0];
+        out->network_ms = t[iters / 2];
+        out->network_min_ms = t[0];
         for (int i = 0; i < iters; i++) {
-            pipe_enqueue(s, pl, pl->job, 1);
+            pipe_enqueue(base->m, pl, pl->job, 1);
             CUDA_CHECK(cudaStreamSynchronize(stm));
             for (int k = 0; k < PIPE_STAGES; k++) {
                 float ms;
@@ -1335,7 +1259,6 @@ extern "C" rfs_status rfs_cuda_pipe_profile(rfs_session *s, const rfs_image *fra
             out->stage_ms[k] = t[(size_t)k * iters + iters / 2];
         }
     }
-    s->times = keep;
     for (int i = 0; i < n; i++) rfs_result_free(&res[i]);
     free(res);
     free(t);

@@ -22,6 +22,11 @@ rfs_status rfs_net_init(rfs_net *n, const rfs_backend_ops *ops, const rfs_model 
         return RFS_FAIL(RFS_ERR_NOMEM, "out of memory creating a session for %s (batch %d)",
                         c->size, o->max_batch);
     }
+    /* defined contents before the first frame (rfs_session_save_raw, profiling) */
+    memset(n->input, 0, sizeof(float) * B * 3 * R * R);
+    memset(n->logits, 0, sizeof(float) * B * nq * c->num_classes);
+    memset(n->boxes, 0, sizeof(float) * B * nq * 4);
+    memset(n->masks, 0, sizeof(float) * B * nq * P);
     return RFS_OK;
 }
 

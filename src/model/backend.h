@@ -24,6 +24,7 @@ enum { RFS_PROFILE_MAX_STAGES = 16 };
 
 typedef struct rfs_backend_ops {
     const char *name; /* "cpu", "cuda" */
+    int (*device_count)(void);
     /* Creates the backend state for m with options o (validated by the caller: batch,
      * precision names); fills the rfs_net part with rfs_net_init. */
     rfs_status (*create)(rfs_net **out, const rfs_model *m, const rfs_session_opts *o);
@@ -39,8 +40,12 @@ typedef struct rfs_backend_ops {
     rfs_status (*submit)(rfs_net *n, int lane, const rfs_image *frames, int count,
                          const rfs_predict_opts *o);
     rfs_status (*collect)(rfs_net *n, int lane, rfs_result *results, rfs_stage_times *times);
-    /* Times the network alone at `batch` (iters runs, median) and per stage. */
-    rfs_status (*profile)(rfs_net *n, int batch, int iters, rfs_profile *out);
+    /* Times the network alone at `batch` on input (NULL: n->input / the device's copy of
+     * the last input), iters runs (median), and per stage. */
+    rfs_status (*profile)(rfs_net *n, const float *input, int batch, int iters, rfs_profile *out);
+    /* Times the whole-frame device pipeline on these frames per stage (NULL: none). */
+    rfs_status (*pipe_profile)(rfs_net *n, const rfs_image *frames, int count,
+                               const rfs_predict_opts *o, int iters, rfs_profile *out);
     /* The network input of the last forward or device batch (image 0 of lane 0) and
      * its outputs, copied into n->input / n->logits / n->boxes / n->masks (row 0). */
     rfs_status (*fetch_last)(rfs_net *n);

@@ -35,6 +35,8 @@ void rfs_model_free(rfs_model *m) {
     free(m);
 }
 
+int rfs_model_auto_orient(const rfs_model *m) { return m->pkg.auto_orient; }
+
 int rfs_model_class_count(const rfs_model *m) {
     if (m->pkg_names) return m->n_pkg_names;
     return m->class_names ? m->n_class_names : 91; /* COCO: ids 0..90 */

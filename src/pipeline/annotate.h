@@ -1,4 +1,5 @@
-/* annotate.h - draws detections on a frame the way supervision's annotators look.
+/* annotate.h - draws detections on a frame the way supervision's annotators look (the
+ * annotator itself is public: rfseg.h, "annotation"; the drawing helpers below are not).
  *
  * Three layers, in supervision's usual order (MaskAnnotator, BoxAnnotator,
  * LabelAnnotator), each colored by class from supervision's default palette
@@ -25,31 +26,8 @@
 #ifndef RFS_PIPELINE_ANNOTATE_H
 #define RFS_PIPELINE_ANNOTATE_H
 
-#include "io/image.h"
 #include "rfseg.h"
 #include <stdint.h>
-
-typedef struct rfs_annot_det {
-    float box[4];         /* x0, y0, x1, y1 in frame pixels */
-    int class_id;         /* picks the color */
-    float score;          /* printed with two decimals; negative: not printed */
-    const char *label;    /* class name; NULL: the class id */
-    const rfs_mask *mask; /* NULL or empty (w == 0): no mask */
-} rfs_annot_det;
-
-/* Zero-initialised options are the defaults. */
-typedef struct rfs_annot_opts {
-    int no_masks, no_boxes, no_labels;
-    float mask_opacity; /* 0: supervision's 0.5 */
-    int font_scale;     /* pixels per font dot; 0: 1 + frame height / 500 */
-} rfs_annot_opts;
-
-typedef struct rfs_annotator rfs_annotator;
-
-rfs_status rfs_annotator_create(rfs_annotator **out, const rfs_annot_opts *o);
-/* Draws n detections on a BGR8 or RGB8 frame in place. */
-rfs_status rfs_annotate(rfs_annotator *a, rfs_frame *f, const rfs_annot_det *d, int n);
-void rfs_annotator_free(rfs_annotator *a);
 
 /* The palette color of a class as B, G, R. */
 void rfs_annot_color(int class_id, uint8_t bgr[3]);

@@ -15,6 +15,8 @@
 #ifndef RFS_PIPELINE_FMT_H
 #define RFS_PIPELINE_FMT_H
 
+#include "rfseg.h"
+
 #include <stddef.h>
 
 #define RFS_FMT_DOUBLE_MAX 32 /* buffer size that always suffices, NUL included */
@@ -33,6 +35,6 @@ void rfs_uuid4(char out[37]);
 size_t rfs_json_escape(char *dst, const char *s, size_t n);
 static inline size_t rfs_json_escape_bound(size_t n) { return 6 * n; }
 /* 1 when s[0..n) is valid UTF-8 (no overlongs, surrogates or code points > U+10FFFF). */
-int rfs_utf8_valid(const char *s, size_t n);
+/* rfs_utf8_valid: rfseg.h */
 
 #endif

@@ -43,17 +43,26 @@ typedef struct rfs_frame_geom {
  * when the static crop leaves nothing of the frame or a letterbox scales it to nothing.
  * mw or mh below 1 (pads larger than the mask grid) is not an error here: it is one only
  * when a detection needs a mask. */
+#ifdef __cplusplus
+extern "C" {
+#endif
 rfs_status rfs_frame_geom_init(rfs_frame_geom *g, const rfs_model *m, int W, int H,
                                const rfs_predict_opts *o);
+#ifdef __cplusplus
+}
+#endif
 
 #if defined(__CUDACC__)
 #define RFS_GEOM_FN __host__ __device__ __forceinline__
+#else
+#define RFS_GEOM_FN static inline
+#endif
+#if defined(__CUDA_ARCH__)
 #define RFS_FMUL(a, b) __fmul_rn(a, b)
 #define RFS_FADD(a, b) __fadd_rn(a, b)
 #define RFS_FSUB(a, b) __fsub_rn(a, b)
 #define RFS_FDIV(a, b) __fdiv_rn(a, b)
 #else
-#define RFS_GEOM_FN static inline
 #define RFS_FMUL(a, b) ((a) * (b))
 #define RFS_FADD(a, b) ((a) + (b))
 #define RFS_FSUB(a, b) ((a) - (b))

@@ -69,7 +69,7 @@ void rfs_pred_state_free(pred_state *ps) {
 
 rfs_predict_opts rfs_predict_defaults(rfs_preset preset) {
     rfs_predict_opts o = {.preset = preset, .want_masks = 1};
-    o.threshold = preset == RFS_PRESET_RFDETR ? 0.5f : 0.4f;
+    o.threshold = preset == RFS_PRESET_ROBOFLOW ? 0.4f : 0.5f;
     return o;
 }
 

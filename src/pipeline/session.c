@@ -3,6 +3,7 @@
 #include "pipeline/session.h"
 
 #include "io/tensorfile.h"
+#include "lab.h"
 #include "util/err.h"
 
 #include <string.h>
@@ -82,11 +83,24 @@ rfs_status rfs_forward(rfs_session *s, const float *input, int batch, rfs_raw *o
     return RFS_OK;
 }
 
-rfs_status rfs_session_profile(rfs_session *s, int batch, int iters, rfs_profile *out) {
+rfs_status rfs_session_profile(rfs_session *s, const float *input, int batch, int iters,
+                               rfs_profile *out) {
     if (batch < 1 || batch > s->o.max_batch)
         return RFS_FAIL(RFS_ERR_ARG, "batch %d out of range [1, %d]", batch, s->o.max_batch);
     if (iters < 1 || iters > 100000) return RFS_FAIL(RFS_ERR_ARG, "iters %d out of range", iters);
-    return s->net->ops->profile(s->net, batch, iters, out);
+    return s->net->ops->profile(s->net, input, batch, iters, out);
+}
+
+rfs_status rfs_predict_profile(rfs_session *s, const rfs_image *frames, int n,
+                               const rfs_predict_opts *o, int iters, rfs_profile *out) {
+    const rfs_backend_ops *ops = s->net->ops;
+    if (n < 1 || n > s->o.max_batch)
+        return RFS_FAIL(RFS_ERR_ARG, "%d frames for a session of batch %d", n, s->o.max_batch);
+    if (iters < 1 || iters > 100000) return RFS_FAIL(RFS_ERR_ARG, "iters %d out of range", iters);
+    if (!ops->pipe_profile || !ops->accepts(s->net, frames, n, o))
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "this batch does not run as a whole on the %s device",
+                        ops->name);
+    return ops->pipe_profile(s->net, frames, n, o, iters, out);
 }
 
 rfs_status rfs_session_save_raw(rfs_session *s, const char *path) {
@@ -104,3 +118,5 @@ rfs_status rfs_session_save_raw(rfs_session *s, const char *path) {
     const char *meta[] = {"model", c->size, "producer", "rfseg " RFSEG_VERSION};
     return rfs_safetensors_write(path, t, 4, meta, 2);
 }
+
+struct rfs_net *rfs_session_net(rfs_session *s) { return s->net; }
