@@ -10,7 +10,7 @@
 #   make examples   the programs in examples/ (built by `make` too)
 #
 # Required: OpenBLAS, libzip, libpng, libjpeg(-turbo), libcjson (model packages, requests).
-# Optional, detected with pkg-config: libcurl (model download), FFmpeg (video),
+# Optional, detected with pkg-config: libcurl + libcrypto (model download), FFmpeg (video),
 # libmicrohttpd (server), nvcc (CUDA).
 # Each optional feature can be forced off: make NO_CURL=1 NO_FFMPEG=1 NO_HTTP=1.
 
@@ -50,10 +50,11 @@ DEP_CFLAGS := $(BLAS_CFLAGS) $(shell pkg-config --cflags $(REQ_PKGS))
 DEP_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(REQ_PKGS))
 FEATURE_DEFS :=
 
-ifeq ($(NO_CURL)$(call pkg_ok,libcurl),yes)
+# model download: libcurl, and libcrypto for the MD5 check of what was downloaded
+ifeq ($(NO_CURL)$(call pkg_ok,libcurl libcrypto),yes)
   FEATURE_DEFS += -DRFS_HAVE_CURL=1
-  DEP_CFLAGS += $(shell pkg-config --cflags libcurl)
-  DEP_LIBS   += $(shell pkg-config --libs libcurl)
+  DEP_CFLAGS += $(shell pkg-config --cflags libcurl libcrypto)
+  DEP_LIBS   += $(shell pkg-config --libs libcurl libcrypto)
 endif
 FFMPEG_PKGS := libavformat libavcodec libswscale libavutil
 ifeq ($(NO_FFMPEG)$(call pkg_ok,$(FFMPEG_PKGS)),yes)
@@ -70,7 +71,13 @@ endif
 # CUDA: `make cuda` (or CUDA=1) compiles src/cuda/*.cu with nvcc and links cuBLASLt.
 NVCC      ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
-CUDA_ARCH ?= -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=sm_80
+# Machine code for every NVIDIA generation from Turing (T4: sm_75; A100: 80; A10/A40/
+# RTX 30: 86; Jetson Orin: 87; L4/RTX 40: 89; H100/H200: 90a), and PTX for newer GPUs; the
+# kernels pick their code path at run time (rfs_cuda_arch).
+CUDA_ARCH ?= -gencode arch=compute_75,code=sm_75 -gencode arch=compute_80,code=sm_80 \
+             -gencode arch=compute_86,code=sm_86 -gencode arch=compute_87,code=sm_87 \
+             -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90a,code=sm_90a \
+             -gencode arch=compute_90,code=compute_90
 NVFLAGS   ?= -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-Wall -Iinclude -Isrc \
              --expt-relaxed-constexpr -lineinfo
 ifeq ($(CUDA),1)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the tests: the C test binaries ($BUILD/tests/test_*), then the Python differential
-# and command-line tests (tests/diff_*.py, tests/cli_*.py, run with Debian's python3 that
+# and command-line tests (tests/diff_*.py, tests/cli_*.py, tests/serve_*.py, run with Debian's python3 that
 # has cv2/numpy/PIL), or only the tests named as arguments (`tests/run.sh test_cuda`).
 #
 # Each program is PASS (exit 0), FAIL (non-zero exit) or SKIP: it exited 0 but could not
@@ -45,7 +45,7 @@ else
         [ -x "$t" ] || continue
         run "$(basename "$t")" "$t"
     done
-    for p in tests/diff_*.py tests/cli_*.py; do
+    for p in tests/diff_*.py tests/cli_*.py tests/serve_*.py; do
         [ -f "$p" ] || continue
         run "$(basename "$p")" "$PYTHON" "$p"
     done

@@ -1,7 +1,7 @@
-/* test_presets.c - the rfdetr preset end to end against the official predict.
+/* test_presets.c - the rfdetr-1.4 preset end to end against the official rfdetr 1.4.1 predict.
  *
  * For both fixture models and the four fixture photos (PNG decoded by rfseg, RGB), through
- * rfs_predict with the rfdetr preset:
+ * rfs_predict with the rfdetr-1.4 preset (RFS_PRESET_RFDETR_14):
  *   - the preprocessed input equals IMAGE/input within 1e-5 (max abs);
  *   - the kept detections (threshold 0: all num_select) match post_scores / post_labels /
  *     post_boxes, entries with tied scores compared as sets;
@@ -41,7 +41,7 @@ static void check_image(rfs_session *s, const rfs_model *m, const rfs_tensorfile
     CHECKF(rfs_image_load(&f, test_shared(path), &dopt) == RFS_OK, "%s", rfs_last_error());
     if (!f.data) return;
     rfs_image im = rfs_frame_image(&f);
-    rfs_predict_opts po = rfs_predict_defaults(RFS_PRESET_RFDETR);
+    rfs_predict_opts po = rfs_predict_defaults(RFS_PRESET_RFDETR_14);
     po.threshold = 0.f;
     rfs_result r = {0};
     CHECKF(rfs_predict(s, &im, 1, &po, &r) == RFS_OK, "%s", rfs_last_error());
@@ -128,10 +128,38 @@ static void run(const char *model) {
     rfs_model_free(m);
 }
 
+/* data["class_name"] of today's predict (the same cases as diff_rfdetr_predict.py). */
+TEST(rfdetr_class_names) {
+    rfs_model *m = NULL;
+    CHECK(rfs_model_random(&m, "seg-nano", 1) == RFS_OK); /* K = 91, no names: COCO ids */
+    if (m) {
+        CHECK(!strcmp(rfs_rfdetr_class_name(m, 1), "person") && !strcmp(rfs_rfdetr_class_name(m, 90), "toothbrush"));
+        CHECK(!strcmp(rfs_rfdetr_class_name(m, 0), "") && !strcmp(rfs_rfdetr_class_name(m, 12), ""));
+        CHECK(!strcmp(rfs_rfdetr_class_name(m, 91), "") && !strcmp(rfs_rfdetr_class_name(m, -1), ""));
+        /* a checkpoint's own names: 0-based, K - 1 is the no-object slot */
+        static char a[] = "a", b[] = "b";
+        char *names[3] = {NULL, a, b};
+        m->class_names = names, m->n_class_names = 3, m->cfg.num_classes = 3;
+        CHECK(!strcmp(rfs_rfdetr_class_name(m, 0), "a") && !strcmp(rfs_rfdetr_class_name(m, 1), "b"));
+        CHECK(!strcmp(rfs_rfdetr_class_name(m, 2), "__background__") && !strcmp(rfs_rfdetr_class_name(m, 3), ""));
+        CHECK(!strcmp(rfs_model_class_name(m, 1), "a")); /* rfdetr 1.4.1: names at i + 1 */
+        m->class_names = NULL, m->n_class_names = 0;
+        rfs_model_free(m);
+    }
+    m = NULL;
+    CHECK(rfs_model_load(&m, test_shared("fixtures/rfdetr/tiny-w1.pth")) == RFS_OK); /* K = 6 */
+    if (m) { /* COCO's 80 names by position: fewer slots than names */
+        CHECK(!strcmp(rfs_rfdetr_class_name(m, 0), "person") && !strcmp(rfs_rfdetr_class_name(m, 6), "train"));
+        CHECK(!strcmp(rfs_rfdetr_class_name(m, 5), "__background__") && !strcmp(rfs_rfdetr_class_name(m, 80), ""));
+    }
+    rfs_model_free(m);
+}
+
 TEST(rfdetr_preset_tiny_w1) { run("tiny-w1"); }
 TEST(rfdetr_preset_tiny_w2) { run("tiny-w2"); }
 
 int main(void) {
+    RUN(rfdetr_class_names);
     RUN(rfdetr_preset_tiny_w1);
     RUN(rfdetr_preset_tiny_w2);
     return test_summary();

@@ -17,370 +17,11 @@
 #include "harness.h"
 
 #if RFS_HAVE_HTTP
-#include "io/image.h"
-#include "serve/server.h"
+#include "serve_util.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <jpeglib.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-static char rfseg_bin[1024]; /* the CLI next to this test's build directory */
-static char model_w1[1024], model_w2[1024]; /* copies: test_shared() reuses its buffers */
-
-/* ---- small utilities ------------------------------------------------------------------ */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static char *b64(const uint8_t *d, size_t n) {
-    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *o = malloc(4 * ((n + 2) / 3) + 1), *p = o;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) | (i + 2 < n ? d[i + 2] : 0);
-        *p++ = t[v >> 18 & 63];
-        *p++ = t[v >> 12 & 63];
-        *p++ = i + 1 < n ? t[v >> 6 & 63] : '=';
-        *p++ = i + 2 < n ? t[v & 63] : '=';
-    }
-    *p = 0;
-    return o;
-}
-
-/* printf into a malloc'd string */
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...) {
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
-    char *s = malloc((size_t)n + 1);
-    va_start(ap, f);
-    vsnprintf(s, (size_t)n + 1, f, ap);
-    va_end(ap);
-    return s;
-}
-
-/* A PNG signature and a valid IHDR chunk declaring w x h RGB8, then IEND: no pixels. */
-static size_t png_header_only(uint8_t out[64], uint32_t w, uint32_t h) {
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    memcpy(out, sig, 8);
-    test_be32(out + 8, 13);
-    memcpy(out + 12, "IHDR", 4);
-    test_be32(out + 16, w);
-    test_be32(out + 20, h);
-    out[24] = 8, out[25] = 2, out[26] = 0, out[27] = 0, out[28] = 0;
-    test_be32(out + 29, test_crc32(out + 12, 17));
-    test_be32(out + 33, 0);
-    memcpy(out + 37, "IEND", 4);
-    test_be32(out + 41, test_crc32(out + 37, 4));
-    return 45;
-}
-
-/* Encodes BGR pixels (w x h, or a gradient when bgr is NULL) as a JPEG in memory, with an
- * EXIF APP1 segment carrying `orientation` when it is not 0 (caller frees). */
-static uint8_t *encode_jpeg(const uint8_t *bgr, int w, int h, int stride, int orientation, size_t *n) {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr e;
-    unsigned char *out = NULL;
-    unsigned long len = 0;
-    c.err = jpeg_std_error(&e);
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, &out, &len);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 90, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    if (orientation) { /* "Exif\0\0", little-endian TIFF, one IFD entry: Orientation (SHORT) */
-        static uint8_t exif[] = {'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0,
-                                 0x12, 1, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-        exif[24] = (uint8_t)orientation;
-        jpeg_write_marker(&c, JPEG_APP0 + 1, exif, sizeof exif);
-    }
-    uint8_t *row = malloc((size_t)w * 3);
-    for (int y = 0; y < h; y++) {
-        for (int x = 0; x < w; x++) {
-            const uint8_t *p = bgr ? bgr + (size_t)y * stride + 3 * x : NULL;
-            row[3 * x] = p ? p[2] : (uint8_t)x;
-            row[3 * x + 1] = p ? p[1] : (uint8_t)y;
-            row[3 * x + 2] = p ? p[0] : (uint8_t)(x ^ y);
-        }
-        JSAMPROW r = row;
-        jpeg_write_scanlines(&c, &r, 1);
-    }
-    free(row);
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    *n = len;
-    return out;
-}
-
-static uint8_t *make_jpeg(int w, int h, size_t *n) { return encode_jpeg(NULL, w, h, 0, 0, n); }
-
-/* ---- HTTP client ------------------------------------------------------------------------ */
-
-typedef struct resp {
-    int status;
-    char *head; /* status line and headers */
-    char *body;
-    size_t body_len;
-} resp;
-
-static void resp_free(resp *r) {
-    free(r->head);
-    free(r->body);
-    memset(r, 0, sizeof *r);
-}
-
-static int connect_to(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {120, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    return fd;
-}
-
-static int send_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n) {
-        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-        if (k <= 0) return -1;
-        c += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Reads a whole answer (the server closes: every request says Connection: close). */
-static int read_resp(int fd, resp *r) {
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (len + 1 >= cap) buf = realloc(buf, cap *= 2);
-        ssize_t k = recv(fd, buf + len, cap - len - 1, 0);
-        if (k <= 0) break;
-        len += (size_t)k;
-    }
-    buf[len] = 0;
-    memset(r, 0, sizeof *r);
-    char *sep = strstr(buf, "\r\n\r\n");
-    if (!sep || sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1) {
-        free(buf);
-        r->status = -1;
-        return -1;
-    }
-    size_t hl = (size_t)(sep - buf);
-    r->head = malloc(hl + 1);
-    memcpy(r->head, buf, hl);
-    r->head[hl] = 0;
-    r->body_len = len - hl - 4;
-    r->body = malloc(r->body_len + 1);
-    memcpy(r->body, sep + 4, r->body_len);
-    r->body[r->body_len] = 0;
-    free(buf);
-    return 0;
-}
-
-static void send_request(int fd, const char *method, const char *path, const char *ctype,
-                         const void *body, size_t n) {
-    char head[1024];
-    int hl = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s%sContent-Length: %zu\r\n\r\n",
-                      method, path, ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "", n);
-    send_all(fd, head, (size_t)hl);
-    if (n) send_all(fd, body, n); /* a server that refused early may close: ignore */
-}
-
-static int http(int port, const char *method, const char *path, const char *ctype, const void *body,
-                size_t n, resp *r) {
-    int fd = connect_to(port);
-    if (fd < 0) {
-        memset(r, 0, sizeof *r);
-        r->status = -1;
-        return -1;
-    }
-    send_request(fd, method, path, ctype, body, n);
-    int rc = read_resp(fd, r);
-    close(fd);
-    return rc;
-}
-
-static int post_json(int port, const char *json, resp *r) {
-    return http(port, "POST", "/infer/instance_segmentation", "application/json", json, strlen(json), r);
-}
-
-static int healthy(int port) {
-    resp r;
-    http(port, "GET", "/healthz", NULL, NULL, 0, &r);
-    int ok = r.status == 200 && r.body && strstr(r.body, "\"ok\"");
-    resp_free(&r);
-    return ok;
-}
-
-/* ---- servers in child processes ------------------------------------------------------------ */
-
-typedef struct server {
-    pid_t pid;
-    int port;
-} server;
-
-static void on_ready(void *user, int port) {
-    int fd = *(int *)user;
-    if (write(fd, &port, sizeof port) != (ssize_t)sizeof port) _exit(5);
-    close(fd);
-}
-
-/* Forks a server with both fixture models ("tiny/1" = w1, "tiny/2" = w2, "w1" = w1 again). */
-static server start_server(const rfs_serve_config *base) {
-    int p[2];
-    server s = {-1, -1};
-    if (pipe(p) != 0) return s;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        rfs_model *m1 = NULL, *m2 = NULL;
-        if (rfs_model_load(&m1, model_w1) != RFS_OK || rfs_model_load(&m2, model_w2) != RFS_OK) {
-            fprintf(stderr, "server: %s\n", rfs_last_error());
-            exit(3);
-        }
-        rfs_predict_opts po = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
-        rfs_serve_model models[3] = {{"tiny/1", m1, po}, {"tiny/2", m2, po}, {"w1", m1, po}};
-        rfs_serve_config c = *base;
-        c.models = models;
-        c.n_models = 3;
-        rfs_status st = rfs_serve_run(&c, on_ready, &p[1]);
-        if (st != RFS_OK) fprintf(stderr, "server: %s\n", rfs_last_error());
-        rfs_model_free(m1);
-        rfs_model_free(m2);
-        exit(st == RFS_OK ? 0 : 4); /* exit(), not _exit(): LeakSanitizer checks the server */
-    }
-    close(p[1]);
-    struct pollfd pf = {p[0], POLLIN, 0};
-    if (pid > 0 && poll(&pf, 1, 120000) == 1 && read(p[0], &s.port, sizeof s.port) == (ssize_t)sizeof s.port)
-        s.pid = pid;
-    else if (pid > 0) kill(pid, SIGKILL), waitpid(pid, NULL, 0);
-    close(p[0]);
-    return s;
-}
-
-/* SIGTERM, then the exit status (-1 when it did not exit within 60 s). */
-static int stop_server(server *s) {
-    if (s->pid <= 0) return -1;
-    kill(s->pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 6000; i++) {
-        pid_t w = waitpid(s->pid, &status, WNOHANG);
-        if (w == s->pid) {
-            s->pid = -1;
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        }
-        sleep_ms(10);
-    }
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, NULL, 0);
-    s->pid = -1;
-    return -1;
-}
-
-static rfs_serve_config test_config(void) {
-    rfs_serve_config c = rfs_serve_defaults();
-    c.port = 0;
-    c.session.threads = 2;
-    c.session.max_batch = 4;
-    c.batch_wait_ms = 20;
-    c.queue_frames = 16;
-    c.deadline_ms = 300000; /* generous: other builds and tests may load this machine */
-    c.client_timeout_s = 2;
-    c.max_body = (size_t)4 << 20;
-    c.limits.max_images = 4;
-    return c;
-}
+#include <cjson/cJSON.h>
 
 static server srv; /* the main server of these tests */
-
-/* ---- comparing with `rfseg predict` ---------------------------------------------------------- */
-
-/* Removes the values of "detection_id", "inference_id" (strings) and "time" (a number). */
-static void normalize(char *s) {
-    static const char *const keys[] = {"\"detection_id\":\"", "\"inference_id\":\"", "\"time\":"};
-    for (int k = 0; k < 3; k++) {
-        size_t kl = strlen(keys[k]);
-        for (char *p = strstr(s, keys[k]); p; p = strstr(p + kl, keys[k])) {
-            char *v = p + kl, *e = v;
-            if (k < 2) while (*e && *e != '"') e++;
-            else while (*e && *e != ',' && *e != '}') e++;
-            memmove(v, e, strlen(e) + 1);
-        }
-    }
-}
-
-/* One line of `rfseg predict` output (normalized), or NULL. */
-static char *predict_cli(const char *model, const char *image, const char *extra) {
-    char *cmd = fmt("'%s' predict --model '%s' %s '%s' 2>/dev/null", rfseg_bin, model, extra ? extra : "", image);
-    FILE *f = popen(cmd, "r");
-    free(cmd);
-    if (!f) return NULL;
-    size_t cap = 1 << 16, len = 0;
-    char *out = malloc(cap);
-    size_t k;
-    while ((k = fread(out + len, 1, cap - len - 1, f)) > 0)
-        if ((len += k) + 1 >= cap) out = realloc(out, cap *= 2);
-    out[len] = 0;
-    int st = pclose(f);
-    while (len && out[len - 1] == '\n') out[--len] = 0;
-    if (st != 0 || !len) {
-        free(out);
-        return NULL;
-    }
-    normalize(out);
-    return out;
-}
-
-static int body_equals(const resp *r, const char *expect) {
-    if (!r->body || !expect) return 0;
-    char *b = strdup(r->body);
-    normalize(b);
-    int eq = !strcmp(b, expect);
-    if (!eq) printf("  got:    %.300s\n  expect: %.300s\n", b, expect);
-    free(b);
-    return eq;
-}
-
-static char *image_b64(const char *name) {
-    size_t n;
-    uint8_t *d = test_read_file(test_shared(name), &n);
-    if (!d) return NULL;
-    char *s = b64(d, n);
-    free(d);
-    return s;
-}
 
 /* ---- tests --------------------------------------------------------------------------------- */
 
@@ -416,8 +57,8 @@ TEST(infer_equals_predict) {
         {"tiny/1", model_w1, "", ""},
         {"tiny/2", model_w2, "", ""},
         {"tiny/1", model_w1, ",\"response_mask_format\":\"rle\"", "--format rle"},
-        {"tiny/1", model_w1, ",\"confidence\":0.25,\"disable_preproc_auto_orient\":true",
-         "--confidence 0.25 --no-auto-orient"},
+        {"tiny/1", model_w1, ",\"confidence\":0.86,\"disable_preproc_auto_orient\":true",
+         "--confidence 0.86 --no-auto-orient"},
         {"w1", model_w1, ",\"confidence\":\"default\",\"iou_threshold\":0.5,\"api_key\":\"k\"", ""},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -504,57 +145,21 @@ TEST(exif_orientation) {
     rfs_frame_free(&f);
 }
 
-/* A one-thread HTTP file server for the URL tests: /img -> the PNG, /big -> 2 MiB. */
-typedef struct file_server {
-    int fd, port, stop;
-    const uint8_t *img;
-    size_t img_len;
-    pthread_t th;
-} file_server;
-
-static void *file_server_main(void *p) {
-    file_server *fs = p;
-    static uint8_t big[2 << 20];
-    while (!fs->stop) {
-        struct pollfd pf = {fs->fd, POLLIN, 0};
-        if (poll(&pf, 1, 100) != 1) continue;
-        int c = accept(fs->fd, NULL, NULL);
-        if (c < 0) continue;
-        char req[2048] = "";
-        ssize_t k = recv(c, req, sizeof req - 1, 0);
-        req[k > 0 ? k : 0] = 0;
-        const uint8_t *body = NULL;
-        size_t n = 0;
-        if (!strncmp(req, "GET /img ", 9)) body = fs->img, n = fs->img_len;
-        else if (!strncmp(req, "GET /big ", 9)) body = big, n = sizeof big;
-        char head[256];
-        int hl = body ? snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", n)
-                      : snprintf(head, sizeof head, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        send_all(c, head, (size_t)hl);
-        if (body) send_all(c, body, n);
-        close(c);
-    }
-    return NULL;
-}
-
 TEST(image_urls) {
-    /* a server started with allow_urls: URL images are fetched (bounded) and answered as
-     * if sent inline; fetch failures are client errors */
-    file_server fs = {0};
-    uint8_t *img = test_read_file(test_shared("fixtures/images/coffee.png"), &fs.img_len);
-    fs.img = img;
-    fs.fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t al = sizeof a;
-    CHECK(img && bind(fs.fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fs.fd, 16) == 0 &&
-          getsockname(fs.fd, (struct sockaddr *)&a, &al) == 0);
-    fs.port = ntohs(a.sin_port);
+    /* a server started with allow_urls (http allowed, 127.0.0.1 named in the allow list):
+     * URL images are fetched (bounded) and answered as if sent inline; fetch failures are
+     * client errors */
+    file_server fs;
+    CHECK(file_server_bind(&fs, "fixtures/images/coffee.png") == 0);
     rfs_serve_config c = test_config();
     c.limits.allow_urls = 1;
     c.limits.max_image_bytes = 1 << 20;
+    c.urls.allow_non_https = 1;
+    char msg[128];
+    CHECK(rfs_url_list_parse(&c.urls.allow, &c.urls.n_allow, "127.0.0.1", msg, sizeof msg) == 0);
     server s3 = start_server(&c); /* fork before this process starts a thread */
-    pthread_create(&fs.th, NULL, file_server_main, &fs);
+    free(c.urls.allow);
+    file_server_run(&fs);
     CHECK(s3.pid > 0);
     char *expect = predict_cli(model_w1, test_shared("fixtures/images/coffee.png"), NULL);
     struct {
@@ -586,10 +191,8 @@ TEST(image_urls) {
         resp_free(&r);
     }
     CHECKF(stop_server(&s3) == 0, "URL server did not exit cleanly");
-    fs.stop = 1;
-    pthread_join(fs.th, NULL);
-    close(fs.fd);
-    free(img), free(expect);
+    file_server_close(&fs);
+    free(expect);
 }
 
 TEST(legacy_route) {
@@ -597,19 +200,19 @@ TEST(legacy_route) {
     size_t n;
     uint8_t *raw = test_read_file(img, &n);
     char *v = raw ? b64(raw, n) : NULL;
-    char *expect = predict_cli(model_w1, img, "--confidence 0.3");
+    char *expect = predict_cli(model_w1, img, "--confidence 0.85");
     char *expect_rle = predict_cli(model_w1, img, "--format rle");
     CHECK(raw && v && expect && expect_rle);
     if (!(raw && v && expect && expect_rle)) goto done;
     resp r;
     /* raw base64 body; confidence in percent as Roboflow's legacy route reads it */
-    http(srv.port, "POST", "/tiny/1?confidence=30&format=json&api_key=x", "application/x-www-form-urlencoded",
+    http(srv.port, "POST", "/tiny/1?confidence=85&format=json&api_key=x", "application/x-www-form-urlencoded",
          v, strlen(v), &r);
     CHECK(r.status == 200);
     CHECK(body_equals(&r, expect));
     resp_free(&r);
     /* the same as a fraction */
-    http(srv.port, "POST", "/tiny/1?confidence=0.3", NULL, v, strlen(v), &r);
+    http(srv.port, "POST", "/tiny/1?confidence=0.85", NULL, v, strlen(v), &r);
     CHECK(r.status == 200 && body_equals(&r, expect));
     resp_free(&r);
     /* multipart upload of the file itself */
@@ -753,38 +356,6 @@ TEST(oversize_body) {
     CHECK(healthy(srv.port));
 }
 
-static int closed_by_server(int fd, int timeout_ms) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) != 1) return 0;
-    char b[256];
-    ssize_t k = recv(fd, b, sizeof b, MSG_DONTWAIT);
-    return k == 0 || (k < 0 && errno == ECONNRESET);
-}
-
-/* Value of a gauge or counter line "name value" in a metrics text; -1 when absent. */
-static double metric(int port, const char *name) {
-    resp r;
-    http(port, "GET", "/metrics", NULL, NULL, 0, &r);
-    double v = -1;
-    size_t nl = strlen(name);
-    for (const char *p = r.body; p && (p = strstr(p, name)); p += nl)
-        if ((p == r.body || p[-1] == '\n') && p[nl] == ' ') {
-            v = atof(p + nl + 1);
-            break;
-        }
-    resp_free(&r);
-    return v;
-}
-
-/* Polls a metric until it reaches at least min (up to 60 s). */
-static int wait_metric(int port, const char *name, double min) {
-    for (int i = 0; i < 6000; i++) {
-        if (metric(port, name) >= min) return 1;
-        sleep_ms(10);
-    }
-    return 0;
-}
-
 TEST(slow_clients) {
     /* silent after connecting; stalled in the headers; stalled in the body */
     int silent = connect_to(srv.port), mid_head = connect_to(srv.port), mid_body = connect_to(srv.port);
@@ -804,17 +375,19 @@ TEST(slow_clients) {
     CHECKF(metric(srv.port, "rfseg_requests_dropped_total") >= 1, "dropped requests not counted");
 }
 typedef struct conc_arg {
+    int port;
     const char *json;
     resp r;
 } conc_arg;
 
 static void *conc_main(void *p) {
     conc_arg *a = p;
-    post_json(srv.port, a->json, &a->r);
+    post_json(a->port, a->json, &a->r);
     return NULL;
 }
 
-TEST(concurrent_requests) {
+/* 9 concurrent requests of 3 images; every answer equal to rfseg predict's. */
+static void nine_at_once(int port) {
     const char *names[3] = {"fixtures/images/chelsea.png", "fixtures/images/coffee.png", "fixtures/images/astronaut.png"};
     char *json[3], *expect[3];
     for (int i = 0; i < 3; i++) {
@@ -827,6 +400,7 @@ TEST(concurrent_requests) {
     conc_arg args[N];
     pthread_t th[N];
     for (int i = 0; i < N; i++) {
+        args[i].port = port;
         args[i].json = json[i % 3];
         pthread_create(&th[i], NULL, conc_main, &args[i]);
     }
@@ -837,6 +411,28 @@ TEST(concurrent_requests) {
         resp_free(&args[i].r);
     }
     for (int i = 0; i < 3; i++) free(json[i]), free(expect[i]);
+}
+
+TEST(concurrent_requests) { nine_at_once(srv.port); }
+
+TEST(two_sessions_one_queue) {
+    /* every model with two sessions (as --device cuda:all gives one per GPU), both taking
+     * batches of at most 2 frames from the model's one queue */
+    rfs_serve_config c = test_config();
+    rfs_session_opts so[2] = {c.session, c.session}; /* 2 threads each, as rfseg predict here */
+    so[0].max_batch = so[1].max_batch = 2;
+    c.sessions = so;
+    c.n_sessions = 2;
+    server s = start_server(&c);
+    CHECK(s.pid > 0);
+    if (s.pid <= 0) return;
+    resp r;
+    http(s.port, "GET", "/info", NULL, NULL, 0, &r);
+    CHECK(r.status == 200 && r.body && strstr(r.body, "\"sessions_per_model\":2"));
+    resp_free(&r);
+    nine_at_once(s.port);
+    CHECK(metric(s.port, "rfseg_frames_total") == 9);
+    CHECKF(stop_server(&s) == 0, "server did not exit cleanly");
 }
 
 TEST(short_deadline_server) {
@@ -897,6 +493,291 @@ TEST(short_deadline_server) {
     free(jpg), free(v), free(one), free(four), free(single);
 }
 
+/* ---- inference_sdk's calls (v1) --------------------------------------------------------------- */
+
+static int status_of(const char *method, const char *path, const char *json, resp *r) {
+    http(srv.port, method, path, json ? "application/json" : NULL, json, json ? strlen(json) : 0, r);
+    return r->status;
+}
+
+TEST(sdk_model_routes) {
+    resp r;
+    /* GET /model/registry: what RegisteredModels / ModelDescription read */
+    CHECK(status_of("GET", "/model/registry", NULL, &r) == 200);
+    CHECK(r.body && strstr(r.body, "{\"models\":[{\"model_id\":\"tiny/1\",\"task_type\":\"instance-segmentation\","
+                                    "\"batch_size\":4,\"input_height\":96,\"input_width\":96}"));
+    CHECK(r.body && strstr(r.body, "\"model_id\":\"tiny/2\"") && strstr(r.body, "\"model_id\":\"w1\""));
+    resp_free(&r);
+    /* load_model: POST /model/add {"model_id", "api_key"} answers the registry */
+    CHECK(status_of("POST", "/model/add", "{\"model_id\":\"tiny/2\",\"api_key\":\"any\"}", &r) == 200);
+    CHECK(r.body && !strncmp(r.body, "{\"models\":[", 11) && strstr(r.body, "\"model_id\":\"tiny/2\""));
+    resp_free(&r);
+    CHECK(status_of("POST", "/model/add", "{\"model_id\":\"nope/1\"}", &r) == 404);
+    CHECK(r.body && strstr(r.body, "nope/1") && strstr(r.body, "\"message\""));
+    resp_free(&r);
+    CHECK(status_of("POST", "/model/add", "{}", &r) == 422);
+    resp_free(&r);
+    CHECK(status_of("POST", "/model/add", NULL, &r) == 422);
+    resp_free(&r);
+    CHECK(status_of("GET", "/model/add", NULL, &r) == 405 && r.head && strstr(r.head, "Allow: POST"));
+    resp_free(&r);
+    /* unload_model: off the registry; an inference loads it again, as Roboflow's server does */
+    CHECK(status_of("POST", "/model/remove", "{\"model_id\":\"tiny/2\"}", &r) == 200);
+    CHECK(r.body && !strstr(r.body, "\"tiny/2\"") && strstr(r.body, "\"tiny/1\""));
+    resp_free(&r);
+    size_t jn;
+    uint8_t *jpg = make_jpeg(48, 32, &jn);
+    char *v = b64(jpg, jn);
+    char *json = fmt("{\"model_id\":\"tiny/2\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    CHECK(status_of("POST", "/infer/instance_segmentation", json, &r) == 200);
+    resp_free(&r);
+    CHECK(status_of("GET", "/model/registry", NULL, &r) == 200 && r.body && strstr(r.body, "\"tiny/2\""));
+    resp_free(&r);
+    /* unload_all_models: POST /model/clear, no body */
+    CHECK(status_of("POST", "/model/clear", NULL, &r) == 200 && r.body && !strcmp(r.body, "{\"models\":[]}"));
+    resp_free(&r);
+    const char *ids[3] = {"tiny/1", "tiny/2", "w1"};
+    for (int i = 0; i < 3; i++) {
+        char *add = fmt("{\"model_id\":\"%s\"}", ids[i]);
+        CHECK(status_of("POST", "/model/add", add, &r) == 200);
+        resp_free(&r);
+        free(add);
+    }
+    CHECK(status_of("POST", "/model/registry", "{}", &r) == 200 && r.body && strstr(r.body, "\"w1\""));
+    resp_free(&r);
+    /* get_server_info: name, version, uuid */
+    CHECK(status_of("GET", "/info", NULL, &r) == 200);
+    const char *u = r.body ? strstr(r.body, "\"uuid\":\"") : NULL;
+    CHECK(r.body && strstr(r.body, "\"name\":\"rfseg\"") && strstr(r.body, "\"version\":\"") && u &&
+          strlen(u) > 45 && u[8 + 36] == '"' && u[8 + 14] == '4');
+    resp_free(&r);
+    free(jpg), free(v), free(json);
+}
+
+TEST(confidence_syntax) {
+    /* a fraction, a percentage ("30%"), as JSON numbers or strings; the legacy route also
+     * reads numbers >= 1 as percents */
+    const char *img = test_shared("fixtures/images/chelsea.png");
+    char *v = image_b64("fixtures/images/chelsea.png");
+    char *expect = predict_cli(model_w1, img, "--confidence 0.85");
+    CHECK(v && expect);
+    if (!v || !expect) goto done;
+    const char *forms[] = {"0.85", "\"0.85\"", "\"85%\""};
+    for (int k = 0; k < 3; k++) {
+        char *json = fmt("{\"model_id\":\"tiny/1\",\"confidence\":%s,\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}",
+                         forms[k], v);
+        resp r;
+        post_json(srv.port, json, &r);
+        CHECKF(r.status == 200 && body_equals(&r, expect), "confidence %s: %d", forms[k], r.status);
+        resp_free(&r);
+        free(json);
+    }
+    const char *queries[] = {"/tiny/1?confidence=85", "/tiny/1?confidence=0.85", "/tiny/1?confidence=85%25"};
+    for (int k = 0; k < 3; k++) {
+        resp r;
+        http(srv.port, "POST", queries[k], "application/json", v, strlen(v), &r);
+        CHECKF(r.status == 200 && body_equals(&r, expect), "%s: %d", queries[k], r.status);
+        resp_free(&r);
+    }
+    resp r;
+    char *bad = fmt("{\"model_id\":\"tiny/1\",\"confidence\":\"130%%\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    post_json(srv.port, bad, &r);
+    CHECK(r.status == 422 && r.body && strstr(r.body, "percentage"));
+    resp_free(&r);
+    free(bad);
+done:
+    free(v), free(expect);
+}
+
+/* ---- the Open Inference Protocol (KServe v2) -------------------------------------------------- */
+
+/* outputs[0].data[i] of a JSON answer, normalized, or NULL. */
+static char *v2_answer(const char *body, int i) {
+    cJSON *root = body ? cJSON_Parse(body) : NULL;
+    cJSON *outs = root ? cJSON_GetObjectItem(root, "outputs") : NULL;
+    cJSON *o = outs ? cJSON_GetArrayItem(outs, 0) : NULL;
+    cJSON *d = o ? cJSON_GetArrayItem(cJSON_GetObjectItem(o, "data"), i) : NULL;
+    char *s = d && cJSON_IsString(d) ? strdup(d->valuestring) : NULL;
+    cJSON_Delete(root);
+    if (s) normalize(s);
+    return s;
+}
+
+static int same(const char *got, const char *expect, const char *what) {
+    int eq = got && expect && !strcmp(got, expect);
+    if (!eq) printf("  %s:\n  got:    %.300s\n  expect: %.300s\n", what, got ? got : "(none)", expect ? expect : "(none)");
+    return eq;
+}
+
+TEST(kserve_v2) {
+    const char *n0 = "fixtures/images/chelsea.png", *n1 = "fixtures/images/coffee.png";
+    char *v0 = image_b64(n0), *v1 = image_b64(n1);
+    char *e0 = predict_cli(model_w1, test_shared(n0), NULL), *e1 = predict_cli(model_w1, test_shared(n1), NULL);
+    char *e0c = predict_cli(model_w1, test_shared(n0), "--confidence 0.85 --format rle");
+    CHECK(v0 && v1 && e0 && e1 && e0c);
+    if (!(v0 && v1 && e0 && e1 && e0c)) goto done;
+    resp r;
+    /* one image, JSON: the Roboflow answer as the BYTES output */
+    char *json = fmt("{\"id\":\"r-1\",\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"%s\"]}]}", v0);
+    http(srv.port, "POST", "/v2/models/tiny/1/infer", "application/json", json, strlen(json), &r);
+    CHECKF(r.status == 200, "v2 infer: %d %.200s", r.status, r.body ? r.body : "");
+    CHECK(r.body && strstr(r.body, "\"model_name\":\"tiny/1\"") && strstr(r.body, "\"id\":\"r-1\"") &&
+          strstr(r.body, "\"name\":\"predictions\",\"datatype\":\"BYTES\",\"shape\":[1]"));
+    char *a = v2_answer(r.body, 0);
+    CHECK(same(a, e0, "v2 single"));
+    free(a);
+    resp_free(&r);
+    free(json);
+    /* two images, version path, options in parameters */
+    json = fmt("{\"inputs\":[{\"name\":\"images\",\"datatype\":\"BYTES\",\"shape\":[2],\"data\":[\"%s\",\"%s\"]}]}", v0, v1);
+    http(srv.port, "POST", "/v2/models/tiny/versions/1/infer", "application/json", json, strlen(json), &r);
+    char *a0 = v2_answer(r.body, 0), *a1 = v2_answer(r.body, 1);
+    CHECKF(r.status == 200 && same(a0, e0, "v2 list[0]") && same(a1, e1, "v2 list[1]"), "v2 list: %d", r.status);
+    free(a0), free(a1);
+    resp_free(&r);
+    free(json);
+    json = fmt("{\"parameters\":{\"confidence\":\"85%%\",\"response_mask_format\":\"rle\"},\"inputs\":[{\"name\":\"x\","
+               "\"datatype\":\"BYTES\",\"shape\":[1,1],\"data\":[[\"%s\"]]}]}", v0);
+    http(srv.port, "POST", "/v2/models/tiny%2F1/infer", "application/json", json, strlen(json), &r);
+    a = v2_answer(r.body, 0);
+    CHECKF(r.status == 200 && same(a, e0c, "v2 parameters"), "v2 parameters: %d", r.status);
+    free(a);
+    resp_free(&r);
+    free(json);
+
+    /* the binary tensor extension, both ways */
+    size_t n;
+    uint8_t *raw = test_read_file(test_shared(n0), &n);
+    char *hdr = fmt("{\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[1],\"parameters\":"
+                    "{\"binary_data_size\":%zu}}],\"outputs\":[{\"name\":\"predictions\",\"parameters\":{\"binary_data\":true}}]}",
+                    n + 4);
+    size_t hl = strlen(hdr);
+    uint8_t *body = malloc(hl + 4 + n);
+    memcpy(body, hdr, hl);
+    body[hl] = (uint8_t)n, body[hl + 1] = (uint8_t)(n >> 8), body[hl + 2] = (uint8_t)(n >> 16), body[hl + 3] = (uint8_t)(n >> 24);
+    memcpy(body + hl + 4, raw, n);
+    char *extra = fmt("Inference-Header-Content-Length: %zu\r\n", hl);
+    http_h(srv.port, "POST", "/v2/models/tiny/1/infer", "application/octet-stream", extra, body, hl + 4 + n, &r);
+    const char *ihcl = r.head ? strcasestr(r.head, "Inference-Header-Content-Length: ") : NULL;
+    size_t jl = ihcl ? (size_t)atol(ihcl + 33) : 0;
+    int bin_ok = r.status == 200 && jl > 0 && jl + 4 <= r.body_len && strstr(r.body, "\"binary_data_size\":");
+    CHECKF(bin_ok, "v2 binary: %d %.200s", r.status, r.body ? r.body : "");
+    if (bin_ok) {
+        const uint8_t *b = (const uint8_t *)r.body + jl;
+        size_t len = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+        CHECK(jl + 4 + len == r.body_len);
+        char *got = malloc(len + 1);
+        memcpy(got, b + 4, len);
+        got[len] = 0;
+        normalize(got);
+        CHECK(same(got, e0, "v2 binary"));
+        free(got);
+    }
+    resp_free(&r);
+    free(raw), free(hdr), free(body), free(extra);
+
+    /* metadata, readiness, health */
+    CHECK(status_of("GET", "/v2/models/tiny/1", NULL, &r) == 200 && r.body && strstr(r.body, "\"name\":\"tiny/1\"") &&
+          strstr(r.body, "\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\""));
+    resp_free(&r);
+    CHECK(status_of("GET", "/v2/models/tiny/1/ready", NULL, &r) == 200 && r.body && strstr(r.body, "\"ready\":true"));
+    resp_free(&r);
+    CHECK(status_of("GET", "/v2/models/nope/ready", NULL, &r) == 404 && r.body && strstr(r.body, "{\"error\":"));
+    resp_free(&r);
+    CHECK(status_of("GET", "/v2/health/live", NULL, &r) == 200 && r.body && strstr(r.body, "\"live\":true"));
+    resp_free(&r);
+    CHECK(status_of("GET", "/v2/health/ready", NULL, &r) == 200 && r.body && strstr(r.body, "\"ready\":true"));
+    resp_free(&r);
+    CHECK(status_of("GET", "/v2", NULL, &r) == 200 && r.body && strstr(r.body, "\"name\":\"rfseg\""));
+    resp_free(&r);
+
+    /* errors: {"error": ...} */
+    struct {
+        const char *path, *json;
+        int status;
+        const char *msg;
+    } bad[] = {
+        {"/v2/models/nope/infer", "{\"inputs\":[]}", 404, "nope"},
+        {"/v2/models/tiny/1/infer", "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"FP32\",\"shape\":[1],\"data\":[1]}]}", 400, "BYTES"},
+        {"/v2/models/tiny/1/infer", "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"BYTES\",\"shape\":[2],\"data\":[\"aGk=\"]}]}", 400, "shape"},
+        {"/v2/models/tiny/1/infer", "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"ab$d\"]}]}", 400, "base64"},
+        {"/v2/models/tiny/1/infer", "{\"inputs\":[{\"name\":\"x\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"aGk=\"]}],"
+                                    "\"outputs\":[{\"name\":\"masks\"}]}", 400, "unknown output"},
+        {"/v2/models/tiny/1/infer", "{\"inputs\":", 400, "malformed JSON"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        http(srv.port, "POST", bad[k].path, "application/json", bad[k].json, strlen(bad[k].json), &r);
+        CHECKF(r.status == bad[k].status && r.body && !strncmp(r.body, "{\"error\":", 9) && strstr(r.body, bad[k].msg),
+               "v2 bad %zu: %d %.200s", k, r.status, r.body ? r.body : "");
+        resp_free(&r);
+    }
+    CHECK(status_of("GET", "/v2/models/tiny/1/infer", NULL, &r) == 405);
+    resp_free(&r);
+done:
+    free(v0), free(v1), free(e0), free(e1), free(e0c);
+}
+
+/* ---- --api-key ------------------------------------------------------------------------------------ */
+
+TEST(api_key) {
+    rfs_serve_config c = test_config();
+    c.api_key = "s3cret-key";
+    server s = start_server(&c);
+    CHECK(s.pid > 0);
+    if (s.pid <= 0) return;
+    size_t jn;
+    uint8_t *jpg = make_jpeg(48, 32, &jn);
+    char *v = b64(jpg, jn);
+    char *with = fmt("{\"model_id\":\"tiny/1\",\"api_key\":\"s3cret-key\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    char *wrong = fmt("{\"model_id\":\"tiny/1\",\"api_key\":\"s3cret-kez\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    char *none = fmt("{\"model_id\":\"tiny/1\",\"image\":{\"type\":\"base64\",\"value\":\"%s\"}}", v);
+    char *v2 = fmt("{\"inputs\":[{\"name\":\"image\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"%s\"]}]}", v);
+    const char *bearer = "Authorization: Bearer s3cret-key\r\n";
+    struct {
+        const char *method, *path, *headers, *json;
+        int status;
+    } cases[] = {
+        {"GET", "/model/registry", NULL, NULL, 400},
+        {"GET", "/model/registry?api_key=wrong", NULL, NULL, 401},
+        {"GET", "/model/registry?api_key=s3cret-key", NULL, NULL, 200},
+        {"GET", "/model/registry", bearer, NULL, 200},
+        {"GET", "/model/registry", "Authorization: Bearer s3cret-ke\r\n", NULL, 401},
+        {"POST", "/infer/instance_segmentation", NULL, with, 200},
+        {"POST", "/infer/instance_segmentation", NULL, wrong, 401},
+        {"POST", "/infer/instance_segmentation", NULL, none, 400},
+        {"POST", "/infer/instance_segmentation", bearer, none, 200},
+        {"POST", "/infer/instance_segmentation?api_key=s3cret-key", NULL, none, 200},
+        {"POST", "/tiny/1?api_key=s3cret-key", NULL, v, 200},
+        {"POST", "/tiny/1", NULL, v, 400},
+        {"POST", "/tiny/1?api_key=nope", NULL, v, 401},
+        {"POST", "/model/add", NULL, "{\"model_id\":\"tiny/1\",\"api_key\":\"s3cret-key\"}", 200},
+        {"POST", "/model/add", NULL, "{\"model_id\":\"tiny/1\",\"api_key\":\"x\"}", 401},
+        {"POST", "/model/remove", NULL, "{\"model_id\":\"tiny/2\"}", 200}, /* the SDK sends no key here */
+        {"POST", "/model/clear", NULL, NULL, 200},
+        {"POST", "/v2/models/tiny/1/infer", NULL, v2, 401},
+        {"POST", "/v2/models/tiny/1/infer", bearer, v2, 200},
+        {"GET", "/healthz", NULL, NULL, 200},
+        {"GET", "/info", NULL, NULL, 200},
+        {"GET", "/metrics", NULL, NULL, 200},
+        {"GET", "/v2/health/ready", NULL, NULL, 200},
+        {"GET", "/v2/models/tiny/1/ready", NULL, NULL, 200},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        resp r;
+        const char *body = cases[k].json;
+        http_h(s.port, cases[k].method, cases[k].path, body ? "application/json" : NULL, cases[k].headers, body,
+               body ? strlen(body) : 0, &r);
+        int ok = r.status == cases[k].status;
+        if (r.status == 401) ok &= r.head && strstr(r.head, "WWW-Authenticate: Bearer") && r.body && !strstr(r.body, "s3cret");
+        if (r.status == 400) ok &= r.body && strstr(r.body, "API key is missing");
+        CHECKF(ok, "%s %s%s: want %d, got %d %.200s", cases[k].method, cases[k].path, cases[k].headers ? " (bearer)" : "",
+               cases[k].status, r.status, r.body ? r.body : "");
+        resp_free(&r);
+    }
+    CHECKF(stop_server(&s) == 0, "server did not exit cleanly");
+    free(jpg), free(v), free(with), free(wrong), free(none), free(v2);
+}
+
 TEST(graceful_shutdown) {
     /* a list of images, so that the request is still being worked on when it is seen */
     char *v = image_b64("fixtures/images/astronaut.png");
@@ -925,20 +806,7 @@ TEST(graceful_shutdown) {
 }
 
 int main(int argc, char **argv) {
-    signal(SIGPIPE, SIG_IGN);
-    /* rfseg next to this binary's build directory (build/tests/test_serve -> build/rfseg) */
-    snprintf(rfseg_bin, sizeof rfseg_bin, "%s", argv[0]);
-    char *slash = strrchr(rfseg_bin, '/');
-    if (slash) *slash = 0;
-    else snprintf(rfseg_bin, sizeof rfseg_bin, ".");
-    strncat(rfseg_bin, "/../rfseg", sizeof rfseg_bin - strlen(rfseg_bin) - 1);
-    struct stat sb;
-    if (stat(rfseg_bin, &sb) != 0) {
-        const char *b = getenv("RFS_BUILD");
-        snprintf(rfseg_bin, sizeof rfseg_bin, "%s/rfseg", b && *b ? b : "build");
-    }
-    snprintf(model_w1, sizeof model_w1, "%s", test_shared("fixtures/rfdetr/tiny-w1.pth"));
-    snprintf(model_w2, sizeof model_w2, "%s", test_shared("fixtures/rfdetr/tiny-w2.pth"));
+    serve_util_init(argv[0]);
     rfs_serve_config c = test_config();
     srv = start_server(&c);
     RUN(server_started);
@@ -949,10 +817,15 @@ int main(int argc, char **argv) {
         RUN(exif_orientation);
         RUN(legacy_route);
         RUN(image_urls);
+        RUN(sdk_model_routes);
+        RUN(confidence_syntax);
+        RUN(kserve_v2);
+        RUN(api_key);
         RUN(bad_requests);
         RUN(oversize_body);
         RUN(slow_clients);
         RUN(concurrent_requests);
+        RUN(two_sessions_one_queue);
         RUN(short_deadline_server);
         RUN(graceful_shutdown);
     }

@@ -83,10 +83,10 @@ int cmd_predict(int argc, char **argv) {
         free(images);
         return 2;
     }
-    if (!strcmp(preset, "rfdetr")) a.po = (rfs_predict_opts){.preset = RFS_PRESET_RFDETR, .threshold = 0.5f,
-                                                            .want_masks = 1};
+    if (!strcmp(preset, "rfdetr")) a.po = rfs_predict_defaults(RFS_PRESET_RFDETR);
+    else if (!strcmp(preset, "rfdetr-1.4")) a.po = rfs_predict_defaults(RFS_PRESET_RFDETR_14);
     else if (strcmp(preset, "roboflow")) {
-        fprintf(stderr, "rfseg predict: --preset must be roboflow or rfdetr\n");
+        fprintf(stderr, "rfseg predict: --preset must be roboflow, rfdetr or rfdetr-1.4\n");
         free(images);
         return 2;
     }
@@ -152,7 +152,7 @@ int cmd_predict(int argc, char **argv) {
         fwrite(out.p, 1, out.len, stdout);
         fputc('\n', stdout);
         if (a.annotate && !write_annotated(&annot, a.annotate, n_images > 1, images[i], &frame,
-                                           &res, m, a.po.preset == RFS_PRESET_RFDETR))
+                                           &res, m, a.po.preset != RFS_PRESET_ROBOFLOW))
             failures++;
     }
     if (a.raw_out) {

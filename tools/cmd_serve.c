@@ -1,16 +1,22 @@
 /* cmd_serve.c - `rfseg serve`: the Roboflow-compatible HTTP server (src/serve/server.h).
  *
  *   rfseg serve --model M[:ID]... [--random-weights SIZE[:ID]]... [--host H] [--port P]
- *               [--device cpu|cuda] [--precision fp32|fp16|bf16] [--threads T]
+ *               [--device cpu|cuda|cuda:N|cuda:all] [--precision fp32|fp16|bf16] [--threads T]
  *               [--max-batch B] [--batch-wait-ms MS]
- *               [--queue N] [--deadline-ms MS] [--client-timeout S] [--max-connections N]
- *               [--max-body-mb MB] [--max-image-mb MB] [--max-pixels N] [--max-images N]
- *               [--allow-urls]
+ *               [--queue N] [--deadline-ms MS] [--client-timeout S] [--header-timeout S]
+ *               [--body-timeout S] [--max-connections N] [--max-client-connections N]
+ *               [--max-body-mb MB] [--max-inflight-mb MB] [--memory-budget-mb MB]
+ *               [--memory-wait-ms MS] [--max-image-mb MB] [--max-pixels N] [--max-images N]
+ *               [--api-key KEY] [--allow-urls [--allow-non-https-urls]
+ *               [--allow-urls-without-fqdn] [--url-allow-list LIST] [--url-deny-list LIST]
+ *               [--max-url-redirects N]]
  *
  * ID is the model_id clients send (/infer/instance_segmentation) or the
  * dataset_id/version_id of the legacy route; without one a model is served under its file
  * name without extension (or its size name). Serves until SIGINT / SIGTERM, then finishes
- * the requests it accepted.
+ * the requests it accepted. --device cuda:all gives every model one session per GPU, all
+ * taking batches from the model's one queue. The API key may also come from the environment variable
+ * RFSEG_API_KEY (so that it does not show in the process list).
  */
 #include "cli.h"
 
@@ -76,13 +82,26 @@ static int cli_size(int argc, char **argv, int *i, size_t *out, int mb_lo, int m
 static void usage(FILE *f) {
     fprintf(f,
             "usage: rfseg serve --model M[:ID]... [--random-weights SIZE[:ID]]... [--host H] [--port P]\n"
-            "                   [--device cpu|cuda] [--precision fp32|fp16|bf16] [--threads T]\n"
+            "                   [--device cpu|cuda|cuda:N|cuda:all] [--precision fp32|fp16|bf16] [--threads T]\n"
             "                   [--max-batch B] [--batch-wait-ms MS]\n"
             "                   [--queue FRAMES] [--deadline-ms MS] [--client-timeout S]\n"
-            "                   [--max-connections N] [--max-body-mb MB] [--max-inflight-mb MB]\n"
-            "                   [--max-image-mb MB] [--max-pixels N] [--max-images N] [--allow-urls]\n"
-            "Roboflow-compatible HTTP API: POST /infer/instance_segmentation, POST /{dataset}/{version},\n"
-            "GET /healthz /info /metrics (docs/serve.md).\n");
+            "                   [--header-timeout S] [--body-timeout S]\n"
+            "                   [--max-connections N] [--max-client-connections N]\n"
+            "                   [--max-body-mb MB] [--max-inflight-mb MB] [--memory-budget-mb MB]\n"
+            "                   [--memory-wait-ms MS] [--max-image-mb MB] [--max-pixels N] [--max-images N]\n"
+            "                   [--api-key KEY] [--allow-urls] [--allow-non-https-urls]\n"
+            "                   [--allow-urls-without-fqdn] [--url-allow-list LIST] [--url-deny-list LIST]\n"
+            "                   [--max-url-redirects N]\n"
+            "Roboflow-compatible HTTP API (inference_sdk v1 and v0): POST /infer/instance_segmentation,\n"
+            "POST /{dataset}/{version}, /model/registry /model/add /model/remove /model/clear, GET /info\n"
+            "/healthz /metrics; the Open Inference Protocol under /v2 (docs/serve.md).\n");
+}
+
+static void log_to_stderr(void *user, rfs_log_level level, const char *msg) {
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    const char *env = getenv("RFSEG_LOG");
+    if (level == RFS_LOG_DEBUG && !(env && !strcmp(env, "debug"))) return;
+    fprintf(stderr, "rfseg: %s: %s\n", names[level], msg);
 }
 
 static void on_ready(void *user, int port) {
@@ -97,11 +116,13 @@ int cmd_serve(int argc, char **argv) {
     model_arg *margs = calloc((size_t)argc, sizeof *margs);
     rfs_serve_model *models = calloc((size_t)argc, sizeof *models);
     int n = 0, rc = 2;
-    const char *device = "cpu", *prec = "fp32";
+    const char *device = "cpu", *prec = "fp32", *allow_list = NULL, *deny_list = NULL;
+    rfs_url_net *allow = NULL, *deny = NULL;
+    rfs_session_opts *sessions = NULL;
     if (!margs || !models) goto done;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
-        int ok = 1, mb_pixels = 0;
+        int ok = 1, mb_pixels = 0, secs = 0, mb = 0;
         if (!strcmp(o, "--model") || !strcmp(o, "--random-weights")) {
             margs[n].random = o[2] == 'r';
             ok = cli_str(argc, argv, &i, &margs[n].spec) && split_model_arg(&margs[n]);
@@ -116,7 +137,25 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(o, "--queue")) ok = cli_int(argc, argv, &i, &cfg.queue_frames, 1, 1 << 20);
         else if (!strcmp(o, "--deadline-ms")) ok = cli_int(argc, argv, &i, &cfg.deadline_ms, 1, 3600000);
         else if (!strcmp(o, "--client-timeout")) ok = cli_int(argc, argv, &i, &cfg.client_timeout_s, 1, 3600);
-        else if (!strcmp(o, "--max-connections")) ok = cli_int(argc, argv, &i, &cfg.max_connections, 1, 65536);
+        else if (!strcmp(o, "--header-timeout")) {
+            ok = cli_int(argc, argv, &i, &secs, 1, 3600);
+            cfg.header_timeout_ms = secs * 1000;
+        } else if (!strcmp(o, "--body-timeout")) {
+            ok = cli_int(argc, argv, &i, &secs, 1, 3600);
+            cfg.body_timeout_ms = secs * 1000;
+        } else if (!strcmp(o, "--max-connections")) ok = cli_int(argc, argv, &i, &cfg.max_connections, 1, 65536);
+        else if (!strcmp(o, "--max-client-connections"))
+            ok = cli_int(argc, argv, &i, &cfg.max_client_connections, 0, 65536);
+        else if (!strcmp(o, "--memory-budget-mb")) {
+            ok = cli_int(argc, argv, &i, &mb, 1, 1 << 24);
+            cfg.memory_budget = (uint64_t)mb << 20;
+        } else if (!strcmp(o, "--memory-wait-ms")) ok = cli_int(argc, argv, &i, &cfg.memory_wait_ms, 0, 3600000);
+        else if (!strcmp(o, "--api-key")) ok = cli_str(argc, argv, &i, &cfg.api_key);
+        else if (!strcmp(o, "--allow-non-https-urls")) cfg.urls.allow_non_https = 1;
+        else if (!strcmp(o, "--allow-urls-without-fqdn")) cfg.urls.allow_without_fqdn = 1;
+        else if (!strcmp(o, "--url-allow-list")) ok = cli_str(argc, argv, &i, &allow_list);
+        else if (!strcmp(o, "--url-deny-list")) ok = cli_str(argc, argv, &i, &deny_list);
+        else if (!strcmp(o, "--max-url-redirects")) ok = cli_int(argc, argv, &i, &cfg.urls.max_redirects, 0, 30);
         else if (!strcmp(o, "--max-body-mb")) ok = cli_size(argc, argv, &i, &cfg.max_body, 1, 4096);
         else if (!strcmp(o, "--max-inflight-mb")) ok = cli_size(argc, argv, &i, &cfg.max_inflight_body, 1, 1 << 20);
         else if (!strcmp(o, "--max-image-mb")) ok = cli_size(argc, argv, &i, &cfg.limits.max_image_bytes, 1, 4096);
@@ -140,17 +179,49 @@ int cmd_serve(int argc, char **argv) {
         usage(stderr);
         goto done;
     }
-    if (!strcmp(device, "cuda")) cfg.session.backend = RFS_BACKEND_CUDA;
-    else if (strcmp(device, "cpu")) {
-        fprintf(stderr, "rfseg serve: --device must be cpu or cuda\n");
+    /* the device and precision through the library's own parser (the same words as
+     * everywhere); cuda:all: one session per GPU, all draining each model's queue */
+    if (rfs_session_opts_set(&cfg.session, "precision", prec) != RFS_OK ||
+        (strcmp(device, "cuda:all") && rfs_session_opts_set(&cfg.session, "device", device) != RFS_OK)) {
+        fprintf(stderr, "rfseg serve: %s\n", rfs_last_error());
         goto done;
     }
-    if (!strcmp(prec, "fp16")) cfg.session.precision = RFS_FP16;
-    else if (!strcmp(prec, "bf16")) cfg.session.precision = RFS_BF16;
-    else if (strcmp(prec, "fp32")) {
-        fprintf(stderr, "rfseg serve: --precision must be fp32, fp16 or bf16\n");
+    if (!strcmp(device, "cuda:all")) {
+        int nd = rfs_device_count(RFS_BACKEND_CUDA);
+        if (nd < 1) {
+            fprintf(stderr, "rfseg serve: --device cuda:all: no CUDA device is usable by this build\n");
+            goto done;
+        }
+        if (!(sessions = calloc((size_t)nd, sizeof *sessions))) goto done;
+        for (int d = 0; d < nd; d++) {
+            char name[32];
+            snprintf(name, sizeof name, "cuda:%d", d);
+            sessions[d] = cfg.session;
+            if (rfs_session_opts_set(&sessions[d], "device", name) != RFS_OK) {
+                fprintf(stderr, "rfseg serve: %s\n", rfs_last_error());
+                goto done;
+            }
+        }
+        cfg.sessions = sessions;
+        cfg.n_sessions = nd;
+    }
+    if (!cfg.api_key) {
+        const char *env = getenv("RFSEG_API_KEY");
+        if (env && *env) cfg.api_key = env;
+    }
+    char msg[200];
+    if (allow_list && rfs_url_list_parse(&allow, &cfg.urls.n_allow, allow_list, msg, sizeof msg)) {
+        fprintf(stderr, "rfseg serve: --url-allow-list: %s\n", msg);
         goto done;
     }
+    if (deny_list && rfs_url_list_parse(&deny, &cfg.urls.n_deny, deny_list, msg, sizeof msg)) {
+        fprintf(stderr, "rfseg serve: --url-deny-list: %s\n", msg);
+        goto done;
+    }
+    cfg.urls.allow = allow;
+    cfg.urls.deny = deny;
+    if ((allow_list || deny_list || cfg.urls.allow_non_https || cfg.urls.allow_without_fqdn) && !cfg.limits.allow_urls)
+        fprintf(stderr, "rfseg serve: note: URL options have no effect without --allow-urls\n");
     if (cfg.max_inflight_body < cfg.max_body) cfg.max_inflight_body = cfg.max_body;
     if (cfg.queue_frames < cfg.limits.max_images) cfg.queue_frames = cfg.limits.max_images;
     rc = 1;
@@ -162,8 +233,9 @@ int cmd_serve(int argc, char **argv) {
         cfg.n_models = k + 1;
     }
     cfg.models = models;
+    cfg.log = log_to_stderr;
     if (rfs_serve_run(&cfg, on_ready, &cfg) != RFS_OK) {
-        fprintf(stderr, "rfseg: %s\n", rfs_last_error()); /* the message starts with "serve:" */
+        fprintf(stderr, "rfseg: %s\n", rfs_serve_last_error()); /* the message starts with "serve:" */
         goto done;
     }
     rc = 0;
@@ -171,5 +243,8 @@ done:
     for (int k = 0; k < cfg.n_models; k++) rfs_model_free((rfs_model *)models[k].model);
     free(models);
     free(margs);
+    free(allow);
+    free(deny);
+    free(sessions);
     return rc;
 }

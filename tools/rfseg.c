@@ -1,7 +1,7 @@
 /* rfseg - the command line: info, predict, bench (video and serve join as they land).
  *
  *   rfseg info MODEL
- *   rfseg predict --model MODEL [--preset roboflow|rfdetr] [--confidence C]
+ *   rfseg predict --model MODEL [--preset roboflow|rfdetr|rfdetr-1.4] [--confidence C]
  *                 [--format polygon|rle] [--raw-out OUT.safetensors] IMAGE...
  *   rfseg video --model MODEL IN [--jsonl OUT.jsonl] [--annotate OUT.mp4]
  *   rfseg serve --model MODEL[:ID]... [--host H] [--port P]  (docs/serve.md)
@@ -26,7 +26,7 @@ static void usage(FILE *f) {
             "\n"
             "usage:\n"
             "  rfseg info MODEL | --random-weights SIZE\n"
-            "  rfseg predict --model MODEL [--preset roboflow|rfdetr] [--confidence C]\n"
+            "  rfseg predict --model MODEL [--preset roboflow|rfdetr|rfdetr-1.4] [--confidence C]\n"
             "                [--format polygon|rle] [--clip-boxes] [--raw-out OUT.safetensors]\n"
             "                [--annotate OUT.png|DIR] [--max-megapixels N (default 100)]\n"
             "                [--device cpu|cuda] [--precision fp32|fp16|bf16] IMAGE...\n"

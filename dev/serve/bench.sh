@@ -34,7 +34,7 @@ for model in ${MODELS:-tiny seg-nano}; do
     else margs=(--random-weights seg-nano:m); secs=$t_nano; fi
     for c in ${CLIENTS:-1 8 64}; do
         port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-        "${serve[@]}" "${margs[@]}" --port "$port" --max-batch 8 --batch-wait-ms 5 --queue 256 \
+        "${serve[@]}" "${margs[@]}" --port "$port" --max-batch 8 --batch-wait-ms 5 --queue 256 --max-client-connections 0 \
             --deadline-ms 600000 --max-connections 256 2>"$tmp/server.log" &
         pid=$!
         for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

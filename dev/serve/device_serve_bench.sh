@@ -11,7 +11,7 @@ secs=${SECS:-10}
 for mb in ${MAXB:-8 32}; do
     port=$((9100 + mb))
     $BIN/rfseg serve --device cuda --precision fp16 --random-weights seg-nano:m --port $port \
-        --max-batch $mb --batch-wait-ms 2 --queue 1024 --max-connections 512 --deadline-ms 600000 \
+        --max-batch $mb --batch-wait-ms 2 --queue 1024 --max-connections 512 --max-client-connections 0 --deadline-ms 600000 \
         >"$OUT/serve_$mb.log" 2>&1 &
     pid=$!
     for _ in $(seq 300); do python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/healthz')" 2>/dev/null && break; sleep 0.2; done

@@ -7,6 +7,9 @@
  *   accumulators and softmax statistics. A block of 4 warps owns 64 query rows of one
  *   (sequence, head); key/value tiles of 64 rows are double-buffered in shared memory with
  *   cp.async; rows are padded by 16 bytes so ldmatrix reads are conflict-free.
+ *   The Turing path (ARCH 75, chosen by rfs_cuda_arch(), fp16 only) is the same kernel
+ *   with each m16n8k16 as two m16n8k8 and the tile loads as ordinary 16-byte copies; it
+ *   runs on every GPU since Turing, so newer GPUs can test it (RFS_CUDA_ARCH=75).
  * fp32 (the parity path) and any unaligned case: a SIMT kernel, one query row per thread,
  *   key/value tiles of 16 rows in shared memory. */
 #include "cuda/common.cuh"
@@ -85,13 +88,31 @@ attn_simt_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, cons
 
 enum { FA_N = 64 }; /* keys per tile; a block has WARPS warps of 16 query rows each */
 
+/* 16 bytes from global to shared memory, zero-filled when src_bytes is 0: asynchronous
+ * (cp.async) on sm_80+, an ordinary copy on the Turing path, where the commit and wait
+ * below do nothing (the barriers that follow the waits order the copies). */
+template <int ARCH>
 __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, int src_bytes) {
-    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
+    if constexpr (ARCH >= 80) {
+#if __CUDA_ARCH__ >= 800
+        const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(src_bytes));
+#else
+        __trap();
+#endif
+    } else {
+        *(uint4 *)smem = src_bytes ? *(const uint4 *)gmem : make_uint4(0, 0, 0, 0);
+    }
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+template <int ARCH> __device__ __forceinline__ void cp_async_commit() {
+#if __CUDA_ARCH__ >= 800
+    if constexpr (ARCH >= 80) asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+template <int ARCH, int N> __device__ __forceinline__ void cp_async_wait() {
+#if __CUDA_ARCH__ >= 800
+    if constexpr (ARCH >= 80) asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
 }
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void *smem) {
@@ -105,20 +126,38 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void *
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
 }
 
-/* c += a (16x16, row) . b (16x8, col), fp32 accumulators */
-template <typename T>
+/* c += a (16x16, row) . b (16x8, col), fp32 accumulators. On the Turing path (fp16
+ * only) as two m16n8k8 products: a[0], a[1] and b0 hold k 0..7, a[2], a[3] and b1 k 8..15,
+ * in the same register layout. */
+template <typename T, int ARCH>
 __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                          uint32_t b1) {
-    if constexpr (std::is_same<T, f16>::value)
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+    if constexpr (ARCH < 80) {
+        static_assert(std::is_same<T, f16>::value, "the Turing path has no bf16");
+        asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
                      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    else
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "r"(a[0]), "r"(a[1]), "r"(b0));
+        asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
                      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+                     : "r"(a[2]), "r"(a[3]), "r"(b1));
+    } else {
+#if __CUDA_ARCH__ >= 800
+        if constexpr (std::is_same<T, f16>::value)
+            asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+        else
+            asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+        __trap();
+#endif
+    }
 }
 
 /* 2^x with the SFU's approximation (~2 ulp): the probabilities are rounded to fp16/bf16
@@ -144,7 +183,7 @@ template <typename T> __device__ __forceinline__ uint32_t pack2(float lo, float 
 /* One tile of FA_N keys for a warp's 16 query rows: S = Q K^T, the online-softmax update
  * of the running max m, sum l and output O, then O += P V. Ks and Vs hold the tile in
  * shared memory (row stride LD); keys at k0 + i >= Tn are masked out. */
-template <typename T, int DH, int LD>
+template <typename T, int DH, int LD, int ARCH>
 __device__ __forceinline__ void fa_tile(const T *Ks, const T *Vs, const uint32_t (&qf)[DH / 16][4],
                                         int k0, int Tn, float scale_log2, int lane, float &m0,
                                         float &m1, float &l0, float &l1, float (&o)[DH / 8][4]) {
@@ -159,8 +198,8 @@ __device__ __forceinline__ void fa_tile(const T *Ks, const T *Vs, const uint32_t
             uint32_t b[4];
             ldmatrix_x4(b, &Ks[(np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 +
                                     ((lane >> 3) & 1) * 8]);
-            mma16816<T>(s[2 * np], qf[kk], b[0], b[1]);
-            mma16816<T>(s[2 * np + 1], qf[kk], b[2], b[3]);
+            mma16816<T, ARCH>(s[2 * np], qf[kk], b[0], b[1]);
+            mma16816<T, ARCH>(s[2 * np + 1], qf[kk], b[2], b[3]);
         }
     /* online softmax; this thread holds rows g and g+8 (g = lane/4) */
     float mx0 = m0, mx1 = m1;
@@ -199,12 +238,12 @@ __device__ __forceinline__ void fa_tile(const T *Ks, const T *Vs, const uint32_t
             uint32_t b[4];
             ldmatrix_x4_trans(b, &Vs[(kc * 16 + (lane & 7) + (((lane >> 3) & 1) << 3)) * LD +
                                           dp * 16 + (lane >> 4) * 8]);
-            mma16816<T>(o[2 * dp], pa[kc], b[0], b[1]);
-            mma16816<T>(o[2 * dp + 1], pa[kc], b[2], b[3]);
+            mma16816<T, ARCH>(o[2 * dp], pa[kc], b[0], b[1]);
+            mma16816<T, ARCH>(o[2 * dp + 1], pa[kc], b[2], b[3]);
         }
 }
 
-template <typename T, int DH, int WARPS>
+template <typename T, int DH, int WARPS, int ARCH>
 __global__ void __launch_bounds__(WARPS * 32)
 attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const T *v, int ldv,
                 int Tn, float scale_log2) {
@@ -225,13 +264,13 @@ attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const
     auto load_tile = [&](T *dst, const T *src, int ld, int r0, int rows) {
         for (int i = tid; i < rows * CPR; i += NTH) {
             const int r = i / CPR, c = (i % CPR) * 8, gr = r0 + r;
-            cp_async16(dst + r * LD + c, src + (long)min(gr, Tn - 1) * ld + c, gr < Tn ? 16 : 0);
+            cp_async16<ARCH>(dst + r * LD + c, src + (long)min(gr, Tn - 1) * ld + c, gr < Tn ? 16 : 0);
         }
     };
     load_tile(Qs, qg, ldq, q0, FA_M);
     load_tile(Ks[0], kg, ldk, 0, FA_N);
     load_tile(Vs[0], vg, ldv, 0, FA_N);
-    cp_async_commit();
+    cp_async_commit<ARCH>();
 
     uint32_t qf[DH / 16][4];
     float o[DH / 8][4];
@@ -244,10 +283,10 @@ attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const
         if (j + 1 < nt) {
             load_tile(Ks[buf ^ 1], kg, ldk, (j + 1) * FA_N, FA_N);
             load_tile(Vs[buf ^ 1], vg, ldv, (j + 1) * FA_N, FA_N);
-            cp_async_commit();
-            cp_async_wait<1>();
+            cp_async_commit<ARCH>();
+            cp_async_wait<ARCH, 1>();
         } else {
-            cp_async_wait<0>();
+            cp_async_wait<ARCH, 0>();
         }
         __syncthreads();
         if (j == 0) {
@@ -255,7 +294,7 @@ attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const
             for (int kk = 0; kk < DH / 16; kk++)
                 ldmatrix_x4(qf[kk], &Qs[(warp * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8]);
         }
-        fa_tile<T, DH, LD>(Ks[buf], Vs[buf], qf, j * FA_N, Tn, scale_log2, lane, m0, m1, l0, l1, o);
+        fa_tile<T, DH, LD, ARCH>(Ks[buf], Vs[buf], qf, j * FA_N, Tn, scale_log2, lane, m0, m1, l0, l1, o);
         __syncthreads(); /* the next iteration's prefetch overwrites the other buffer */
     }
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -278,7 +317,7 @@ attn_mma_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const
  * and output; the partial results are merged through shared memory at the end. This
  * shortens the serial chain of tiles per warp SPLIT times when there are too few
  * (sequence, head, row block) triples to fill the GPU. */
-template <typename T, int DH, int SPLIT>
+template <typename T, int DH, int SPLIT, int ARCH>
 __global__ void __launch_bounds__(SPLIT * 32)
 attn_mma_split_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const T *v,
                       int ldv, int Tn, float scale_log2) {
@@ -295,10 +334,10 @@ attn_mma_split_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk,
     T *Ks = KV + warp * 2 * FA_N * LD, *Vs = Ks + FA_N * LD;
     for (int i = tid; i < 16 * CPR; i += NTH) {
         const int r = i / CPR, c = (i % CPR) * 8, gr = q0 + r;
-        cp_async16(Qs + r * LD + c, qg + (long)min(gr, Tn - 1) * ldq + c, gr < Tn ? 16 : 0);
+        cp_async16<ARCH>(Qs + r * LD + c, qg + (long)min(gr, Tn - 1) * ldq + c, gr < Tn ? 16 : 0);
     }
-    cp_async_commit();
-    cp_async_wait<0>();
+    cp_async_commit<ARCH>();
+    cp_async_wait<ARCH, 0>();
     __syncthreads();
     uint32_t qf[DH / 16][4];
 #pragma unroll
@@ -313,13 +352,13 @@ attn_mma_split_kernel(T *out, int ldo, const T *q, int ldq, const T *k, int ldk,
         for (int i = lane; i < FA_N * CPR; i += 32) {
             const int r = i / CPR, c = (i % CPR) * 8, gr = j * FA_N + r;
             const long src = (long)min(gr, Tn - 1);
-            cp_async16(Ks + r * LD + c, kg + src * ldk + c, gr < Tn ? 16 : 0);
-            cp_async16(Vs + r * LD + c, vg + src * ldv + c, gr < Tn ? 16 : 0);
+            cp_async16<ARCH>(Ks + r * LD + c, kg + src * ldk + c, gr < Tn ? 16 : 0);
+            cp_async16<ARCH>(Vs + r * LD + c, vg + src * ldv + c, gr < Tn ? 16 : 0);
         }
-        cp_async_commit();
-        cp_async_wait<0>();
+        cp_async_commit<ARCH>();
+        cp_async_wait<ARCH, 0>();
         __syncwarp();
-        fa_tile<T, DH, LD>(Ks, Vs, qf, j * FA_N, Tn, scale_log2, lane, m0, m1, l0, l1, o);
+        fa_tile<T, DH, LD, ARCH>(Ks, Vs, qf, j * FA_N, Tn, scale_log2, lane, m0, m1, l0, l1, o);
         __syncwarp(); /* the next tile overwrites this warp's buffers */
     }
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
@@ -368,14 +407,40 @@ static int aligned16(const void *p, int ld, size_t esz) {
     return ((uintptr_t)p % 16) == 0 && ((size_t)ld * esz) % 16 == 0;
 }
 
-static int num_sms() {
-    static int n = 0;
-    if (!n) {
-        int dev = 0;
+/* The tensor-core kernels for code path ARCH (80: sm_80+, 75: Turing). */
+template <typename T, int DH, int ARCH>
+static void launch_mma(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, const T *v,
+                       int ldv, int nseq, int Tn, int heads, float scale_log2, cudaStream_t st) {
+    /* 64 query rows per block when that fills the GPU twice; otherwise blocks of 16 rows
+     * whose warps split the keys (the chain of tiles per warp is what bounds a small
+     * batch's latency) */
+    const long per = (long)heads * nseq, sms = rfs_cuda_sm_count();
+    const int nt = (Tn + FA_N - 1) / FA_N;
+    const dim3 g16((Tn + 15) / 16, heads, nseq);
+    if (per * ((Tn + 63) / 64) >= 2 * sms) {
+        attn_mma_kernel<T, DH, 4, ARCH><<<dim3((Tn + 63) / 64, heads, nseq), 128, 0, st>>>(
+            out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
+    } else if (nt >= 3) {
+        const size_t smem = sizeof(T) * (16 + 4 * 2 * FA_N) * (DH + 8);
+        static int attr_dev = -1;
+        int dev;
         CUDA_CHECK(cudaGetDevice(&dev));
-        CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev));
+        if (attr_dev != dev) { /* per device; a race only sets the same value twice */
+            CUDA_CHECK(cudaFuncSetAttribute(attn_mma_split_kernel<T, DH, 4, ARCH>,
+                                            cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+            attr_dev = dev;
+        }
+        attn_mma_split_kernel<T, DH, 4, ARCH><<<g16, 128, smem, st>>>(out, ldo, q, ldq, k, ldk, v,
+                                                                     ldv, Tn, scale_log2);
+    } else if (nt == 2) {
+        const size_t smem = sizeof(T) * (16 + 2 * 2 * FA_N) * (DH + 8);
+        attn_mma_split_kernel<T, DH, 2, ARCH><<<g16, 64, smem, st>>>(out, ldo, q, ldq, k, ldk, v,
+                                                                    ldv, Tn, scale_log2);
+    } else {
+        attn_mma_kernel<T, DH, 1, ARCH><<<g16, 32, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn,
+                                                           scale_log2);
     }
-    return n;
+    CUDA_LAUNCH_CHECK();
 }
 
 template <typename T, int DH>
@@ -385,29 +450,15 @@ static void launch(T *out, int ldo, const T *q, int ldq, const T *k, int ldk, co
     if constexpr (!std::is_same<T, float>::value) {
         if (aligned16(q, ldq, 2) && aligned16(k, ldk, 2) && aligned16(v, ldv, 2) &&
             ((uintptr_t)out % 4) == 0 && ldo % 2 == 0) {
-            /* 64 query rows per block when that fills the GPU twice; otherwise blocks of 16
-             * rows whose warps split the keys (the chain of tiles per warp is what bounds a
-             * small batch's latency) */
-            const long per = (long)heads * nseq, sms = num_sms();
-            const int nt = (Tn + FA_N - 1) / FA_N;
-            const dim3 g16((Tn + 15) / 16, heads, nseq);
-            if (per * ((Tn + 63) / 64) >= 2 * sms) {
-                attn_mma_kernel<T, DH, 4><<<dim3((Tn + 63) / 64, heads, nseq), 128, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
-            } else if (nt >= 3) {
-                const size_t smem = sizeof(T) * (16 + 4 * 2 * FA_N) * (DH + 8);
-                static bool attr = false;
-                if (!attr) {
-                    CUDA_CHECK(cudaFuncSetAttribute(attn_mma_split_kernel<T, DH, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-                    attr = true;
-                }
-                attn_mma_split_kernel<T, DH, 4><<<g16, 128, smem, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
-            } else if (nt == 2) {
-                const size_t smem = sizeof(T) * (16 + 2 * 2 * FA_N) * (DH + 8);
-                attn_mma_split_kernel<T, DH, 2><<<g16, 64, smem, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
-            } else {
-                attn_mma_kernel<T, DH, 1><<<g16, 32, 0, st>>>(out, ldo, q, ldq, k, ldk, v, ldv, Tn, scale_log2);
+            const int arch = rfs_cuda_arch();
+            if (arch >= 80) {
+                launch_mma<T, DH, 80>(out, ldo, q, ldq, k, ldk, v, ldv, nseq, Tn, heads, scale_log2, st);
+                return;
             }
-            CUDA_LAUNCH_CHECK();
+            if constexpr (std::is_same<T, f16>::value)
+                launch_mma<T, DH, 75>(out, ldo, q, ldq, k, ldk, v, ldv, nseq, Tn, heads, scale_log2, st);
+            else
+                RFS_CHECK(!"bf16 attention below sm_80"); /* sessions refuse bf16 there */
             return;
         }
     }

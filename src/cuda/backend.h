@@ -34,6 +34,13 @@ extern "C" {
 /* ---- device memory helpers (tests, tools) ------------------------------------------ */
 
 int rfs_cuda_device_count(void);           /* 0 when no driver or no device */
+/* The code path the kernels take on the current device: its compute capability as
+ * 10 * major + minor (75 Turing, 80/86/87 Ampere, 89 Ada, 90 Hopper), capped by the
+ * environment variable RFS_CUDA_ARCH (75 or 80), so a newer GPU can run and test an older
+ * GPU's path. Below 80: fp16 tensor cores through m16n8k8 and synchronous tile loads,
+ * no bf16. */
+int rfs_cuda_arch(void);
+int rfs_cuda_sm_count(void);               /* multiprocessors of the current device */
 const char *rfs_cuda_device_name(int dev); /* static buffer */
 void *rfs_cuda_alloc(size_t bytes);        /* aborts on failure (test helper) */
 void rfs_cuda_free(void *p);

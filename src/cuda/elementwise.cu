@@ -3,6 +3,7 @@
 #include "cuda/common.cuh"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* ---- device memory helpers ------------------------------------------------------------ */
 
@@ -26,6 +27,32 @@ extern "C" const char *rfs_cuda_device_name(int dev) {
              p.multiProcessorCount, p.totalGlobalMem / (1024.0 * 1024 * 1024));
     return name;
 }
+
+/* Per-device facts, read once per device (the current device at the call). */
+typedef struct dev_facts {
+    int known, arch, sms;
+} dev_facts;
+
+static const dev_facts *facts(void) {
+    static dev_facts f[64];
+    int dev = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    RFS_CHECK(dev >= 0 && dev < 64);
+    if (!f[dev].known) {
+        int major = 0, minor = 0, sms = 0;
+        CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+        CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        int arch = major * 10 + minor;
+        const char *cap = getenv("RFS_CUDA_ARCH");
+        if (cap && atoi(cap) >= 75 && atoi(cap) < arch) arch = atoi(cap);
+        f[dev].arch = arch, f[dev].sms = sms, f[dev].known = 1;
+    }
+    return &f[dev];
+}
+
+extern "C" int rfs_cuda_arch(void) { return facts()->arch; }
+extern "C" int rfs_cuda_sm_count(void) { return facts()->sms; }
 
 extern "C" void *rfs_cuda_alloc(size_t bytes) {
     void *p = NULL;

@@ -236,9 +236,13 @@ static rfs_status cuda_create(rfs_net **out, const rfs_model *m, const rfs_sessi
         cudaGetLastError();
         return rfs_fail(RFS_ERR_BACKEND, "CUDA device %d cannot be used", o->device);
     }
-    if (prop.major < 8)
-        return rfs_fail(RFS_ERR_BACKEND, "CUDA device %s has compute capability %d.%d; 8.0 or "
-                        "newer is needed", prop.name, prop.major, prop.minor);
+    if (prop.major * 10 + prop.minor < 75)
+        return rfs_fail(RFS_ERR_BACKEND, "CUDA device %s has compute capability %d.%d; 7.5 "
+                        "(Turing) or newer is needed", prop.name, prop.major, prop.minor);
+    const int arch = rfs_cuda_arch(); /* the code path: the device's, or RFS_CUDA_ARCH's */
+    if (o->precision == RFS_BF16 && arch < 80)
+        return rfs_fail(RFS_ERR_UNSUPPORTED, "bf16 needs compute capability 8.0 or newer; %s "
+                        "runs the sm_%d path (use fp16 or fp32)", prop.name, arch);
     rfs_cuda_net *n = (rfs_cuda_net *)calloc(1, sizeof *n);
     if (!n) return rfs_fail(RFS_ERR_NOMEM, "out of memory for the CUDA session");
     if ((st = rfs_net_init(&n->base, &rfs_backend_cuda, m, o)) != RFS_OK) {
@@ -449,8 +453,8 @@ static rfs_status cuda_profile(rfs_net *base, const float *input, int batch, int
     cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, cs->device));
     static const char *tn[] = {"fp32", "fp16", "bf16"};
-    snprintf(out->device, sizeof out->device, "%.60s (sm_%d%d, %s)", prop.name, prop.major,
-             prop.minor, tn[cs->T]);
+    snprintf(out->device, sizeof out->device, "%.60s (sm_%d%d, %s path, %s)", prop.name,
+             prop.major, prop.minor, rfs_cuda_arch() >= 80 ? "sm_80+" : "sm_75", tn[cs->T]);
     return RFS_OK;
 }
 

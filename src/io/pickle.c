@@ -25,6 +25,7 @@ enum {
     G_REBUILD_PARAM,
     G_ODICT,
     G_NAMESPACE,
+    G_DICTLIKE,
     G_RECONSTRUCTOR,
     G_STORAGE,
 };
@@ -62,6 +63,13 @@ static const struct {
     {"torch._utils._rebuild_parameter", G_REBUILD_PARAM, RFS_DT_F32},
     {"collections.OrderedDict", G_ODICT, RFS_DT_F32},
     {"argparse.Namespace", G_NAMESPACE, RFS_DT_F32},
+    {"types.SimpleNamespace", G_NAMESPACE, RFS_DT_F32},
+    /* dict subclasses: Lightning's hyper_parameters, defaultdicts in metadata */
+    {"collections.defaultdict", G_DICTLIKE, RFS_DT_F32},
+    {"lightning.fabric.utilities.data.AttributeDict", G_DICTLIKE, RFS_DT_F32},
+    {"lightning_fabric.utilities.data.AttributeDict", G_DICTLIKE, RFS_DT_F32},
+    {"lightning.pytorch.utilities.parsing.AttributeDict", G_DICTLIKE, RFS_DT_F32},
+    {"pytorch_lightning.utilities.parsing.AttributeDict", G_DICTLIKE, RFS_DT_F32},
     {"copyreg._reconstructor", G_RECONSTRUCTOR, RFS_DT_F32},
     {"torch.FloatStorage", G_STORAGE, RFS_DT_F32},
     {"torch.HalfStorage", G_STORAGE, RFS_DT_F16},
@@ -524,6 +532,7 @@ static rfs_status op_reduce(vm *m) {
         else TRY(new_opaque(m, fn->v.str, &out));
         break;
     case G_NAMESPACE: TRY(new_namespace(m, &out)); break;
+    case G_DICTLIKE: TRY(new_value(m, RFS_V_DICT, &out)); break; /* items follow via SETITEMS */
     case G_RECONSTRUCTOR: { /* copyreg._reconstructor(cls, base, state): protocol 0/1 objects */
         const pv *cls = nargs >= 1 ? (const pv *)args->v.items[0] : NULL;
         if (cls && (cls->flags & PV_GLOBAL) && cls->global == G_NAMESPACE)
@@ -549,7 +558,7 @@ static rfs_status op_newobj(vm *m, int ex) {
     }
     int g = (cls->flags & PV_GLOBAL) ? cls->global : G_OTHER;
     if (g == G_NAMESPACE) TRY(new_namespace(m, &out));
-    else if (g == G_ODICT) TRY(new_value(m, RFS_V_DICT, &out));
+    else if (g == G_ODICT || g == G_DICTLIKE) TRY(new_value(m, RFS_V_DICT, &out));
     else TRY(new_opaque(m, cls->v.str, &out));
     return push(m, out);
 }

@@ -1,7 +1,8 @@
 /* pickle.h - a data-only pickle reader for torch.save's data.pkl.
  *
  * Runs the pickle opcodes that torch.save (protocol 2, and 3-5 for files saved with a higher
- * pickle_protocol) emits for a state dict and an argparse.Namespace, building rfs_value
+ * pickle_protocol) emits for a state dict, an argparse.Namespace or dict `args`, and the
+ * other entries of rfdetr and PyTorch Lightning checkpoints, building rfs_value
  * trees. Nothing is ever imported or called: GLOBAL only records a name, REDUCE/NEWOBJ
  * recognise a few callables by name and turn everything else into RFS_V_OPAQUE values.
  *
@@ -9,7 +10,9 @@
  *                                    -> RFS_V_TENSOR (data NULL; pth.c resolves the storage)
  *   torch._utils._rebuild_parameter(tensor, ...)  -> the tensor
  *   collections.OrderedDict()                      -> RFS_V_DICT (BUILD state ignored)
- *   argparse.Namespace (NEWOBJ/REDUCE + BUILD)     -> RFS_V_DICT of its attributes
+ *   argparse.Namespace, types.SimpleNamespace      -> RFS_V_DICT of its attributes
+ *     (NEWOBJ/REDUCE + BUILD)
+ *   collections.defaultdict, Lightning's AttributeDict -> RFS_V_DICT (items via SETITEMS)
  *   persistent id ('storage', torch.XStorage, key, location, numel) -> a storage record
  *   anything else                                  -> RFS_V_OPAQUE named "module.name"
  *

@@ -187,24 +187,64 @@ static rfs_status load_pickle(pth *p, const rfs_value **root) {
 
 /* ---- the state dict --------------------------------------------------------------------- */
 
-/* The state dict: "model" when it is a dict of tensors (what the official loader uses,
- * rfdetr-seg-model.md 10.1), else "ema_model", else the top level itself. */
+/* A Lightning state dict as the loader sees it: the entries "model.<name>" and
+ * "model._orig_mod.<name>" (a torch.compile'd module) renamed to <name>, every other entry
+ * (criterion, EMA copies, ...) dropped, as rfdetr's load_pretrain_weights does. Two entries
+ * that strip to one name fail later as a duplicate tensor name. */
+static rfs_status lightning_view(pth *p, const rfs_value *sd, const rfs_value **out) {
+    static const char prefix[] = "model.", compiled[] = "_orig_mod.";
+    rfs_value *v = rfs_tf_arena_alloc(&p->im->arena, sizeof *v);
+    size_t cap = sd->len ? sd->len : 1;
+    if (!v) return p->im->arena.err;
+    v->kind = RFS_V_DICT;
+    v->keys = rfs_tf_arena_alloc(&p->im->arena, cap * sizeof *v->keys);
+    v->items = rfs_tf_arena_alloc(&p->im->arena, cap * sizeof *v->items);
+    if (!v->keys || !v->items) return p->im->arena.err;
+    for (size_t i = 0; i < sd->len; i++) {
+        const char *k = sd->keys[i];
+        if (strncmp(k, prefix, sizeof prefix - 1)) continue;
+        k += sizeof prefix - 1;
+        if (!strncmp(k, compiled, sizeof compiled - 1)) k += sizeof compiled - 1;
+        v->keys[v->len] = k;
+        v->items[v->len++] = sd->items[i];
+    }
+    if (!v->len)
+        return RFS_FAIL(RFS_ERR_FORMAT, "'state_dict' (a PyTorch Lightning checkpoint) has no "
+                        "entry named 'model.*': not an RF-DETR training checkpoint");
+    *out = v;
+    return RFS_OK;
+}
+
+/* The state dict, where rfdetr's loader looks for it (rfdetr-predict-current.md): "model"
+ * when it is a dict of tensors (rfdetr .pth files, also when a Lightning-compatible
+ * "state_dict" copy sits beside it), else "ema_model", else a PyTorch Lightning .ckpt's
+ * "state_dict" (see lightning_view), else the top level itself. The settings come from
+ * "args" (an argparse.Namespace, types.SimpleNamespace or dict); a Lightning file without
+ * "args" gives its "hyper_parameters" instead. */
 static rfs_status pick_state_dict(pth *p, const rfs_value *root, const rfs_value **sd) {
     char d[160];
     if (root->kind != RFS_V_DICT)
         return RFS_FAIL(RFS_ERR_FORMAT, "the checkpoint holds %s, not a dict",
                         rfs_tf_value_describe(root, d, sizeof d));
     const rfs_value *ema = rfs_value_get(root, "ema_model"), *model = rfs_value_get(root, "model");
+    const rfs_value *lightning = rfs_value_get(root, "state_dict");
+    const rfs_value *args = rfs_value_get(root, "args");
     if (model && (model->kind == RFS_V_DICT || !ema)) {
         p->f->state_key = "model";
         *sd = model;
     } else if (ema) {
         p->f->state_key = "ema_model";
         *sd = ema;
+    } else if (lightning && lightning->kind == RFS_V_DICT) {
+        p->f->state_key = "state_dict";
+        rfs_status st = lightning_view(p, lightning, sd);
+        if (st != RFS_OK) return st;
+        if (!args) args = rfs_value_get(root, "hyper_parameters");
     } else {
         p->f->state_key = "";
         *sd = root;
     }
+    p->f->args = args && args->kind == RFS_V_DICT ? args : NULL;
     if ((*sd)->kind != RFS_V_DICT)
         return RFS_FAIL(RFS_ERR_FORMAT, "'%s' holds %s, not a state dict of tensors", p->f->state_key,
                         rfs_tf_value_describe(*sd, d, sizeof d));
@@ -376,8 +416,6 @@ static rfs_status read_archive(pth *p) {
     if (st == RFS_OK) st = pick_state_dict(p, root, &sd);
     if (st != RFS_OK) return st;
     f->root = root;
-    const rfs_value *args = rfs_value_get(root, "args");
-    f->args = args && args->kind == RFS_V_DICT ? args : NULL;
 
     /* step 1: every tensor's storage entry, checked from the directory */
     size_t n = sd->len;

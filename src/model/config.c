@@ -127,20 +127,112 @@ static int count_indexed(const rfs_tensorfile *f, const char *fmt) {
     }
 }
 
-/* An integer setting: rfdetr's pickled args, else a safetensors __metadata__ string
- * (the same keys, written as decimal text), else the fallback. */
+/* A setting of the checkpoint: its "model_config" dict (the architecture, written by
+ * rfdetr >= 1.8 beside the training args) first, then "args" (argparse.Namespace,
+ * SimpleNamespace or dict; a Lightning file's hyper_parameters). None counts as absent. */
+static const rfs_value *setting(const rfs_tensorfile *f, const char *key) {
+    const rfs_value *mc = rfs_value_get(f->root, "model_config");
+    const rfs_value *v = mc && mc->kind == RFS_V_DICT ? rfs_value_get(mc, key) : NULL;
+    if (!v || v->kind == RFS_V_NONE) v = rfs_value_get(f->args, key);
+    return v && v->kind != RFS_V_NONE ? v : NULL;
+}
+
+/* An integer setting: the checkpoint's (see setting()), else a safetensors __metadata__
+ * string (the same keys, written as decimal text), else the fallback. */
 static int arg_int(const rfs_tensorfile *f, const char *key, int fallback) {
     int64_t v = fallback;
-    if (f->args) v = rfs_value_int(f->args, key, fallback);
-    else if (f->root) {
+    const rfs_value *x = setting(f, key);
+    if (x) {
+        if (x->kind == RFS_V_INT || x->kind == RFS_V_BOOL) v = x->i;
+    } else if (!f->args && f->root) {
         const char *txt = rfs_value_str(f->root, key, NULL);
         if (txt && *txt) {
             char *end;
-            long long x = strtoll(txt, &end, 10);
-            if (!*end) v = x;
+            long long n = strtoll(txt, &end, 10);
+            if (!*end) v = n;
         }
     }
     return v < -1000000000 || v > 1000000000 ? fallback : (int)v;
+}
+
+/* Settings that change the network away from the RF-DETR-Seg that rfseg computes
+ * (rfdetr-seg-model.md 1.4): each must be absent or hold the value every seg model has.
+ * Everything else in args (training settings) is ignored. */
+typedef struct net_arg {
+    const char *key;
+    rfs_vkind kind;  /* RFS_V_BOOL, RFS_V_INT or RFS_V_STR */
+    int64_t i;       /* required bool / int */
+    const char *str; /* required string */
+    const char *why; /* what a different value means */
+} net_arg;
+
+static const net_arg NET_ARGS[] = {
+    {"segmentation_head", RFS_V_BOOL, 1, NULL, "a detection model without the segmentation head"},
+    {"two_stage", RFS_V_BOOL, 1, NULL, "single-stage query selection"},
+    {"bbox_reparam", RFS_V_BOOL, 1, NULL, "boxes decoded without reparameterisation"},
+    {"lite_refpoint_refine", RFS_V_BOOL, 1, NULL, "reference boxes refined between decoder layers"},
+    {"layer_norm", RFS_V_BOOL, 1, NULL, "a projector with batch norm"},
+    {"rms_norm", RFS_V_BOOL, 0, NULL, "a projector with RMS norm"},
+    {"backbone_lora", RFS_V_BOOL, 0, NULL, "unmerged LoRA adapters in the backbone"},
+    {"use_grouppose_keypoints", RFS_V_BOOL, 0, NULL, "a keypoint model"},
+    {"mask_downsample_ratio", RFS_V_INT, 4, NULL, "masks at another fraction of the input"},
+    {"num_channels", RFS_V_INT, 3, NULL, "input images without three channels"},
+    {"num_decoder_registers", RFS_V_INT, 0, NULL, "decoder register tokens"},
+    {"num_feature_levels", RFS_V_INT, 1, NULL, "several feature levels"},
+    {"decoder_norm", RFS_V_STR, 0, "LN", "another decoder normalisation"},
+};
+
+static int is_true_value(const rfs_value *v) {
+    return (v->kind == RFS_V_BOOL || v->kind == RFS_V_INT) && v->i != 0;
+}
+
+/* Fails with RFS_ERR_UNSUPPORTED naming the first setting that describes another network. */
+static rfs_status check_network_args(const rfs_tensorfile *f, const char *label) {
+    for (size_t k = 0; k < sizeof NET_ARGS / sizeof NET_ARGS[0]; k++) {
+        const net_arg *a = &NET_ARGS[k];
+        const rfs_value *v = setting(f, a->key);
+        if (!v) continue;
+        char got[64];
+        int ok;
+        if (a->kind == RFS_V_STR) {
+            ok = v->kind == RFS_V_STR && !strcmp(v->str, a->str);
+            snprintf(got, sizeof got, "%s%.40s%s", v->kind == RFS_V_STR ? "'" : "",
+                     v->kind == RFS_V_STR ? v->str : "(not a string)", v->kind == RFS_V_STR ? "'" : "");
+        } else if (a->kind == RFS_V_BOOL) {
+            ok = (v->kind == RFS_V_BOOL || v->kind == RFS_V_INT) && is_true_value(v) == (int)a->i;
+            snprintf(got, sizeof got, "%s", v->kind == RFS_V_BOOL || v->kind == RFS_V_INT
+                                              ? (is_true_value(v) ? "True" : "False") : "(not a bool)");
+        } else {
+            ok = v->kind == RFS_V_INT && v->i == a->i;
+            if (v->kind == RFS_V_INT) snprintf(got, sizeof got, "%lld", (long long)v->i);
+            else snprintf(got, sizeof got, "(not an int)");
+        }
+        if (!ok)
+            return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: the checkpoint's %s is %s: %s, which rfseg "
+                            "does not compute (it runs RF-DETR-Seg)", label, a->key, got, a->why);
+    }
+    const rfs_value *ps = setting(f, "projector_scale");
+    if (ps && !(ps->kind == RFS_V_LIST && ps->len == 1 && ps->items[0]->kind == RFS_V_STR &&
+                !strcmp(ps->items[0]->str, "P4")))
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: the checkpoint's projector_scale is not ['P4']: "
+                        "several projector levels, which rfseg does not compute", label);
+    const rfs_value *enc = setting(f, "encoder");
+    if (enc && enc->kind == RFS_V_STR && strstr(enc->str, "registers"))
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: the checkpoint's encoder is '%.60s': a backbone "
+                        "with register tokens, which rfseg does not compute", label, enc->str);
+    const rfs_value *kp = setting(f, "num_keypoints_per_class");
+    for (size_t i = 0; kp && kp->kind == RFS_V_LIST && i < kp->len; i++)
+        if (kp->items[i]->kind == RFS_V_INT && kp->items[i]->i > 0)
+            return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: the checkpoint has keypoints "
+                            "(num_keypoints_per_class): a keypoint model, not RF-DETR-Seg", label);
+    /* rfdetr >= 1.7 names the model class; only the segmentation classes are RF-DETR-Seg */
+    const char *names[2] = {rfs_value_str(f->root, "model_name", NULL),
+                            rfs_value_str(f->args, "model_name", NULL)};
+    for (int i = 0; i < 2; i++)
+        if (names[i] && *names[i] && !strstr(names[i], "Seg"))
+            return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: the checkpoint's model_name is '%.60s', not "
+                            "an RF-DETR-Seg model (rfseg runs RFDETRSeg* checkpoints)", label, names[i]);
+    return RFS_OK;
 }
 
 /* out_feature_indexes from metadata text such as "[2, 4, 6]"; returns the count read. */
@@ -159,8 +251,9 @@ static int parse_index_list(const char *txt, int *out, int cap) {
 
 rfs_status rfs_config_from_file(rfs_config *cfg, const rfs_tensorfile *f, const char *label) {
     memset(cfg, 0, sizeof *cfg);
-    const rfs_value *args = f->args;
     const rfs_tensor *t;
+    rfs_status st = check_network_args(f, label);
+    if (st != RFS_OK) return st;
 
     if (!(t = need(f, BB "embeddings.patch_embeddings.projection.weight", 4, label)))
         return RFS_ERR_FORMAT;
@@ -224,15 +317,15 @@ rfs_status rfs_config_from_file(rfs_config *cfg, const rfs_tensorfile *f, const 
     if (!cfg->num_windows) cfg->num_windows = match ? match->nw : 1;
 
     /* taps: args.out_feature_indexes are 1-based hidden-state indexes */
-    const rfs_value *ofi = rfs_value_get(args, "out_feature_indexes");
+    const rfs_value *ofi = setting(f, "out_feature_indexes");
     if (ofi && ofi->kind == RFS_V_LIST) {
         if ((int)ofi->len != cfg->num_taps)
-            return RFS_FAIL(RFS_ERR_FORMAT, "%s: args.out_feature_indexes has %zu entries but the "
+            return RFS_FAIL(RFS_ERR_FORMAT, "%s: out_feature_indexes has %zu entries but the "
                             "projector takes %d taps", label, ofi->len, cfg->num_taps);
         for (int i = 0; i < cfg->num_taps && i < 8; i++) {
             const rfs_value *v = ofi->items[i];
             if (v->kind != RFS_V_INT)
-                return RFS_FAIL(RFS_ERR_FORMAT, "%s: args.out_feature_indexes[%d] is not an int",
+                return RFS_FAIL(RFS_ERR_FORMAT, "%s: out_feature_indexes[%d] is not an int",
                                 label, i);
             cfg->tap_layers[i] = (int)v->i - 1;
         }

@@ -54,6 +54,36 @@ const char *rfs_model_class_name(const rfs_model *m, int id) {
     return buf;
 }
 
+/* The i-th COCO name in category-id order (rfdetr's COCO_CLASS_NAMES, 80 names), or NULL. */
+static const char *coco_dense(int i) {
+    for (int id = 1, k = 0; id < 91; id++)
+        if (rfs_coco_name(id) && k++ == i) return rfs_coco_name(id);
+    return NULL;
+}
+
+/* Whether the checkpoint's class names are exactly COCO_CLASS_NAMES (absent names are). */
+static int names_are_coco(const rfs_model *m) {
+    if (!m->class_names) return 1;
+    if (m->n_class_names - 1 != 80) return 0;
+    for (int i = 0; i < 80; i++)
+        if (!m->class_names[i + 1] || strcmp(m->class_names[i + 1], coco_dense(i))) return 0;
+    return 1;
+}
+
+const char *rfs_rfdetr_class_name(const rfs_model *m, int id) {
+    const int num_classes = m->cfg.num_classes - 1; /* logit slots without no-object */
+    const int n = m->class_names ? m->n_class_names - 1 : 80;
+    const int coco = names_are_coco(m);
+    if (coco && num_classes > n) { /* is_coco_pretrained: sparse COCO category ids */
+        const char *name = rfs_coco_name(id);
+        return name ? name : "";
+    }
+    if (id == num_classes) return "__background__";
+    if (id < 0 || id >= n) return "";
+    const char *name = m->class_names ? m->class_names[id + 1] : coco_dense(id);
+    return name ? name : "";
+}
+
 /* PyTorch's antialiased bicubic (a = -0.5) weights along one axis (rfdetr-seg-model.md
  * 3.3): for output i, taps [*lo, *lo + *n) with normalised weights w[0..n). */
 static double cubic_aa(double x) {
@@ -186,20 +216,95 @@ static rfs_status alloc_model(rfs_model **out, const rfs_config *cfg, rfs_bindin
     return RFS_OK;
 }
 
+/* args.class_names as rfdetr reads them (models/weights.py): a list (its strings, in order,
+ * other items skipped) or a single string. Stored by logit index i + 1, the 1.4.1 mapping. */
 static rfs_status load_class_names(rfs_model *m, const rfs_tensorfile *f) {
     const rfs_value *cn = rfs_value_get(f->args, "class_names");
-    if (!cn || cn->kind != RFS_V_LIST || cn->len == 0) return RFS_OK;
-    /* rfdetr maps args.class_names[i] to class id i + 1 */
-    m->n_class_names = (int)cn->len + 1;
-    m->class_names = rfs_calloc((size_t)m->n_class_names, sizeof(char *));
+    if (!cn || !((cn->kind == RFS_V_LIST && cn->len) || cn->kind == RFS_V_STR)) return RFS_OK;
+    size_t n = cn->kind == RFS_V_STR ? 1 : cn->len;
+    m->class_names = rfs_calloc(n + 1, sizeof(char *));
     if (!m->class_names) return RFS_ERR_NOMEM;
-    for (size_t i = 0; i < cn->len; i++) {
-        const rfs_value *v = cn->items[i];
+    m->n_class_names = 1;
+    for (size_t i = 0; i < n; i++) {
+        const rfs_value *v = cn->kind == RFS_V_STR ? cn : cn->items[i];
         if (v->kind != RFS_V_STR) continue;
-        m->class_names[i + 1] = strdup(v->str);
-        if (!m->class_names[i + 1]) return RFS_FAIL(RFS_ERR_NOMEM, "out of memory");
+        if (!(m->class_names[m->n_class_names] = strdup(v->str)))
+            return RFS_FAIL(RFS_ERR_NOMEM, "out of memory");
+        m->n_class_names++;
+    }
+    if (m->n_class_names == 1) { /* no string at all: as if absent */
+        free(m->class_names);
+        m->class_names = NULL;
+        m->n_class_names = 0;
     }
     return RFS_OK;
+}
+
+/* ---- state-dict entries beyond the bound weights ---------------------------------------- */
+
+/* Whether every element of t is zero (an empty tensor is). */
+static int all_zero(const rfs_tensor *t) {
+    int64_t n = rfs_tensor_numel(t);
+    if (n <= 0) return 1;
+    float *v = rfs_malloc(sizeof(float) * (size_t)n);
+    int zero = v && rfs_tensor_to_f32(t, v) == RFS_OK;
+    for (int64_t i = 0; zero && i < n; i++) zero = v[i] == 0.f;
+    free(v);
+    return zero;
+}
+
+/* Entries a checkpoint may hold that inference does not use (rfdetr-seg-model.md 10.2):
+ * DINOv2's mask_token, the two-stage heads of query groups 1..12 (training only), and the
+ * keypoint buffers rfdetr >= 1.9 registers in every model, when they mark no keypoint.
+ * Returns NULL when t is one of them, else what the entry says about the network. */
+static const char *unexpected_entry(const rfs_tensor *t) {
+    static const char *const groups[] = {"transformer.enc_output.", "transformer.enc_output_norm.",
+                                         "transformer.enc_out_bbox_embed.",
+                                         "transformer.enc_out_class_embed."};
+    const char *n = t->name;
+    if (!strcmp(n, "backbone.0.encoder.encoder.embeddings.mask_token")) return NULL;
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
+        size_t k = strlen(groups[i]);
+        if (!strncmp(n, groups[i], k) && n[k] >= '1' && n[k] <= '9') return NULL;
+    }
+    if (!strcmp(n, "_kp_active_mask") || !strcmp(n, "transformer.keypoint_class_mask"))
+        return all_zero(t) ? NULL : "marks active keypoints: a keypoint model";
+    if (strstr(n, "register_tokens")) return "holds register tokens: a backbone with registers";
+    if (!strncmp(n, "transformer.decoder.bbox_embed.", 31))
+        return "refines boxes between decoder layers (lite_refpoint_refine=False)";
+    if (strstr(n, "projector.stages.1.") || strstr(n, "stages_sampling") || strstr(n, "cross_attn_projector"))
+        return "belongs to a second projector level";
+    if (strstr(n, "keypoint")) return "belongs to a keypoint head";
+    if (strstr(n, "lora_") || strstr(n, "base_layer")) return "is a LoRA adapter (not merged)";
+    if (strstr(n, "running_mean") || strstr(n, "running_var") || strstr(n, "num_batches_tracked"))
+        return "belongs to a batch norm";
+    return "is not part of the RF-DETR-Seg network";
+}
+
+/* Every state-dict entry must be a bound weight or one that inference ignores on purpose;
+ * anything else means the checkpoint describes another network, and loading it would
+ * silently compute something else. */
+static rfs_status check_unused(const rfs_tensorfile *f, const rfs_binding *tab, int ntab,
+                               const char *label) {
+    unsigned char *used = rfs_calloc((size_t)f->count + 1, 1);
+    if (!used) return RFS_ERR_NOMEM;
+    for (int i = 0; i < ntab; i++) {
+        const rfs_tensor *t = rfs_tensorfile_find(f, tab[i].name);
+        if (t) used[t - f->tensors] = 1;
+    }
+    rfs_status st = RFS_OK;
+    int bad = 0, first = -1;
+    const char *why = NULL;
+    for (int i = 0; i < f->count; i++) {
+        const char *w = used[i] ? NULL : unexpected_entry(&f->tensors[i]);
+        if (w && !bad++) first = i, why = w;
+    }
+    if (bad)
+        st = RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: state-dict entry '%s' %s; rfseg computes "
+                      "RF-DETR-Seg only (%d unexpected entr%s)", label, f->tensors[first].name,
+                      why, bad, bad == 1 ? "y" : "ies");
+    free(used);
+    return st;
 }
 
 rfs_status rfs_model_load(rfs_model **out, const char *path) {
@@ -222,6 +327,7 @@ rfs_status rfs_model_load_file(rfs_model **out, const char *path) {
     if ((st = alloc_model(&m, &cfg, &tab, &ntab)) != RFS_OK) goto fail;
     for (int i = 0; i < ntab; i++)
         if ((st = bind_one(m->arena + tab[i].offset, &tab[i], f, &cfg, path)) != RFS_OK) goto fail;
+    if ((st = check_unused(f, tab, ntab, path)) != RFS_OK) goto fail;
     if ((st = load_class_names(m, f)) != RFS_OK) goto fail;
     snprintf(m->source, sizeof m->source, "%s", path);
     free(tab);

@@ -196,6 +196,15 @@ rfs_status rfs_model_load_package(rfs_model **out, const char *dir);
 /* Number of named classes (the roboflow preset drops logit indexes beyond it). */
 int rfs_model_class_count(const rfs_model *m);
 
+/* data["class_name"] of today's rfdetr predict (rfdetr >= 1.9, utilities/class_names.py)
+ * for a logit index; never NULL. The names are args.class_names, else COCO_CLASS_NAMES
+ * (the 80 COCO names). When they are COCO's and the checkpoint has more logit slots than
+ * names (official COCO checkpoints: 90 > 80), the index is a sparse COCO category id (1..90,
+ * "" where COCO has none); otherwise index i is the i-th name, index num_classes (K - 1, the
+ * no-object slot) is "__background__", any other index "". rfs_model_class_name gives
+ * rfdetr 1.4.1's mapping (names at i + 1). */
+const char *rfs_rfdetr_class_name(const rfs_model *m, int class_id);
+
 /* COCO class names of rfdetr's COCO_CLASSES (index 1..90, NULL where unnamed). */
 const char *rfs_coco_name(int class_id);
 

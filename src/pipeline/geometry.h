@@ -75,13 +75,17 @@ RFS_GEOM_FN void rfs_geom_box(float out[4], const float *b, const rfs_frame_geom
     if (g->preset != RFS_PRESET_ROBOFLOW) {
         /* rfdetr PostProcess: box_cxcywh_to_xyxy, then x (W, H, W, H); w, h clamped at 0 */
         const float sx = (float)g->W, sy = (float)g->H;
-        const float hw = RFS_FMUL(0.5f, fmaxf(b[2], 0.f)), hh = RFS_FMUL(0.5f, fmaxf(b[3], 0.f));
+        /* torch.clamp keeps NaN: v < lo ? lo : v, not fmaxf */
+        const float hw = RFS_FMUL(0.5f, b[2] < 0.f ? 0.f : b[2]), hh = RFS_FMUL(0.5f, b[3] < 0.f ? 0.f : b[3]);
         out[0] = RFS_FMUL(RFS_FSUB(b[0], hw), sx);
         out[1] = RFS_FMUL(RFS_FSUB(b[1], hh), sy);
         out[2] = RFS_FMUL(RFS_FADD(b[0], hw), sx);
         out[3] = RFS_FMUL(RFS_FADD(b[1], hh), sy);
         if (g->preset == RFS_PRESET_RFDETR) /* today's predict: clamp_min(0), clamp(max=WH) */
-            for (int k = 0; k < 4; k++) out[k] = fminf(fmaxf(out[k], 0.f), k & 1 ? sy : sx);
+            for (int k = 0; k < 4; k++) {
+                const float v = out[k] < 0.f ? 0.f : out[k], hi = k & 1 ? sy : sx;
+                out[k] = v > hi ? hi : v;
+            }
         return;
     }
     const float fR = (float)g->R;

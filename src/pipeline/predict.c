@@ -133,8 +133,8 @@ static rfs_status preprocess(rfs_session *s, pred_state *ps, const rfs_image *f,
     rfs_status st = rfs_frame_geom_init(g, s->m, f->width, f->height, o);
     if (st != RFS_OK) return st;
     if (o->preset != RFS_PRESET_ROBOFLOW)
-        return rfs_preprocess_rfdetr(dst, R, f->data, f->width, f->height, f->stride,
-                                     f->format == RFS_PIX_BGR8, &ps->pre);
+        return (o->preset == RFS_PRESET_RFDETR ? rfs_preprocess_rfdetr : rfs_preprocess_rfdetr14)(
+            dst, R, f->data, f->width, f->height, f->stride, f->format == RFS_PIX_BGR8, &ps->pre);
     /* static crop: a view into the frame */
     const int w = g->cw, h = g->ch;
     const uint8_t *pix = f->data + (size_t)g->crop_y * f->stride + (size_t)g->crop_x * 3;
@@ -209,14 +209,13 @@ static rfs_status postprocess(rfs_session *s, pred_state *ps, int b, const rfs_i
     double t0 = now_ms();
     if (!rf) {
         n = rfs_select_topk(ps->cand, logits, nq, K, c->num_select, ps->idx, ps->prob);
-        int keep = 0;
-        while (keep < n && ps->cand[keep].score > o->threshold) keep++;
-        n = keep;
+        n = rfs_select_above(ps->cand, n, o->threshold);
     } else {
         n = rfs_select_argmax(ps->cand, logits, nq, K, s->m->remap, rfs_model_class_count(s->m),
                               o->threshold, o->class_thresholds, o->n_class_thresholds);
     }
     rfs_status st = rfs_result_reserve(r, n);
+    if (st == RFS_OK) st = rfs_result_set_preset(r, o->preset);
     if (st != RFS_OK) return st;
     r->width = W, r->height = H, r->count = n;
     double t1 = now_ms();

@@ -4,13 +4,17 @@
  * flip, multiplication by float32(1/255) = 0.0039215688593685627f, float32 (x-mean)/std),
  * its letterbox (float canvas filled with the raw padding value) and center-crop (zero
  * uint8 canvas) modes with the upstream numpy handlers' geometry (roboflow-pipeline.md 1.4),
- * and rfdetr 1.4.1 RFDETR.predict (to_tensor u8/255.0f, normalize, antialiased bilinear
- * resize, horizontal pass first; the resize is evaluated in double, see resize.h).
+ * rfdetr 1.4.1 RFDETR.predict (to_tensor u8/255.0f, normalize, antialiased bilinear
+ * resize, horizontal pass first; the resize is evaluated in double, see resize.h), and
+ * today's RFDETR.predict (u8/255.0f, bilinear resize without antialias evaluated in double
+ * and rounded to float32, then float32 normalize; rfdetr-predict-current.md).
  * Verified: the rfdetr path against the fixtures' IMAGE/input tensors of tiny-w1 (96x96)
  * and tiny-w2 (144x144) for the four fixture photos, max abs error < 1e-6
  * (tests/diff_preprocess.py); the roboflow path is the bit-exact resize of
  * diff_resize.py followed by the float32 formula, checked against a numpy float32
- * evaluation of the same formula in diff_preprocess.py, as are letterbox / center-crop.
+ * evaluation of the same formula in diff_preprocess.py, as are letterbox / center-crop;
+ * today's rfdetr path equals a numpy reference of that description bit for bit
+ * (tests/diff_rfdetr_predict.py).
  */
 #include "pipeline/preprocess.h"
 
@@ -25,6 +29,7 @@ void rfs_preprocess_ctx_free(rfs_preprocess_ctx *c) {
     if (!c) return;
     rfs_resize_plan_free(&c->rs);
     rfs_aa_plan_free(&c->aa);
+    rfs_bl64_plan_free(&c->bl);
     free(c->u8);
     free(c->f32);
     memset(c, 0, sizeof *c);
@@ -155,8 +160,8 @@ rfs_status rfs_preprocess_roboflow_center_crop(float *dst, int R, const uint8_t 
     return RFS_OK;
 }
 
-rfs_status rfs_preprocess_rfdetr(float *dst, int R, const uint8_t *pix, int w, int h,
-                                 int stride, int bgr_input, rfs_preprocess_ctx *ctx) {
+rfs_status rfs_preprocess_rfdetr14(float *dst, int R, const uint8_t *pix, int w, int h,
+                                   int stride, int bgr_input, rfs_preprocess_ctx *ctx) {
     rfs_status st = check_args(dst, R, pix, w, h, stride);
     if (st != RFS_OK) return st;
     rfs_preprocess_ctx local = {0};
@@ -184,6 +189,36 @@ rfs_status rfs_preprocess_rfdetr(float *dst, int R, const uint8_t *pix, int w, i
         }
     }
     rfs_aa_run(&c->aa, dst, c->f32, 3);
+    st = RFS_OK;
+fail:
+    if (c == &local) rfs_preprocess_ctx_free(&local);
+    else if (st != RFS_OK) rfs_preprocess_ctx_free(c);
+    return st;
+}
+
+rfs_status rfs_preprocess_rfdetr(float *dst, int R, const uint8_t *pix, int w, int h,
+                                 int stride, int bgr_input, rfs_preprocess_ctx *ctx) {
+    rfs_status st = check_args(dst, R, pix, w, h, stride);
+    if (st != RFS_OK) return st;
+    rfs_preprocess_ctx local = {0};
+    rfs_preprocess_ctx *c = ctx ? ctx : &local;
+    if (c->kind != 4 || c->w != w || c->h != h || c->R != R) {
+        rfs_preprocess_ctx_free(c);
+        if ((st = rfs_bl64_plan_init(&c->bl, w, h, R, R)) != RFS_OK) goto fail;
+        c->kind = 4, c->w = w, c->h = h, c->R = R;
+    }
+    /* x = u8 / 255 in float32 (IEEE division), read through a 256-entry table while
+     * resizing (only the pixels the taps reach) */
+    float lut[256];
+    for (int v = 0; v < 256; v++) lut[v] = (float)v / 255.0f;
+    rfs_bl64_run_u8(&c->bl, dst, pix, stride, bgr_input, lut);
+    /* torchvision normalize: sub_(mean).div_(std), float32 */
+    const size_t out = (size_t)R * R;
+    for (int ch = 0; ch < 3; ch++) {
+        float *d = dst + (size_t)ch * out;
+        const float m = k_mean[ch], sd = k_std[ch];
+        for (size_t i = 0; i < out; i++) d[i] = (d[i] - m) / sd;
+    }
     st = RFS_OK;
 fail:
     if (c == &local) rfs_preprocess_ctx_free(&local);

@@ -20,13 +20,16 @@
  *    UpSampleKernel.cpp computes them (see rfs_interp_axis_init), applied in ATen's
  *    operation order (w0*s0 + w1*s1 ..., float32, no FMA).
  *  - rfs_resize_aa_f32: the same antialiased filter evaluated in double precision, for the
- *    official rfdetr preprocess (its reference tensors are float64; ATen's float32 sample
- *    positions alone move results by up to 2e-5).
+ *    official rfdetr 1.4.1 preprocess (its reference tensors are float64; ATen's float32
+ *    sample positions alone move results by up to 2e-5).
+ *  - rfs_bl64_plan: the rfdetr >= 1.9 preprocess resize (antialias=False): ATen's bilinear
+ *    taps and float32 weights, each output evaluated in double and rounded once.
  * How it was verified: tests/diff_resize.py runs >= 200 random size pairs (up, down, exact
  * 2x/3x/4x, 1-pixel sides, same size, non-square) against the real cv2.resize (Debian
  * OpenCV 4.6), bit-exact; the float32 tables are checked bit for bit against a numpy
  * transcription of ATen in tests/diff_maskup.py; the double antialiased resize reproduces
- * the rfdetr fixtures' `input` tensors to < 1e-6 (tests/diff_preprocess.py).
+ * the rfdetr fixtures' `input` tensors to < 1e-6 (tests/diff_preprocess.py); rfs_bl64_plan
+ * equals a numpy float64 evaluation of the same taps bit for bit (tests/diff_rfdetr_predict.py).
  */
 #include "pipeline/resize.h"
 
@@ -507,4 +510,96 @@ rfs_status rfs_resize_aa_f32(float *dst, int dst_w, int dst_h, const float *src,
     rfs_aa_run(&p, dst, src, planes);
     rfs_aa_plan_free(&p);
     return RFS_OK;
+}
+
+/* ---- bilinear without antialias, evaluated in double --------------------------------- */
+
+static void bl64_axis_free(rfs_bl64_axis *a) {
+    free(a->i0);
+    free(a->i1);
+    free(a->w0);
+    free(a->w1);
+    memset(a, 0, sizeof *a);
+}
+
+static rfs_status bl64_axis_init(rfs_bl64_axis *a, int in, int out) {
+    memset(a, 0, sizeof *a);
+    rfs_interp_axis t;
+    rfs_status st = rfs_interp_axis_init(&t, in, out, 0);
+    if (st != RFS_OK) return st;
+    a->in = in, a->out = out;
+    a->i0 = rfs_malloc((size_t)out * sizeof(int));
+    a->i1 = rfs_malloc((size_t)out * sizeof(int));
+    a->w0 = rfs_malloc((size_t)out * sizeof(double));
+    a->w1 = rfs_malloc((size_t)out * sizeof(double));
+    if (!a->i0 || !a->i1 || !a->w0 || !a->w1) {
+        rfs_interp_axis_free(&t);
+        bl64_axis_free(a);
+        return RFS_ERR_NOMEM;
+    }
+    for (int i = 0; i < out; i++) { /* K = 2: taps 0 and 1 of output i */
+        a->i0[i] = t.idx[2 * i], a->i1[i] = t.idx[2 * i + 1];
+        a->w0[i] = t.w[2 * i], a->w1[i] = t.w[2 * i + 1];
+    }
+    rfs_interp_axis_free(&t);
+    return RFS_OK;
+}
+
+rfs_status rfs_bl64_plan_init(rfs_bl64_plan *p, int src_w, int src_h, int dst_w, int dst_h) {
+    memset(p, 0, sizeof *p);
+    rfs_status st;
+    p->src_w = src_w, p->src_h = src_h, p->dst_w = dst_w, p->dst_h = dst_h;
+    if ((st = bl64_axis_init(&p->ax, src_w, dst_w)) != RFS_OK) goto fail;
+    if ((st = bl64_axis_init(&p->ay, src_h, dst_h)) != RFS_OK) goto fail;
+    if (!(p->tmp = rfs_malloc((size_t)src_h * dst_w * sizeof(double)))) {
+        st = RFS_ERR_NOMEM;
+        goto fail;
+    }
+    return RFS_OK;
+fail:
+    rfs_bl64_plan_free(p);
+    return st;
+}
+
+void rfs_bl64_plan_free(rfs_bl64_plan *p) {
+    if (!p) return;
+    bl64_axis_free(&p->ax);
+    bl64_axis_free(&p->ay);
+    free(p->tmp);
+    memset(p, 0, sizeof *p);
+}
+
+/* The vertical pass of rfs_bl64_run_u8 from the horizontal values in p->tmp. */
+static void bl64_vertical(const rfs_bl64_plan *p, float *d) {
+    const int dw = p->dst_w, dh = p->dst_h;
+    const rfs_bl64_axis *ay = &p->ay;
+    for (int y = 0; y < dh; y++) {
+        const double *t0 = p->tmp + (size_t)ay->i0[y] * dw, *t1 = p->tmp + (size_t)ay->i1[y] * dw;
+        const double h0 = ay->w0[y], h1 = ay->w1[y];
+        float *o = d + (size_t)y * dw;
+        for (int x = 0; x < dw; x++) o[x] = (float)(h0 * t0[x] + h1 * t1[x]);
+    }
+}
+
+void rfs_bl64_run_u8(rfs_bl64_plan *p, float *dst, const uint8_t *pix, int stride, int bgr,
+                     const float lut[256]) {
+    const int dw = p->dst_w, dh = p->dst_h;
+    const rfs_bl64_axis *ax = &p->ax, *ay = &p->ay;
+    for (int c = 0; c < 3; c++) {
+        const int b = bgr ? 2 - c : c;
+        /* horizontal values of the source rows the vertical taps use (each once) */
+        for (int y = 0, last = -1; y < dh; y++) {
+            const int rows[2] = {ay->i0[y], ay->i1[y]};
+            for (int k = 0; k < 2; k++) {
+                const int r = rows[k];
+                if (r <= last) continue; /* taps never decrease: rows come in order */
+                last = r;
+                const uint8_t *s = pix + (size_t)r * stride + b;
+                double *t = p->tmp + (size_t)r * dw;
+                for (int x = 0; x < dw; x++)
+                    t[x] = ax->w0[x] * (double)lut[s[3 * ax->i0[x]]] + ax->w1[x] * (double)lut[s[3 * ax->i1[x]]];
+            }
+        }
+        bl64_vertical(p, dst + (size_t)c * dw * dh);
+    }
 }

@@ -13,8 +13,10 @@
  * 2. PyTorch interpolate(mode="bilinear", align_corners=False) on float32, with and
  *    without antialias, as per-axis tap tables (rfs_interp_axis) bit-exact to ATen's CPU
  *    kernels; they drive the mask upsampling (maskup.h).
- * 3. The antialiased planar resize of the official rfdetr preprocess (rfs_resize_aa_f32),
- *    ATen's filter evaluated in double precision.
+ * 3. The resizes of the official rfdetr preprocess, on float32 planes: antialiased
+ *    (rfdetr 1.4.1, rfs_aa_plan: ATen's filter evaluated in double precision) and plain
+ *    bilinear without antialias (rfdetr >= 1.9, rfs_bl64_plan: ATen's taps and float32
+ *    weights, each output evaluated in double and rounded once to float32).
  */
 #ifndef RFS_PIPELINE_RESIZE_H
 #define RFS_PIPELINE_RESIZE_H
@@ -139,5 +141,33 @@ void rfs_aa_plan_free(rfs_aa_plan *p);
 void rfs_aa_run(rfs_aa_plan *p, float *dst, const float *src, int planes);
 rfs_status rfs_resize_aa_f32(float *dst, int dst_w, int dst_h, const float *src, int src_w,
                              int src_h, int planes);
+
+/* torchvision resize(antialias=False) = interpolate(mode="bilinear", align_corners=False,
+ * antialias=False) of a float32 image, the rfdetr >= 1.9 preprocess: per axis the
+ * taps and float32 weights of rfs_interp_axis_init(antialias = 0), exactly ATen's; each
+ * output is then
+ *     (double)h0 * t(row i0) + (double)h1 * t(row i1),  t(r) = (double)w0 * x[r][j0] + (double)w1 * x[r][j1]
+ * in double, in that order, and rounded once to float32 (ATen sums the same terms in
+ * float32). A side that keeps its size has weights (1, 0): the plane is copied exactly, as
+ * torchvision returns an image of the target size unchanged. */
+typedef struct rfs_bl64_axis {
+    int in, out;
+    int *i0, *i1;     /* [out] the two taps (equal at the far edge) */
+    double *w0, *w1;  /* [out] their float32 weights, widened */
+} rfs_bl64_axis;
+
+typedef struct rfs_bl64_plan {
+    int src_w, src_h, dst_w, dst_h;
+    rfs_bl64_axis ax, ay;
+    double *tmp;      /* [src_h * dst_w] horizontal pass (rows the taps use) */
+} rfs_bl64_plan;
+
+rfs_status rfs_bl64_plan_init(rfs_bl64_plan *p, int src_w, int src_h, int dst_w, int dst_h);
+void rfs_bl64_plan_free(rfs_bl64_plan *p);
+/* Resizes a packed 8-bit 3-channel image whose value v stands for the float lut[v] (the
+ * float32 image is never built: only the source rows and pixels the taps reach are read)
+ * into three float32 planes; output plane c from byte c of each pixel (2 - c when bgr). */
+void rfs_bl64_run_u8(rfs_bl64_plan *p, float *dst, const uint8_t *pix, int stride, int bgr,
+                     const float lut[256]);
 
 #endif

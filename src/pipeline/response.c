@@ -3,6 +3,7 @@
 
 #include "model/model.h"
 #include "pipeline/fmt.h"
+#include "pipeline/result.h"
 #include "util/err.h"
 
 #include <stdlib.h>
@@ -288,7 +289,10 @@ rfs_status rfs_response_rfdetr(rfs_text *b, struct rfs_shapes *sc, const rfs_res
         rfs_text_puts(b, i ? ",{\"class_id\":" : "{\"class_id\":");
         rfs_text_int(b, d->class_id);
         rfs_text_puts(b, ",\"class_name\":");
-        rfs_text_string(b, rfs_model_class_name(m, d->class_id));
+        /* today's predict: data["class_name"]; rfdetr 1.4.1 named none, its model.class_names */
+        rfs_text_string(b, rfs_result_preset(r) == RFS_PRESET_RFDETR_14
+                               ? rfs_model_class_name(m, d->class_id)
+                               : rfs_rfdetr_class_name(m, d->class_id));
         rfs_text_puts(b, ",\"confidence\":");
         rfs_text_double(b, (double)d->score);
         rfs_text_puts(b, ",\"xyxy\":[");

@@ -21,6 +21,15 @@ rfs_status rfs_result_reserve(rfs_result *r, int n) {
     return RFS_OK;
 }
 
+rfs_status rfs_result_set_preset(rfs_result *r, int preset) {
+    struct rfs_result_store *st = store(r);
+    if (!st) return RFS_ERR_NOMEM;
+    st->preset = preset;
+    return RFS_OK;
+}
+
+int rfs_result_preset(const rfs_result *r) { return r->store ? r->store->preset : RFS_PRESET_ROBOFLOW; }
+
 uint8_t *rfs_result_pool(rfs_result *r, size_t bytes) {
     struct rfs_result_store *st = store(r);
     if (!st) return NULL;

@@ -6,10 +6,13 @@
 
 float rfs_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* descending, NaN first (torch.sort's order), then ascending index: a total order */
 static int cmp_prob_desc(const void *pa, const void *pb, void *ctx) {
     const float *p = ctx;
     int a = *(const int *)pa, b = *(const int *)pb;
-    if (p[a] != p[b]) return p[a] > p[b] ? -1 : 1;
+    int na = isnan(p[a]), nb = isnan(p[b]);
+    if (na != nb) return na ? -1 : 1;
+    if (!na && p[a] != p[b]) return p[a] > p[b] ? -1 : 1;
     return a - b;
 }
 
@@ -27,6 +30,13 @@ int rfs_select_topk(rfs_cand *out, const float *logits, int nq, int K, int k, in
         out[i].query = idx[i] / K;
         out[i].cls = idx[i] % K;
     }
+    return k;
+}
+
+int rfs_select_above(rfs_cand *c, int n, float threshold) {
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (c[i].score > threshold) c[k++] = c[i];
     return k;
 }
 
@@ -62,8 +72,11 @@ int rfs_select_argmax(rfs_cand *out, const float *logits, int nq, int K, const i
     return n;
 }
 
+/* torch.clamp(min=lo): NaN passes through */
+static inline float clamp_min(float v, float lo) { return v < lo ? lo : v; }
+
 void rfs_box_xyxy(float out[4], const float *b, float sx, float sy) {
-    float hw = 0.5f * fmaxf(b[2], 0.f), hh = 0.5f * fmaxf(b[3], 0.f);
+    float hw = 0.5f * clamp_min(b[2], 0.f), hh = 0.5f * clamp_min(b[3], 0.f);
     out[0] = (b[0] - hw) * sx;
     out[1] = (b[1] - hh) * sy;
     out[2] = (b[0] + hw) * sx;

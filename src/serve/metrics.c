@@ -39,6 +39,19 @@ void rfs_metrics_dropped(rfs_metrics *m) {
     pthread_mutex_unlock(&m->mu);
 }
 
+void rfs_metrics_cancelled(rfs_metrics *m, int frames) {
+    pthread_mutex_lock(&m->mu);
+    m->c.cancelled++;
+    m->c.frames_cancelled += (uint64_t)(frames > 0 ? frames : 0);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void rfs_metrics_frames_dropped(rfs_metrics *m, int frames) {
+    pthread_mutex_lock(&m->mu);
+    m->c.frames_cancelled += (uint64_t)(frames > 0 ? frames : 0);
+    pthread_mutex_unlock(&m->mu);
+}
+
 void rfs_metrics_batch(rfs_metrics *m, int frames, double ms) {
     int b = 0;
     while (b < RFS_METRICS_BATCH_BUCKETS && frames > (1 << b)) b++;
@@ -50,26 +63,26 @@ void rfs_metrics_batch(rfs_metrics *m, int frames, double ms) {
     pthread_mutex_unlock(&m->mu);
 }
 
-static void put_fmt(rfs_jbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(rfs_jbuf *o, const char *fmt, ...) {
+static void put_fmt(rfs_text *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_fmt(rfs_text *o, const char *fmt, ...) {
     char line[512];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (n > 0) rfs_jbuf_put(o, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    if (n > 0) rfs_text_put(o, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-void rfs_metrics_text(rfs_metrics *m, rfs_jbuf *o, int queue_depth, int in_flight) {
+void rfs_metrics_text(rfs_metrics *m, rfs_text *o, const rfs_metrics_gauges *g) {
     rfs_metrics_counts c;
     rfs_metrics_snapshot(m, &c); /* formatting happens outside the lock */
 
-    rfs_jbuf_puts(o, "# HELP rfseg_requests_total HTTP requests answered, by status code.\n"
+    rfs_text_puts(o, "# HELP rfseg_requests_total HTTP requests answered, by status code.\n"
                      "# TYPE rfseg_requests_total counter\n");
     for (int s = 100; s < 600; s++)
         if (c.by_status[s]) put_fmt(o, "rfseg_requests_total{code=\"%d\"} %llu\n", s, (unsigned long long)c.by_status[s]);
 
-    rfs_jbuf_puts(o, "# HELP rfseg_request_duration_seconds Time from request headers to response.\n"
+    rfs_text_puts(o, "# HELP rfseg_request_duration_seconds Time from request headers to response.\n"
                      "# TYPE rfseg_request_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (int b = 0; b < RFS_METRICS_LAT_BUCKETS; b++) {
@@ -81,7 +94,7 @@ void rfs_metrics_text(rfs_metrics *m, rfs_jbuf *o, int queue_depth, int in_fligh
     put_fmt(o, "rfseg_request_duration_seconds_sum %.6f\n", c.lat_sum);
     put_fmt(o, "rfseg_request_duration_seconds_count %llu\n", (unsigned long long)cum);
 
-    rfs_jbuf_puts(o, "# HELP rfseg_batch_size Frames per forward batch.\n"
+    rfs_text_puts(o, "# HELP rfseg_batch_size Frames per forward batch.\n"
                      "# TYPE rfseg_batch_size histogram\n");
     cum = 0;
     for (int b = 0; b < RFS_METRICS_BATCH_BUCKETS; b++) {
@@ -99,8 +112,29 @@ void rfs_metrics_text(rfs_metrics *m, rfs_jbuf *o, int queue_depth, int in_fligh
                "# TYPE rfseg_batch_seconds_total counter\nrfseg_batch_seconds_total %.6f\n", c.batch_ms / 1e3);
     put_fmt(o, "# HELP rfseg_requests_dropped_total Requests closed without an answer (slow or gone client).\n"
                "# TYPE rfseg_requests_dropped_total counter\nrfseg_requests_dropped_total %llu\n", (unsigned long long)c.dropped);
+    put_fmt(o, "# HELP rfseg_requests_cancelled_total Requests abandoned because the client closed the connection.\n"
+               "# TYPE rfseg_requests_cancelled_total counter\nrfseg_requests_cancelled_total %llu\n", (unsigned long long)c.cancelled);
+    put_fmt(o, "# HELP rfseg_frames_cancelled_total Frames taken off the queue unrun (client gone or deadline passed).\n"
+               "# TYPE rfseg_frames_cancelled_total counter\nrfseg_frames_cancelled_total %llu\n", (unsigned long long)c.frames_cancelled);
+    const rfs_guard_counts *k = &g->conns;
+    rfs_text_puts(o, "# HELP rfseg_connections_cut_total Connections closed by the server, by reason.\n"
+                     "# TYPE rfseg_connections_cut_total counter\n");
+    put_fmt(o, "rfseg_connections_cut_total{reason=\"head_timeout\"} %llu\n", (unsigned long long)k->cut_head);
+    put_fmt(o, "rfseg_connections_cut_total{reason=\"body_timeout\"} %llu\n", (unsigned long long)k->cut_body);
+    put_fmt(o, "rfseg_connections_cut_total{reason=\"send_timeout\"} %llu\n", (unsigned long long)k->cut_send);
+    put_fmt(o, "rfseg_connections_cut_total{reason=\"evicted\"} %llu\n", (unsigned long long)k->evicted);
+    put_fmt(o, "rfseg_connections_cut_total{reason=\"refused\"} %llu\n", (unsigned long long)k->refused);
+    put_fmt(o, "# HELP rfseg_connections_opened_total Connections accepted.\n"
+               "# TYPE rfseg_connections_opened_total counter\nrfseg_connections_opened_total %llu\n", (unsigned long long)k->opened);
+    put_fmt(o, "# HELP rfseg_connections_open Connections open now.\n"
+               "# TYPE rfseg_connections_open gauge\nrfseg_connections_open %d\n", k->open);
+    put_fmt(o, "# HELP rfseg_memory_budget_bytes Decoded-pixel memory budget: used now, most used, limit.\n"
+               "# TYPE rfseg_memory_budget_bytes gauge\n"
+               "rfseg_memory_budget_bytes{state=\"used\"} %llu\nrfseg_memory_budget_bytes{state=\"peak\"} %llu\n"
+               "rfseg_memory_budget_bytes{state=\"limit\"} %llu\n",
+            (unsigned long long)g->mem_used, (unsigned long long)g->mem_peak, (unsigned long long)g->mem_limit);
     put_fmt(o, "# HELP rfseg_queue_depth Frames accepted and waiting for a batch.\n"
-               "# TYPE rfseg_queue_depth gauge\nrfseg_queue_depth %d\n", queue_depth);
+               "# TYPE rfseg_queue_depth gauge\nrfseg_queue_depth %d\n", g->queue_depth);
     put_fmt(o, "# HELP rfseg_requests_in_flight Requests being received or processed.\n"
-               "# TYPE rfseg_requests_in_flight gauge\nrfseg_requests_in_flight %d\n", in_flight);
+               "# TYPE rfseg_requests_in_flight gauge\nrfseg_requests_in_flight %d\n", g->in_flight);
 }

@@ -1,10 +1,9 @@
 /* request.c - Roboflow request parsing and image intake (see request.h). */
 #include "serve/request.h"
 
-#include "pipeline/fmt.h"
 #include "serve/base64.h"
 #include "serve/multipart.h"
-#include "util/err.h"
+#include "serve/util.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -35,6 +34,7 @@ void rfs_req_free(rfs_req *r) {
     for (int i = 0; i < r->n_class_filter; i++) free(r->class_filter[i]);
     free(r->class_filter);
     free(r->inference_id);
+    free(r->api_key);
     memset(r, 0, sizeof *r);
 }
 
@@ -54,8 +54,8 @@ static int alloc_images(rfs_req *r, int n, rfs_http_err *e) {
 }
 
 /* One image from base64 text: decoded into owned bytes of at most max_image_bytes. */
-static int image_from_base64(rfs_req_image *im, const char *s, size_t n, const rfs_req_limits *lim,
-                             const char *what, rfs_http_err *e) {
+int rfs_req_image_base64(rfs_req_image *im, const char *s, size_t n, const rfs_req_limits *lim,
+                         const char *what, rfs_http_err *e) {
     size_t cap = rfs_b64_decoded_bound(n);
     if (cap > lim->max_image_bytes) cap = lim->max_image_bytes;
     im->bytes = malloc(cap ? cap : 1);
@@ -189,7 +189,7 @@ static int parse_image_obj(rfs_req_image *im, const cJSON *o, const rfs_req_limi
         if (!cJSON_IsString(v))
             return rfs_http_fail(e, 422, "%s: value must be a string, got %s", what, type_name(v));
         if (type[0] == 'u') return image_from_url(im, v->valuestring, lim, what, e);
-        return image_from_base64(im, v->valuestring, strlen(v->valuestring), lim, what, e);
+        return rfs_req_image_base64(im, v->valuestring, strlen(v->valuestring), lim, what, e);
     }
     static const char *const other[] = {"numpy", "numpy_object", "pil", "file", "multipart"};
     for (size_t k = 0; k < sizeof other / sizeof *other; k++)
@@ -212,13 +212,13 @@ static const struct {
     {"disable_active_learning", F_BOOL},   {"usage_billable", F_BOOL},
     {"disable_model_monitoring", F_BOOL},  {"enforce_dense_masks_in_inference_models", F_BOOL},
     {"visualization_labels", F_ANY},       {"visualization_stroke_width", F_ANY},
-    {"api_key", F_STRING},                 {"source", F_ANY},
+    {"source", F_ANY},
     {"source_info", F_ANY},                {"mask_decode_mode", F_STRING},
     {"active_learning_target_dataset", F_ANY},
 };
 
 static const char *const known_fields[] = {
-    "model_id", "image", "confidence", "class_filter", "response_mask_format", "id",
+    "model_id", "image", "confidence", "class_filter", "response_mask_format", "id", "api_key",
     "visualize_predictions", "disable_preproc_auto_orient", "disable_preproc_contrast",
     "disable_preproc_grayscale", "disable_preproc_static_crop",
 };
@@ -272,11 +272,23 @@ static int parse_fields(rfs_req *r, const cJSON *root, const rfs_req_limits *lim
         if (!(r->inference_id = dup_str(v->valuestring))) return rfs_http_fail(e, 500, "out of memory");
     }
 
+    v = cJSON_GetObjectItemCaseSensitive(root, "api_key");
+    if (v && !cJSON_IsNull(v)) {
+        if ((st = want_string(v, "api_key", RFS_REQ_MAX_ID, e))) return st;
+        if (!(r->api_key = dup_str(v->valuestring))) return rfs_http_fail(e, 500, "out of memory");
+    }
+
     v = cJSON_GetObjectItemCaseSensitive(root, "confidence");
     if (v && !cJSON_IsNull(v)) {
         if (cJSON_IsString(v)) {
-            if (strcmp(v->valuestring, "default") && strcmp(v->valuestring, "best"))
-                return rfs_http_fail(e, 422, "confidence must be a number or \"default\" or \"best\"");
+            if (strcmp(v->valuestring, "default") && strcmp(v->valuestring, "best")) {
+                float c;
+                if (rfs_parse_confidence(v->valuestring, &c))
+                    return rfs_http_fail(e, 422, "confidence must be a number in [0, 1], a percentage "
+                                                 "such as \"40%%\", \"default\" or \"best\"");
+                r->custom_confidence = 1;
+                r->confidence = c;
+            }
         } else if (cJSON_IsNumber(v)) {
             double c = v->valuedouble;
             if (!(c >= 0.0 && c <= 1.0)) return rfs_http_fail(e, 422, "confidence must be in [0, 1], got %g", c);
@@ -343,9 +355,8 @@ static int parse_fields(rfs_req *r, const cJSON *root, const rfs_req_limits *lim
     return parse_image_obj(&r->images[0], v, lim, "image", e);
 }
 
-int rfs_req_parse_infer(rfs_req *r, const char *body, size_t n, const rfs_req_limits *lim,
-                        rfs_http_err *e) {
-    memset(r, 0, sizeof *r);
+int rfs_req_json_parse(cJSON **out, const char *body, size_t n, rfs_http_err *e) {
+    *out = NULL;
     int st;
     size_t ws = 0;
     while (ws < n && (body[ws] == ' ' || body[ws] == '\t' || body[ws] == '\r' || body[ws] == '\n')) ws++;
@@ -358,8 +369,21 @@ int rfs_req_parse_infer(rfs_req *r, const char *body, size_t n, const rfs_req_li
         return rfs_http_fail(e, 400, "malformed JSON at offset %zu", off);
     }
     while (end < body + n && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) end++;
-    if (end != body + n) st = rfs_http_fail(e, 400, "malformed JSON: extra data at offset %zu", (size_t)(end - body));
-    else st = parse_fields(r, root, lim, e);
+    if (end != body + n) {
+        cJSON_Delete(root);
+        return rfs_http_fail(e, 400, "malformed JSON: extra data at offset %zu", (size_t)(end - body));
+    }
+    *out = root;
+    return 0;
+}
+
+int rfs_req_parse_infer(rfs_req *r, const char *body, size_t n, const rfs_req_limits *lim,
+                        rfs_http_err *e) {
+    memset(r, 0, sizeof *r);
+    cJSON *root;
+    int st = rfs_req_json_parse(&root, body, n, e);
+    if (st) return st;
+    st = parse_fields(r, root, lim, e);
     cJSON_Delete(root);
     return st;
 }
@@ -398,12 +422,22 @@ int rfs_req_parse_legacy(rfs_req *r, const char *dataset_id, const char *version
     if (v) {
         char *end;
         double c = strtod(v, &end);
-        if (end == v || *end || !isfinite(c)) return rfs_http_fail(e, 422, "confidence must be a number");
-        if (c >= 1.0) c /= 100.0;  /* percent, as Roboflow's legacy route reads it */
-        if (c < 0.01) c = 0.01;     /* CONFIDENCE_LOWER_BOUND_OOM_PREVENTION */
+        size_t vl = strlen(v);
+        if (vl && v[vl - 1] == '%') { /* "40%": the same syntax as --confidence */
+            float f;
+            if (rfs_parse_confidence(v, &f)) return rfs_http_fail(e, 422, "confidence must be a number");
+            c = f;
+        } else {
+            if (end == v || *end || !isfinite(c) || c < 0) return rfs_http_fail(e, 422, "confidence must be a number");
+            if (c >= 1.0) c /= 100.0; /* percent, as Roboflow's legacy route reads it */
+        }
+        if (c < 0.01) c = 0.01;       /* CONFIDENCE_LOWER_BOUND_OOM_PREVENTION */
+        if (c > 1.0) return rfs_http_fail(e, 422, "confidence must be at most 100 (percent)");
         r->custom_confidence = 1;
         r->confidence = (float)c;
     }
+    v = q(qu, "api_key");
+    if (v && !(r->api_key = dup_str(v))) return rfs_http_fail(e, 500, "out of memory");
     v = q(qu, "format");
     if (v && strcmp(v, "json")) {
         if (!strcmp(v, "image")) return rfs_http_fail(e, 400, "format=image is not supported; use format=json");
@@ -441,23 +475,29 @@ int rfs_req_parse_legacy(rfs_req *r, const char *dataset_id, const char *version
         r->images[0].len = len;
         return 0;
     }
-    return image_from_base64(&r->images[0], (const char *)body, n, lim, "image", e);
+    return rfs_req_image_base64(&r->images[0], (const char *)body, n, lim, "image", e);
 }
 
 /* ---- image intake -------------------------------------------------------------------------- */
 
-int rfs_req_decode_images(rfs_frame *frames, const rfs_req *r, int auto_orient,
-                          const rfs_req_limits *lim, rfs_http_err *e) {
-    rfs_decode_opts o = {.no_auto_orient = r->no_auto_orient || !auto_orient, .max_pixels = lim->max_pixels};
-    for (int i = 0; i < r->n_images; i++) {
-        char what[32];
-        if (r->is_list) snprintf(what, sizeof what, "image[%d]", i);
-        else snprintf(what, sizeof what, "image");
-        if (!r->images[i].bytes) return rfs_http_fail(e, 400, "%s: no image bytes", what);
-        rfs_status st = rfs_image_decode(&frames[i], r->images[i].bytes, r->images[i].len, &o);
-        if (st == RFS_ERR_LIMIT) return rfs_http_fail(e, 413, "%s: %s", what, rfs_last_error());
-        if (st == RFS_ERR_NOMEM) return rfs_http_fail(e, 503, "%s: out of memory decoding the image", what);
-        if (st != RFS_OK) return rfs_http_fail(e, 400, "%s: could not decode the image: %s", what, rfs_last_error());
-    }
-    return 0;
+void rfs_req_image_name(char *out, size_t cap, const rfs_req *r, int i) {
+    if (r->is_list) snprintf(out, cap, "image[%d]", i);
+    else snprintf(out, cap, "image");
+}
+
+int rfs_req_decode_image(rfs_frame *frame, const rfs_req *r, int i, int auto_orient,
+                         uint64_t max_pixels, rfs_http_err *e) {
+    char what[32];
+    rfs_req_image_name(what, sizeof what, r, i);
+    const rfs_req_image *im = &r->images[i];
+    if (!im->bytes) return rfs_http_fail(e, 400, "%s: no image bytes", what);
+    rfs_decode_opts o = {.no_auto_orient = r->no_auto_orient || !auto_orient, .max_pixels = max_pixels};
+    rfs_status st = rfs_image_decode(frame, im->bytes, im->len, &o);
+    if (st == RFS_OK) return 0;
+    if (st == RFS_ERR_NOMEM) return rfs_http_fail(e, 503, "%s: out of memory decoding the image", what);
+    if (im->url) /* never echo what a remote server sent */
+        return rfs_http_fail(e, 400, "%s: the content at the image URL is not an image rfseg can "
+                                     "decode (JPEG, PNG or BMP)", what);
+    if (st == RFS_ERR_LIMIT) return rfs_http_fail(e, 413, "%s: %s", what, rfs_last_error());
+    return rfs_http_fail(e, 400, "%s: could not decode the image: %s", what, rfs_last_error());
 }

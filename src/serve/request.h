@@ -20,8 +20,6 @@
 #ifndef RFS_SERVE_REQUEST_H
 #define RFS_SERVE_REQUEST_H
 
-#include "io/image.h"
-#include "pipeline/response.h"
 #include "rfseg.h"
 
 #include <stddef.h>
@@ -67,12 +65,26 @@ typedef struct rfs_req {
     rfs_mask_format format;
     int no_auto_orient, no_contrast, no_grayscale, no_static_crop; /* disable_preproc_* */
     char *inference_id;   /* the request's `id`; NULL: none given */
+    char *api_key;        /* the request's api_key (JSON field or query); NULL: none */
     char **class_filter;  /* NULL: no filter */
     int n_class_filter;
 } rfs_req;
 
 /* Looks up a query parameter (already URL-decoded); NULL when absent. */
 typedef const char *(*rfs_query_fn)(void *user, const char *key);
+
+/* One image from base64 text (an optional data:image/...;base64, prefix, whitespace
+ * allowed): decoded into im->bytes, at most lim->max_image_bytes. `what` names the image
+ * in messages. 0 or the HTTP status of the error. */
+int rfs_req_image_base64(rfs_req_image *im, const char *s, size_t n, const rfs_req_limits *lim,
+                         const char *what, rfs_http_err *e);
+
+#if RFS_HAVE_HTTP
+#include <cjson/cJSON.h>
+/* A strict JSON body (UTF-8, RFC 8259 numbers, bounded nesting and value count, nothing
+ * after the value) parsed into *out (cJSON_Delete it). 0 or 400/413. */
+int rfs_req_json_parse(cJSON **out, const char *body, size_t n, rfs_http_err *e);
+#endif
 
 /* POST /infer/instance_segmentation. Returns 0 or the HTTP status of the error. */
 int rfs_req_parse_infer(rfs_req *r, const char *body, size_t n, const rfs_req_limits *lim,
@@ -84,12 +96,16 @@ int rfs_req_parse_legacy(rfs_req *r, const char *dataset_id, const char *version
                          const uint8_t *body, size_t n, const rfs_req_limits *lim,
                          rfs_http_err *e);
 
-/* Decodes every image of r into frames[0..n_images) (BGR8; buffers owned by the frames,
- * released with rfs_frame_free), with the pixel limit checked on each header. EXIF
- * orientation is applied when the model's package enables auto-orient (auto_orient) and
- * the request does not disable it. Images given as URLs must have been fetched first. */
-int rfs_req_decode_images(rfs_frame *frames, const rfs_req *r, int auto_orient,
-                          const rfs_req_limits *lim, rfs_http_err *e);
+/* "image" or "image[i]" (for a list), as messages name an image. */
+void rfs_req_image_name(char *out, size_t cap, const rfs_req *r, int i);
+
+/* Decodes image i of r into frame (BGR8; the buffer is owned by the frame, released with
+ * rfs_frame_free) with the pixel limit checked on its header. EXIF orientation is applied
+ * when the model's package enables auto-orient (auto_orient) and the request does not
+ * disable it. An image given as a URL must have been fetched first; its decode errors
+ * never quote its bytes. */
+int rfs_req_decode_image(rfs_frame *frame, const rfs_req *r, int i, int auto_orient,
+                         uint64_t max_pixels, rfs_http_err *e);
 
 void rfs_req_free(rfs_req *r);
 

@@ -3,12 +3,18 @@
  * The first byte picks the route, the rest is the request as a client would send it:
  *   0: POST /infer/instance_segmentation, the rest is the JSON body;
  *   1, 2: the legacy route, where the rest is "QUERY\nCONTENT-TYPE\nBODY" (QUERY as
- *      k=v&k=v, no URL decoding; 2 forces a multipart Content-Type with boundary "B").
- * A request that parses is decoded like the server does (pixel limit from each header,
- * 1 MP here to keep runs fast), then everything is freed: leaks and overflows are found by
- * ASan, every path must end in either success or an HTTP error status with a message.
+ *      k=v&k=v, no URL decoding; 2 forces a multipart Content-Type with boundary "B");
+ *   3: POST /v2/models/m/infer (Open Inference Protocol): two bytes give the length of the
+ *      JSON part (Inference-Header-Content-Length, clamped), the rest is the body.
+ * A request that parses is decoded like the server does: each image's size is read from
+ * its header (probe.h), checked against the pixel limit (1 MP here to keep runs fast) and
+ * the decoder is given exactly that many pixels; a decoded frame must have exactly the
+ * probed size. Then everything is freed: leaks and overflows are found by ASan, every path
+ * must end in either success or an HTTP error status with a message.
  */
-#include "io/image.h"
+#include "rfseg.h"
+#include "serve/kserve.h"
+#include "serve/probe.h"
 #include "serve/request.h"
 
 #include <stdint.h>
@@ -45,13 +51,19 @@ static void query_parse(query *q, char *s) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    int mode = data[0] % 3;
+    int mode = data[0] % 4;
     const rfs_req_limits lim = {.max_image_bytes = 1 << 20, .max_pixels = 1 << 20, .max_images = 4};
     rfs_req req;
     rfs_http_err e = {0};
     int st;
     if (mode == 0) {
         st = rfs_req_parse_infer(&req, (const char *)data + 1, size - 1, &lim, &e);
+    } else if (mode == 3) {
+        if (size < 3) return 0;
+        size_t n = size - 3, jl = ((size_t)data[1] << 8 | data[2]);
+        if (jl > n) jl = n;
+        rfs_kserve_req k;
+        st = rfs_kserve_parse_infer(&req, &k, "m", (const char *)data + 3, n, jl, &lim, &e);
     } else {
         /* NUL-terminated copy so that the first two lines can be split in place */
         char *text = malloc(size);
@@ -79,9 +91,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (frames) {
             int images_ok = 1;
             for (int i = 0; i < req.n_images; i++) images_ok &= req.images[i].bytes != NULL;
-            if (images_ok) {
-                int dst = rfs_req_decode_images(frames, &req, 1, &lim, &e);
+            for (int i = 0; i < req.n_images && images_ok; i++) {
+                uint32_t w, h;
+                uint64_t px = 1;
+                if (rfs_serve_image_dims(req.images[i].bytes, req.images[i].len, &w, &h)) {
+                    px = (uint64_t)w * h;
+                    if (px > lim.max_pixels) continue; /* the server answers 413 */
+                    if (!px) px = 1;
+                }
+                int dst = rfs_req_decode_image(&frames[i], &req, i, 1, px, &e);
                 if (dst && (dst < 400 || dst > 599 || !e.msg[0])) abort();
+                /* the decoder never allocates more than the probe charged */
+                if (!dst && (uint64_t)frames[i].w * (uint64_t)frames[i].h > px) abort();
             }
             for (int i = 0; i < req.n_images; i++) rfs_frame_free(&frames[i]);
             free(frames);

@@ -13,7 +13,7 @@
  *   cvdiff fmtjson       in: doubles                              out: one per line
  *   cvdiff escape        in: {len} + bytes                        out: {len} + bytes
  *   cvdiff uuid N        out: N lines
- *   cvdiff rfdetr R w h bgr     in: w*h*3 bytes                   out: 3*R*R floats
+ *   cvdiff rfdetr R w h bgr     in: w*h*3 bytes (rfdetr 1.4.1)    out: 3*R*R floats
  *   cvdiff roboflow R w h [rgb] in: w*h*3 BGR (or RGB) bytes      out: 3*R*R floats
  *   cvdiff letterbox R w h pad  in: w*h*3 BGR bytes      out: {6 ints: geometry} 3*R*R floats
  *   cvdiff centercrop R w h     in: w*h*3 BGR bytes      out: {4 ints: pads} 3*R*R floats
@@ -210,7 +210,7 @@ static int cmd_pre(int rfdetr, int R, int w, int h, int bgr) {
     if (!rd(pix, n)) die("missing pixels");
     float *out = xmalloc((size_t)3 * R * R * 4);
     rfs_preprocess_ctx ctx = {0};
-    rfs_status st = rfdetr ? rfs_preprocess_rfdetr(out, R, pix, w, h, 3 * w, bgr, &ctx)
+    rfs_status st = rfdetr ? rfs_preprocess_rfdetr14(out, R, pix, w, h, 3 * w, bgr, &ctx)
                     : bgr  ? rfs_preprocess_roboflow(out, R, pix, w, h, 3 * w, &ctx)
                            : rfs_preprocess_roboflow_rgb(out, R, pix, w, h, 3 * w, &ctx);
     if (st != RFS_OK) die("preprocess failed");
@@ -326,10 +326,10 @@ static int cmd_bench(void) {
     for (int i = 0; i < reps; i++) rfs_preprocess_roboflow(net, 312, img, W, H, 3 * W, &ctx);
     double t1 = now();
     printf("preprocess roboflow 1920x1080 -> 312: %.0f us/frame\n", 1e6 * (t1 - t0) / reps);
-    rfs_preprocess_rfdetr(net, 312, img, W, H, 3 * W, 1, &ctx);
+    rfs_preprocess_rfdetr14(net, 312, img, W, H, 3 * W, 1, &ctx);
     reps = 5;
     t0 = now();
-    for (int i = 0; i < reps; i++) rfs_preprocess_rfdetr(net, 312, img, W, H, 3 * W, 1, &ctx);
+    for (int i = 0; i < reps; i++) rfs_preprocess_rfdetr14(net, 312, img, W, H, 3 * W, 1, &ctx);
     t1 = now();
     printf("preprocess rfdetr 1920x1080 -> 312: %.0f us/frame\n", 1e6 * (t1 - t0) / reps);
     rfs_preprocess_ctx_free(&ctx);
