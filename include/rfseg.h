@@ -317,10 +317,15 @@ RFS_API const char *rfs_image_format_name(rfs_image_format f);
  * On failure out keeps a valid (possibly reallocated) buffer but undefined pixels. */
 RFS_API rfs_status rfs_image_decode(rfs_frame *out, const uint8_t *bytes, size_t n,
                                     const rfs_decode_opts *o);
-/* Reads a whole file (at most 1 GiB) and decodes it; errors are prefixed with the path. */
+/* Reads a whole file (at most 1 GiB) and decodes it; errors are prefixed with the path.
+ * Anything but a regular file (FIFO, device, directory) is refused before it is read. */
 RFS_API rfs_status rfs_image_load(rfs_frame *out, const char *path, const rfs_decode_opts *o);
 /* Writes an 8-bit RGB PNG (zlib level 1, as cv2.imwrite's default) from a BGR8 or RGB8
- * frame. */
+ * frame. Every writer (PNG, video, safetensors) writes under a temporary name in path's
+ * directory and renames it to path only when every write, the flush and the close
+ * succeeded: on failure path is left as it was (never truncated or removed), and a path
+ * that exists as something other than a regular file (directory, FIFO, device) is
+ * refused. Replacing an existing file is the caller's decision. */
 RFS_API rfs_status rfs_image_write_png(const char *path, const rfs_frame *f);
 /* Writes a baseline JPEG (4:2:0, libjpeg's tables scaled to quality 1..100; 0 gives 95,
  * cv2.imwrite's default) from a BGR8 or RGB8 frame. */
@@ -377,8 +382,12 @@ typedef enum rfs_video_source_kind {
 RFS_API rfs_video_source_kind rfs_video_source_kind_of(const char *src);
 
 /* Opens a video source and its first video stream; o may be NULL. The source is a file,
- * "-" (standard input), an FFmpeg URL, or a camera (rfs_video_source_kind); cameras need
- * libavdevice at build time, else RFS_ERR_UNSUPPORTED. */
+ * "-" (standard input), "pipe:N", an FFmpeg URL, or a camera (rfs_video_source_kind);
+ * cameras need libavdevice at build time, else RFS_ERR_UNSUPPORTED. A file source must be
+ * a regular file, checked before anything opens it (a FIFO, device or directory is refused
+ * at once: name a pipe "-" or "pipe:N"), and FFmpeg reads that file alone: playlists,
+ * concat lists and files with external references, which could name other files, FIFOs
+ * or devices, fail to open. */
 RFS_API rfs_status rfs_video_open(rfs_video **out, const char *path, const rfs_video_opts *o);
 /* Decodes the next frame into frame. *done = 1 at the end of the stream (status RFS_OK,
  * frame untouched). A frame that cannot be decoded returns an error with *done = 0; call
@@ -391,7 +400,13 @@ RFS_API double rfs_video_fps(const rfs_video *v); /* cv2 CAP_PROP_FPS */
  * from the number of frames actually decoded. */
 RFS_API int64_t rfs_video_frame_count(const rfs_video *v);
 RFS_API int rfs_video_rotation(const rfs_video *v); /* 0, 90, 180, 270 (clockwise) */
-/* Frames returned or failed so far; the index of the last one is this minus 1. */
+/* The number of the frame the last rfs_video_read returned or failed on, plus one (0
+ * before the first read; at the end, the number of frames the video spans). Frames are
+ * numbered in the container's order as cv2 counts them while the stream is sound; after a
+ * decode error or damaged data they are numbered from their timestamps, so frames lost to
+ * damage leave a gap and every later frame keeps its own number. Numbers of returned
+ * frames only increase; an error for a packet the decoder rejected carries that packet's
+ * frame number, which may be lower than the frame before it (decoders reorder). */
 RFS_API int64_t rfs_video_frame_index(const rfs_video *v);
 RFS_API void rfs_video_close(rfs_video *v); /* accepts NULL */
 
@@ -402,7 +417,9 @@ RFS_API rfs_status rfs_video_writer_open(rfs_video_writer **out, const char *pat
                                          int height, double fps);
 /* Appends one BGR8 or RGB8 frame of the size given at open. */
 RFS_API rfs_status rfs_video_writer_write(rfs_video_writer *w, const rfs_frame *frame);
-/* Flushes the encoder, finishes the file and frees w (also on error). */
+/* Flushes the encoder, finishes the file and frees w (also on error). The file appears at
+ * path only here, when everything was written (see rfs_image_write_png); after a failed
+ * write or close nothing is left at path but what was there before. */
 RFS_API rfs_status rfs_video_writer_close(rfs_video_writer *w);
 
 /* ---- prediction ---------------------------------------------------------------------- */

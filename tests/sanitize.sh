@@ -18,5 +18,5 @@ for t in test_tensorfile test_image_io test_model_load test_model_parity test_pi
         echo "FAIL asan $t"; tail -n 40 /tmp/rfs_asan_$t.log; fail=1
     fi
 done
-tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-60}" || fail=1
+tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-30}" || fail=1
 exit $fail

@@ -11,11 +11,16 @@
 #include "io/y4m.h"
 #include "pipeline/annotate.h"
 
+#include <dirent.h>
 #include <jpeglib.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------------------ */
@@ -463,6 +468,249 @@ TEST(example_video_reads) {
 #endif
 }
 
+/* ---- failing disks and special files ---------------------------------------------------------- */
+
+/* Entries of a directory (not . and ..). */
+static int dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+/* The writers under test, each writing one w x h noise frame (or two for videos) to path;
+ * the status of the whole run (open, writes, close), the first error kept. */
+enum { W_PNG, W_Y4M, W_MP4, W_COUNT };
+static const char *const writer_name[W_COUNT] = {"png", "y4m", "mp4"};
+
+static char writer_msg[1024]; /* the message of the first failure in run_writer */
+
+static rfs_status keep_msg(rfs_status st) {
+    if (st && !writer_msg[0]) snprintf(writer_msg, sizeof writer_msg, "%s", rfs_last_error());
+    return st;
+}
+
+static rfs_status run_writer(int kind, const char *path, const rfs_frame *f) {
+    writer_msg[0] = 0;
+    if (kind == W_PNG) return keep_msg(rfs_image_write_png(path, f));
+    if (kind == W_Y4M) {
+        rfs_y4m_writer *y;
+        rfs_status st = keep_msg(rfs_y4m_writer_open(&y, path, f->w, f->h, 25, 420));
+        if (st) return st;
+        for (int i = 0; i < 6 && !st; i++) st = keep_msg(rfs_y4m_write(y, f));
+        rfs_status st2 = keep_msg(rfs_y4m_writer_close(y));
+        return st ? st : st2;
+    }
+    rfs_video_writer *w;
+    rfs_status st = keep_msg(rfs_video_writer_open(&w, path, f->w, f->h, 25));
+    if (st) return st;
+    for (int i = 0; i < 6 && !st; i++) st = keep_msg(rfs_video_writer_write(w, f));
+    rfs_status st2 = keep_msg(rfs_video_writer_close(w));
+    return st ? st : st2;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *o = fopen(path, "wb");
+    fputs(text, o);
+    fclose(o);
+}
+
+/* Nothing a failing writer touches may be lost: a read-only file and an empty directory
+ * at the destination survive, /dev/full and FIFOs are refused as outputs (and survive),
+ * a write that fails on the file size limit (ulimit -f, SIGXFSZ ignored: EFBIG) is an
+ * error that leaves the destination as it was, and no temporary file is left behind. */
+TEST(failing_writers_destroy_nothing) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/rfs_wr_XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    rfs_frame f = {0};
+    CHECK(rfs_frame_alloc(&f, 256, 192, 0, RFS_PIX_BGR8) == RFS_OK);
+    for (int y = 0; y < f.h; y++)
+        for (int x = 0; x < 3 * f.w; x++) f.data[(size_t)y * f.stride + x] = (uint8_t)rnd();
+    char path[400], fifo[128];
+#if RFS_HAVE_FFMPEG
+    int kinds = W_COUNT;
+#else
+    int kinds = W_MP4; /* PNG and y4m only */
+#endif
+    for (int k = 0; k < kinds; k++) {
+        const char *ext = writer_name[k];
+        snprintf(fifo, sizeof fifo, "%s/fifo.%s", dir, ext);
+        CHECK(mkfifo(fifo, 0600) == 0);
+        int before = dir_entries(dir);
+        /* an empty directory */
+        snprintf(path, sizeof path, "%s/emptydir.%s", dir, ext);
+        CHECK(mkdir(path, 0755) == 0);
+        rfs_status st = run_writer(k, path, &f);
+        struct stat sb;
+        CHECKF(st == RFS_ERR_IO && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && dir_entries(path) == 0,
+               "%s onto an empty directory: %d (%s)", ext, st, rfs_last_error());
+        /* /dev/full: refused, and still there */
+        st = run_writer(k, "/dev/full", &f);
+        CHECKF(st == RFS_ERR_IO && strstr(rfs_last_error(), "device"), "%s to /dev/full: %d (%s)", ext, st,
+               rfs_last_error());
+        CHECK(stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode));
+        /* a FIFO: refused at once (a writer that opened it would block without a reader) */
+        alarm(20);
+        st = run_writer(k, fifo, &f);
+        alarm(0);
+        CHECKF(st == RFS_ERR_IO && strstr(rfs_last_error(), "FIFO"), "%s to a FIFO: %d (%s)", ext, st,
+               rfs_last_error());
+        CHECK(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+        /* a read-only file, the write failing on the file size limit */
+        snprintf(path, sizeof path, "%s/precious.%s", dir, ext);
+        write_text(path, "precious\n");
+        CHECK(chmod(path, 0444) == 0);
+        struct rlimit old, lim;
+        getrlimit(RLIMIT_FSIZE, &old);
+        lim = old;
+        lim.rlim_cur = 16384;
+        fflush(stdout);
+        void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+        CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+        st = run_writer(k, path, &f);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", writer_msg);
+        setrlimit(RLIMIT_FSIZE, &old);
+        signal(SIGXFSZ, prev);
+        CHECKF(st == RFS_ERR_IO, "%s under ulimit -f: %d (%s)", ext, st, msg);
+        printf("  %s under ulimit -f: %s\n", ext, msg);
+        size_t n = 0;
+        uint8_t *b = test_read_file(path, &n);
+        CHECKF(b && n == 9 && !memcmp(b, "precious\n", 9) && stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0444,
+               "%s: the read-only file was changed", ext);
+        free(b);
+        CHECKF(dir_entries(dir) == before + 2, "%s: %d entries left in %s, expected %d (no temporary files)", ext,
+               dir_entries(dir), dir, before + 2);
+        /* and a writer that succeeds replaces nothing but its own destination */
+        snprintf(path, sizeof path, "%s/new.%s", dir, ext);
+        st = run_writer(k, path, &f);
+        CHECKF(st == RFS_OK && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 1000,
+               "%s: %d (%s)", ext, st, rfs_last_error());
+        CHECK(dir_entries(dir) == before + 3);
+    }
+    /* clean up what this test made */
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (remove(path) != 0) rmdir(path);
+    }
+    if (d) closedir(d);
+    CHECK(rmdir(dir) == 0);
+    rfs_frame_free(&f);
+}
+
+/* FIFOs and devices given as inputs are refused before anything reads them (a read of a
+ * FIFO without a writer would block forever); the alarm turns a hang into a failure. */
+TEST(special_inputs_refused) {
+    char fifo[64];
+    snprintf(fifo, sizeof fifo, "/tmp/rfs_fifo_%d", (int)getpid());
+    CHECK(mkfifo(fifo, 0600) == 0);
+    rfs_frame f = {0};
+    alarm(20);
+    CHECK(rfs_image_load(&f, fifo, NULL) == RFS_ERR_IO && strstr(rfs_last_error(), "FIFO"));
+    CHECK(rfs_image_load(&f, "/dev/zero", NULL) == RFS_ERR_IO && strstr(rfs_last_error(), "device"));
+    CHECK(rfs_image_load(&f, "/tmp", NULL) == RFS_ERR_IO && strstr(rfs_last_error(), "directory"));
+    rfs_y4m_reader *r = NULL;
+    CHECK(rfs_y4m_open(&r, fifo, 0, 0) == RFS_ERR_IO && r == NULL && strstr(rfs_last_error(), "FIFO"));
+    rfs_video *v = NULL;
+    CHECK(rfs_video_open(&v, fifo, NULL) == RFS_ERR_IO && v == NULL && strstr(rfs_last_error(), "FIFO"));
+    CHECK(rfs_video_open(&v, "/dev/zero", NULL) == RFS_ERR_IO && v == NULL);
+    alarm(0);
+    /* a stream is the caller's explicit choice: a y4m FIFO with a writer is read */
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *o = fopen(fifo, "wb");
+        fputs("YUV4MPEG2 W4 H2 F25:1 C420jpeg\nFRAME\n", o);
+        for (int i = 0; i < 12; i++) fputc(128, o);
+        fclose(o);
+        _exit(0);
+    }
+    alarm(20);
+    rfs_status st = rfs_y4m_open_stream(&r, fifo, 0, 0);
+    int done = 0;
+    CHECKF(st == RFS_OK, "y4m stream: %s", rfs_last_error());
+    if (!st) {
+        CHECK(rfs_y4m_frame_count(r) == -1);
+        CHECK(rfs_y4m_read(r, &f, &done) == RFS_OK && !done && f.w == 4 && f.h == 2);
+        CHECK(rfs_y4m_read(r, &f, &done) == RFS_OK && done);
+        rfs_y4m_close(r);
+    }
+    alarm(0);
+    int status;
+    waitpid(pid, &status, 0);
+    remove(fifo);
+    rfs_frame_free(&f);
+}
+
+/* A video file is read alone: a playlist naming other files (which could be FIFOs or
+ * devices) does not open. */
+TEST(video_file_read_alone) {
+#if RFS_HAVE_FFMPEG
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/rfs_test_%d.m3u8", (int)getpid());
+    char text[1400];
+    snprintf(text, sizeof text, "#EXTM3U\n#EXT-X-TARGETDURATION:15\n#EXTINF:14.3,\n%s\n#EXT-X-ENDLIST\n",
+             test_shared("videos/example_video.mp4"));
+    write_text(path, text);
+    rfs_video *v = NULL;
+    rfs_status st = rfs_video_open(&v, path, NULL);
+    CHECKF(st != RFS_OK && v == NULL && strstr(rfs_last_error(), "other files"), "%d %s", st, rfs_last_error());
+    remove(path);
+#endif
+}
+
+/* A cut y4m file is an error through FFmpeg too (its demuxer drops the partial frame
+ * silently), and an absurd frame size says so whichever reader opens it. */
+TEST(y4m_cut_and_oversized_through_video) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/rfs_test_cut_%d.y4m", (int)getpid());
+    const int w = 16, h = 8, fb = w * h * 3 / 2;
+    FILE *o = fopen(path, "wb");
+    fputs("YUV4MPEG2 W16 H8 F25:1 Ip A1:1 C420jpeg\n", o);
+    for (int i = 0; i < 3; i++) {
+        fputs("FRAME\n", o);
+        for (int k = 0; k < (i == 2 ? fb / 2 : fb); k++) fputc((int)(rnd() & 255), o);
+    }
+    fclose(o);
+    rfs_video *v;
+    rfs_frame f = {0};
+    rfs_status st = rfs_video_open(&v, path, NULL);
+    CHECKF(st == RFS_OK, "%s", rfs_last_error());
+    if (!st) {
+        int done = 0, good = 0, errors = 0;
+        for (int i = 0; i < 10; i++) {
+            st = rfs_video_read(v, &f, &done);
+            if (done) break;
+            if (st) {
+                errors++;
+                CHECKF(strstr(rfs_last_error(), "truncated"), "%s", rfs_last_error());
+            } else {
+                good++;
+            }
+        }
+        CHECKF(done && good == 2 && errors == 1, "%d frames, %d errors", good, errors);
+        rfs_video_close(v);
+    }
+    const char *huge[] = {"YUV4MPEG2 W100000 H100000 F25:1 C420jpeg\nFRAME\nxyz",
+                          "YUV4MPEG2 W1000000000 H2 F25:1 C420jpeg\nFRAME\nxyz"};
+    rfs_status want[] = {RFS_ERR_LIMIT, RFS_ERR_FORMAT};
+    for (int i = 0; i < 2; i++) {
+        write_text(path, huge[i]);
+        v = NULL;
+        st = rfs_video_open(&v, path, NULL);
+        CHECKF(st == want[i] && v == NULL && strstr(rfs_last_error(), i ? "width" : "exceeds the limit") &&
+                   !strstr(rfs_last_error(), "busy"),
+               "%d: %s", st, rfs_last_error());
+    }
+    remove(path);
+    rfs_frame_free(&f);
+}
+
 /* ---- annotation ------------------------------------------------------------------------------ */
 
 static const uint8_t *px(const rfs_frame *f, int x, int y) { return f->data + (size_t)y * f->stride + 3 * x; }
@@ -547,6 +795,10 @@ int main(void) {
     RUN(y4m_roundtrip_and_errors);
     RUN(video_errors);
     RUN(example_video_reads);
+    RUN(failing_writers_destroy_nothing);
+    RUN(special_inputs_refused);
+    RUN(y4m_cut_and_oversized_through_video);
+    RUN(video_file_read_alone);
     RUN(annotate_draws);
     return test_summary();
 }

@@ -7,9 +7,14 @@
  */
 #include "harness.h"
 #include "io/tensorfile.h"
+#include "model/package.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -1122,6 +1127,170 @@ TEST(bad_safetensors) {
     }
 }
 
+/* ---- failing disks, special files, package text ------------------------------------------ */
+
+static int dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+static void put_text(const char *path, const char *text) {
+    FILE *o = fopen(path, "wb");
+    fputs(text, o);
+    fclose(o);
+}
+
+/* A failing safetensors write loses nothing: an empty directory and a read-only file at
+ * the destination survive, /dev/full and a FIFO are refused (and survive), a write cut by
+ * the file size limit (ulimit -f, SIGXFSZ ignored) is an error that leaves the
+ * destination as it was and no temporary file behind. */
+TEST(safetensors_failing_writes_destroy_nothing) {
+    char dir[64], path[400];
+    snprintf(dir, sizeof dir, "/tmp/rfs_st_XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    static float big[32768];
+    for (int i = 0; i < 32768; i++) big[i] = (float)i;
+    rfs_tensor_out t = {.name = "w", .dtype = RFS_DT_F32, .ndim = 1, .shape = {32768}, .data = big};
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/emptydir.safetensors", dir);
+    CHECK(mkdir(path, 0755) == 0);
+    rfs_status st = rfs_safetensors_write(path, &t, 1, NULL, 0);
+    CHECKF(st == RFS_ERR_IO && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode), "%d %s", st, rfs_last_error());
+    st = rfs_safetensors_write("/dev/full", &t, 1, NULL, 0);
+    CHECKF(st == RFS_ERR_IO && strstr(rfs_last_error(), "device"), "%d %s", st, rfs_last_error());
+    CHECK(stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode));
+    snprintf(path, sizeof path, "%s/fifo.safetensors", dir);
+    CHECK(mkfifo(path, 0600) == 0);
+    alarm(20);
+    st = rfs_safetensors_write(path, &t, 1, NULL, 0);
+    alarm(0);
+    CHECKF(st == RFS_ERR_IO && strstr(rfs_last_error(), "FIFO"), "%d %s", st, rfs_last_error());
+    snprintf(path, sizeof path, "%s/precious.safetensors", dir);
+    put_text(path, "precious\n");
+    CHECK(chmod(path, 0444) == 0);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = 16384;
+    fflush(stdout);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    st = rfs_safetensors_write(path, &t, 1, NULL, 0);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", rfs_last_error());
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    CHECKF(st == RFS_ERR_IO && strstr(msg, "File too large"), "under ulimit -f: %d (%s)", st, msg);
+    size_t n = 0;
+    uint8_t *b = test_read_file(path, &n);
+    CHECK(b && n == 9 && !memcmp(b, "precious\n", 9));
+    free(b);
+    CHECKF(dir_entries(dir) == 3, "%d entries in %s (a temporary file left?)", dir_entries(dir), dir);
+    /* success replaces the destination (the overwrite policy is the caller's) */
+    st = rfs_safetensors_write(path, &t, 1, NULL, 0);
+    CHECK(st == RFS_OK && stat(path, &sb) == 0 && sb.st_size > 131072 && dir_entries(dir) == 3);
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (remove(path) != 0) rmdir(path);
+    }
+    if (d) closedir(d);
+    CHECK(rmdir(dir) == 0);
+}
+
+/* FIFOs and devices as checkpoints or package files are refused before they are read (a
+ * FIFO without a writer would block forever: the alarm turns a hang into a failure). */
+TEST(special_inputs_refused) {
+    char dir[64], path[400];
+    snprintf(dir, sizeof dir, "/tmp/rfs_pkg_XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/model.pth", dir);
+    CHECK(mkfifo(path, 0600) == 0);
+    alarm(20);
+    rfs_tensorfile *f = NULL;
+    CHECK(rfs_tensorfile_open(&f, path) == RFS_ERR_IO && f == NULL && strstr(rfs_last_error(), "FIFO"));
+    CHECK(rfs_tensorfile_open(&f, "/dev/zero") == RFS_ERR_IO && f == NULL);
+    rfs_model *m = NULL;
+    CHECK(rfs_model_load(&m, path) != RFS_OK && m == NULL);
+    CHECK(rfs_model_load(&m, dir) != RFS_OK && m == NULL); /* a package whose only checkpoint is a FIFO */
+    remove(path);
+    /* a real checkpoint, with a FIFO for class_names.txt, then for inference_config.json */
+    snprintf(path, sizeof path, "%s/weights.pth", dir);
+    CHECK(symlink(test_shared("fixtures/rfdetr/tiny-w1.pth"), path) == 0);
+    snprintf(path, sizeof path, "%s/class_names.txt", dir);
+    CHECK(mkfifo(path, 0600) == 0);
+    rfs_status st = rfs_model_load(&m, dir);
+    CHECKF(st == RFS_ERR_IO && m == NULL && strstr(rfs_last_error(), "FIFO"), "%d %s", st, rfs_last_error());
+    remove(path);
+    put_text(path, "a\nb\n");
+    snprintf(path, sizeof path, "%s/inference_config.json", dir);
+    CHECK(mkfifo(path, 0600) == 0);
+    st = rfs_model_load(&m, dir);
+    CHECKF(st == RFS_ERR_IO && m == NULL && strstr(rfs_last_error(), "FIFO"), "%d %s", st, rfs_last_error());
+    alarm(0);
+    remove(path);
+    st = rfs_model_load(&m, dir);
+    CHECKF(st == RFS_OK, "the package with regular files loads: %s", rfs_last_error());
+    rfs_model_free(m);
+    const char *names[] = {"weights.pth", "class_names.txt"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        remove(path);
+    }
+    CHECK(rmdir(dir) == 0);
+}
+
+/* inference_config.json numbers of any size are range-checked before conversion (an (int)
+ * cast of 1e300 is undefined behaviour; UBSan runs this in make asan). */
+TEST(package_config_numbers) {
+    static const struct {
+        const char *json;
+        rfs_status want;
+    } cases[] = {
+        {"{\"network_input\": {\"training_input_size\": {\"height\": 1e300, \"width\": 432}}}", RFS_ERR_UNSUPPORTED},
+        {"{\"network_input\": {\"training_input_size\": {\"height\": -1e300, \"width\": 1e300}}}", RFS_ERR_UNSUPPORTED},
+        {"{\"network_input\": {\"training_input_size\": {\"height\": 432.5, \"width\": 432}}}", RFS_ERR_UNSUPPORTED},
+        {"{\"network_input\": {\"training_input_size\": {\"height\": 432, \"width\": 432}}}", RFS_OK},
+        {"{\"network_input\": {\"padding_value\": 1e300}}", RFS_ERR_FORMAT},
+        {"{\"network_input\": {\"padding_value\": -3}}", RFS_ERR_FORMAT},
+        {"{\"network_input\": {\"padding_value\": 114}}", RFS_OK},
+        {"{\"network_input\": {\"input_channels\": 1e300}}", RFS_ERR_UNSUPPORTED},
+        {"{\"image_pre_processing\": {\"static-crop\": {\"enabled\": true, \"x_min\": 1e300, \"y_min\": 0, "
+         "\"x_max\": 50, \"y_max\": 50}}}", RFS_ERR_FORMAT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rfs_package p;
+        rfs_package_defaults(&p);
+        rfs_status st = rfs_package_parse_config(&p, cases[i].json, "inference_config.json", 432);
+        CHECKF(st == cases[i].want, "case %zu: %d (%s)", i, st, rfs_last_error());
+        rfs_package_free(&p);
+    }
+    char text[] = " car \r\n\n\ttruck\nbackground\n";
+    char **names;
+    int n;
+    CHECK(rfs_package_parse_class_names(&names, &n, text, "class_names.txt") == RFS_OK && n == 3);
+    rfs_package p;
+    rfs_package_defaults(&p);
+    p.removed[p.n_removed++] = strdup("background");
+    int *remap;
+    char **kept;
+    int nk;
+    CHECK(rfs_package_remap(&remap, &kept, &nk, 4, &p, names, n) == RFS_OK);
+    CHECK(nk == 2 && !strcmp(kept[0], "car") && !strcmp(kept[1], "truck"));
+    CHECK(remap[0] == 0 && remap[1] == 1 && remap[2] == -1 && remap[3] == -1);
+    rfs_package_names_free(kept, nk);
+    free(remap);
+    rfs_package_free(&p);
+    char blank[] = " \n\n";
+    CHECK(rfs_package_parse_class_names(&names, &n, blank, "class_names.txt") == RFS_ERR_FORMAT);
+}
+
 int main(void) {
     init_storages();
     RUN(pth_tiny_w1);
@@ -1140,5 +1309,8 @@ int main(void) {
     RUN(bad_storages);
     RUN(zip_entry_claiming_2gb);
     RUN(bad_safetensors);
+    RUN(safetensors_failing_writes_destroy_nothing);
+    RUN(special_inputs_refused);
+    RUN(package_config_numbers);
     return test_summary();
 }

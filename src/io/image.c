@@ -9,6 +9,7 @@
  * messages are captured into the error message or dropped.
  */
 #include "io/image.h"
+#include "io/fileio.h"
 #include "util/err.h"
 
 #include <errno.h>
@@ -865,22 +866,18 @@ rfs_status rfs_image_decode(rfs_frame *out, const uint8_t *bytes, size_t n,
 #define RFS_IMAGE_MAX_FILE ((long)1 << 30)
 
 rfs_status rfs_image_load(rfs_frame *out, const char *path, const rfs_decode_opts *o) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
-    uint8_t *buf = NULL;
-    rfs_status st;
+    FILE *f;
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = RFS_FAIL(RFS_ERR_IO, "%s: not a regular file", path);
-        goto out;
-    }
+    rfs_status st = rfs_file_open_read(&f, path, &sb);
+    if (st) return st;
+    uint8_t *buf = NULL;
     if (sb.st_size > RFS_IMAGE_MAX_FILE) {
         st = RFS_FAIL(RFS_ERR_LIMIT, "%s: %lld bytes (limit %ld)", path, (long long)sb.st_size,
                       RFS_IMAGE_MAX_FILE);
         goto out;
     }
     long n = (long)sb.st_size;
-    buf = rfs_malloc((size_t)n);
+    buf = rfs_malloc(n ? (size_t)n : 1);
     if (!buf) {
         st = RFS_ERR_NOMEM;
         goto out;
@@ -914,23 +911,26 @@ static rfs_status png_write_body(png_structp p, png_infop info, FILE *f, const r
 rfs_status rfs_image_write_png(const char *path, const rfs_frame *fr) {
     if (!fr || !fr->data || fr->w <= 0 || fr->h <= 0)
         return RFS_FAIL(RFS_ERR_ARG, "%s: empty frame", path);
-    FILE *f = fopen(path, "wb");
-    if (!f) return RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
+    rfs_outfile o;
+    rfs_status st = rfs_outfile_open(&o, path, 1);
+    if (st) return st;
     png_ctx x = {0};
     png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, &x, png_on_error, png_on_warning);
     png_infop info = p ? png_create_info_struct(p) : NULL;
-    rfs_status st;
     if (!info) {
         st = RFS_FAIL(RFS_ERR_NOMEM, "%s: cannot create PNG encoder", path);
     } else if (setjmp(png_jmpbuf(p)) == 0) {
-        st = png_write_body(p, info, f, fr);
-    } else {
-        st = RFS_FAIL(RFS_ERR_IO, "%s: PNG write failed: %s", path, x.msg);
+        st = png_write_body(p, info, o.f, fr);
+    } else { /* libpng's writer calls png_error on a short fwrite */
+        st = RFS_FAIL(RFS_ERR_IO, "%s: PNG write failed: %s%s%s", path, x.msg,
+                      ferror(o.f) && errno ? ": " : "", ferror(o.f) && errno ? strerror(errno) : "");
     }
     png_destroy_write_struct(&p, &info);
-    if (fclose(f) != 0 && st == RFS_OK) st = RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
-    if (st) remove(path);
-    return st;
+    if (st) {
+        rfs_outfile_abort(&o);
+        return st;
+    }
+    return rfs_outfile_commit(&o);
 }
 
 /* ---- JPEG writer ----------------------------------------------------------------------------- */

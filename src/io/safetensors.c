@@ -8,6 +8,7 @@
  * section exactly, in some order, with no gap, overlap or trailing byte. The JSON parser
  * accepts exactly that shape of document and nothing else.
  */
+#include "io/fileio.h"
 #include "io/tensorfile_int.h"
 
 #include <errno.h>
@@ -516,27 +517,24 @@ rfs_status rfs_safetensors_write(const char *path, const rfs_tensor_out *t, int 
     uint64_t *nbytes = rfs_calloc(n > 0 ? (size_t)n : 1, sizeof *nbytes);
     if (!nbytes) return RFS_ERR_NOMEM;
     sbuf b = {0};
-    FILE *fp = NULL;
     rfs_status st = check_out(t, n, meta_kv, n_meta, nbytes);
     if (st == RFS_OK) st = build_header(&b, t, n, nbytes, meta_kv, n_meta);
     if (st != RFS_OK) goto fail;
-    if (!(fp = fopen(path, "wb"))) {
-        st = RFS_FAIL(RFS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        goto fail;
-    }
+    rfs_outfile o;
+    if ((st = rfs_outfile_open(&o, path, 1)) != RFS_OK) goto fail;
     uint8_t len[8];
     for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)b.len >> (8 * i));
-    bool ok = fwrite(len, 1, 8, fp) == 8 && fwrite(b.s, 1, b.len, fp) == b.len;
+    errno = 0;
+    bool ok = fwrite(len, 1, 8, o.f) == 8 && fwrite(b.s, 1, b.len, o.f) == b.len;
     for (int i = 0; ok && i < n; i++)
-        ok = !nbytes[i] || fwrite(t[i].data, 1, (size_t)nbytes[i], fp) == nbytes[i];
-    ok = (fclose(fp) == 0) && ok;
-    fp = NULL;
+        ok = !nbytes[i] || fwrite(t[i].data, 1, (size_t)nbytes[i], o.f) == nbytes[i];
     if (!ok) {
-        st = RFS_FAIL(RFS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        remove(path);
+        st = RFS_FAIL(RFS_ERR_IO, "%s: write failed: %s", path, strerror(errno ? errno : EIO));
+        rfs_outfile_abort(&o);
+    } else {
+        st = rfs_outfile_commit(&o);
     }
 fail:
-    if (fp) fclose(fp);
     free(b.s);
     free(nbytes);
     return st;

@@ -1,6 +1,7 @@
 /* tensorfile.c - what the checkpoint readers share: dtypes, float32 conversion, metadata
  * getters, the arena, the name index, and opening a file by its content.
  */
+#include "io/fileio.h"
 #include "io/tensorfile_int.h"
 
 #include <errno.h>
@@ -389,13 +390,10 @@ static rfs_status read_all(FILE *fp, uint64_t size, void **buf) {
 rfs_status rfs_tensorfile_open(rfs_tensorfile **out, const char *path) {
     if (!out || !path) return RFS_FAIL(RFS_ERR_ARG, "rfs_tensorfile_open: NULL argument");
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return RFS_FAIL(RFS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *fp;
     struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(fp);
-        return RFS_FAIL(RFS_ERR_IO, "%s: not a regular file", path);
-    }
+    rfs_status st0 = rfs_file_open_read(&fp, path, &sb); /* FIFOs and devices refused unread */
+    if (st0 != RFS_OK) return st0;
     uint8_t head[9];
     size_t nhead = fread(head, 1, sizeof head, fp);
     uint64_t size = (uint64_t)sb.st_size;

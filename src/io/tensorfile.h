@@ -96,7 +96,8 @@ typedef struct rfs_tensorfile {
     void *impl;            /* owned buffers */
 } rfs_tensorfile;
 
-/* Opens a checkpoint by content (zip magic -> torch.save, otherwise safetensors).
+/* Opens a checkpoint by content (zip magic -> torch.save, otherwise safetensors). Only
+ * regular files: FIFOs, devices and directories are refused before they are read.
  * Every size and offset in the file is checked against the file's length before use;
  * malformed files give RFS_ERR_FORMAT with a message naming the problem. */
 rfs_status rfs_tensorfile_open(rfs_tensorfile **out, const char *path);
@@ -108,7 +109,8 @@ void rfs_tensorfile_free(rfs_tensorfile *f);
 
 /* Writes float32/int32/uint8 tensors (contiguous, data given) as a safetensors file.
  * Names are written in the order given. metadata (may be NULL) is a list of n_meta
- * key/value string pairs for __metadata__. */
+ * key/value string pairs for __metadata__. The file is written under a temporary name
+ * beside path and renamed to path when complete; on failure path is left as it was. */
 typedef struct rfs_tensor_out {
     const char *name;
     rfs_dtype dtype;

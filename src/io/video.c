@@ -5,6 +5,7 @@
  * rfseg's own. All FFmpeg code is under RFS_HAVE_FFMPEG; without it only y4m files open.
  */
 #include "io/video.h"
+#include "io/fileio.h"
 #include "io/y4m.h"
 #include "util/err.h"
 
@@ -36,7 +37,8 @@ struct rfs_video {
     int width, height; /* as delivered (after rotation) */
     int rotation;      /* clockwise degrees applied to every frame */
     double fps;
-    int64_t frame_count, index;
+    int64_t frame_count;
+    int64_t index;       /* 1 + the number of the frame the last read returned or failed on */
     uint64_t max_pixels;
     rfs_y4m_reader *y4m; /* set: the FFmpeg-less y4m path */
     rfs_frame unrotated; /* conversion target when rotation != 0 */
@@ -53,6 +55,19 @@ struct rfs_video {
     int64_t packets;        /* video packets read */
     int pending;            /* v->pkt was refused (EAGAIN) and must be sent again */
     int damaged;            /* a packet came back short (AV_PKT_FLAG_CORRUPT) */
+    int is_y4m;             /* the yuv4mpegpipe demuxer: a cut last frame is detected */
+    int cut;                /* the demuxer's last read consumed bytes and returned EOF */
+    /* Frame numbering (see ff_number): next_id is the number the next frame gets while
+     * nothing went wrong; from the first trouble on (a rejected packet, damaged data)
+     * frames are numbered from their timestamps, shifted by delta (number - timestamp
+     * frame) of the last clean frame, so frames lost to damage leave a gap instead of
+     * shifting every later number. */
+    int64_t next_id, delta, ts0;
+    int trouble, ts_ok;
+    int64_t err_ts;         /* timestamp of the packet the decoder rejected */
+    int opened;             /* the one file a file input may open is open */
+    int refused;            /* FFmpeg tried to open another file and was refused */
+    int (*io_open_default)(AVFormatContext *, AVIOContext **, const char *, int, AVDictionary **);
 #endif
 };
 
@@ -125,6 +140,53 @@ static int bgr_stride_like_ffmpeg(int w) {
 
 static double r2d(AVRational r) { return r.num == 0 || r.den == 0 ? 0.0 : (double)r.num / r.den; }
 
+/* A timestamp of the video stream as a frame number (OpenCV's dts_to_frame_number:
+ * round((ts - start) * time_base * fps)); -1 when unknown. */
+static int64_t ts_frame(const rfs_video *v, int64_t ts) {
+    if (ts == AV_NOPTS_VALUE || v->fps <= 0) return -1;
+    double n = (double)(ts - v->ts0) * r2d(v->fmt->streams[v->stream]->time_base) * v->fps;
+    if (!(n > -0.5 && n < 1e15)) return -1;
+    return (int64_t)floor(n + 0.5);
+}
+
+/* The number of a frame the decoder delivered (see struct rfs_video): sequential, as cv2
+ * counts, until the first trouble; from then on its timestamp's frame number (shifted by
+ * delta), never below the next sequential number, so numbers only increase. Trouble
+ * stays: a decoder delivers frames queued before the damage (reordering) after it, and
+ * only timestamps place those and the ones after a gap. */
+static int64_t ff_number(rfs_video *v, int64_t ts) {
+    int64_t n = ts_frame(v, ts), id = v->next_id;
+    v->ts_ok = n >= 0;
+    if (n >= 0 && v->trouble && n + v->delta > id) id = n + v->delta;
+    if (n >= 0 && !v->trouble) v->delta = id - n;
+    v->next_id = id + 1;
+    return id;
+}
+
+/* The number an error is reported under: the rejected packet's frame when its timestamp
+ * is known (errors may then come out of order with the frames around them: decoders
+ * reorder), else the next number, which the error then uses up when the stream has no
+ * usable timestamps. */
+static int64_t ff_error_number(rfs_video *v, int64_t ts) {
+    v->trouble = 1;
+    int64_t n = ts_frame(v, ts);
+    if (n >= 0) return n + v->delta > 0 ? n + v->delta : 0;
+    return v->ts_ok ? v->next_id : v->next_id++;
+}
+
+/* A file input is read alone: FFmpeg opens the file itself and nothing else. Formats that
+ * would pull in other files (playlists, concat lists, external references, which could
+ * name a FIFO or a device) fail to open them. */
+static int io_open_once(AVFormatContext *s, AVIOContext **pb, const char *url, int flags, AVDictionary **opts) {
+    rfs_video *v = s->opaque;
+    if (v->opened) {
+        v->refused = 1;
+        return AVERROR(EPERM);
+    }
+    v->opened = 1;
+    return v->io_open_default(s, pb, url, flags, opts);
+}
+
 /* Opens the demuxer for a source string: standard input, a camera through libavdevice's
  * V4L2 input, a network URL with a read timeout, or a file; interruptible. */
 static int ff_open_input(rfs_video *v, const char *path, const rfs_video_opts *o) {
@@ -150,9 +212,25 @@ static int ff_open_input(rfs_video *v, const char *path, const rfs_video_opts *o
         int ms = o && o->timeout_ms ? o->timeout_ms : 10000;
         if (ms > 0) av_dict_set_int(&dict, "rw_timeout", (int64_t)ms * 1000, 0);
     }
+    /* A file, not a stream: FFmpeg gets "file:PATH" (a name with a colon is never taken
+     * for a protocol), may open local files only, and only this one (io_open_once). */
+    char *url = NULL;
+    if (kind == RFS_VIDEO_FILE) {
+        size_t n = strlen(path) + 6;
+        if (!(url = malloc(n))) return AVERROR(ENOMEM);
+        snprintf(url, n, "file:%s", path);
+        path = url;
+        av_dict_set(&dict, "protocol_whitelist", "file", 0);
+    }
     if (!(v->fmt = avformat_alloc_context())) {
         av_dict_free(&dict);
+        free(url);
         return AVERROR(ENOMEM);
+    }
+    if (kind == RFS_VIDEO_FILE) {
+        v->fmt->opaque = v;
+        v->io_open_default = v->fmt->io_open;
+        v->fmt->io_open = io_open_once;
     }
     if (o && o->interrupt) {
         v->fmt->interrupt_callback.callback = o->interrupt;
@@ -160,6 +238,7 @@ static int ff_open_input(rfs_video *v, const char *path, const rfs_video_opts *o
     }
     int err = avformat_open_input(&v->fmt, path, ifmt, &dict); /* frees fmt on failure */
     av_dict_free(&dict);
+    free(url);
     return err;
 }
 
@@ -170,9 +249,13 @@ static rfs_status ff_open(rfs_video *v, const char *path, const rfs_video_opts *
     if (err == AVERROR(ENOSYS))
         return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: cameras need libavdevice, which this build lacks", path);
     if (err == AVERROR_EXIT) return RFS_FAIL(RFS_ERR_IO, "%s: interrupted", path);
+    if (err < 0 && v->refused)
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: cannot open video: it refers to other files (a playlist or "
+                        "list of files), and a video file is read alone", path);
     if (err < 0)
         return RFS_FAIL(err == AVERROR(ENOENT) || err == AVERROR(EACCES) ? RFS_ERR_IO : RFS_ERR_FORMAT,
                         "%s: cannot open video (%s)", path, ff_err(err, eb, sizeof eb));
+    v->is_y4m = !strcmp(v->fmt->iformat->name, "yuv4mpegpipe");
     err = avformat_find_stream_info(v->fmt, NULL);
     if (err < 0)
         return RFS_FAIL(RFS_ERR_FORMAT, "%s: cannot read stream info (%s)", path, ff_err(err, eb, sizeof eb));
@@ -225,6 +308,7 @@ static rfs_status ff_open(rfs_video *v, const char *path, const rfs_video_opts *
     if (v->fps < 0.000025 && r2d(st->time_base) > 0) v->fps = 1.0 / r2d(st->time_base);
     v->nb_frames = st->nb_frames;
     v->frame_count = st->nb_frames;
+    v->ts0 = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
     if (v->frame_count == 0) {
         double sec = (double)v->fmt->duration / AV_TIME_BASE;
         if (sec < 0.000025) sec = (double)st->duration * r2d(st->time_base);
@@ -237,7 +321,7 @@ static rfs_status ff_open(rfs_video *v, const char *path, const rfs_video_opts *
 static rfs_status ff_convert(rfs_video *v, rfs_frame *dst) {
     AVFrame *p = v->pic;
     if ((uint64_t)p->width * (uint64_t)p->height > v->max_pixels || p->width <= 0 || p->height <= 0)
-        return RFS_FAIL(RFS_ERR_LIMIT, "frame %lld: size %dx%d outside the limit", (long long)v->index,
+        return RFS_FAIL(RFS_ERR_LIMIT, "frame %lld: size %dx%d outside the limit", (long long)v->index - 1,
                         p->width, p->height);
     int cw = v->dec->coded_width, ch = v->dec->coded_height;
     if (cw < p->width || ch < p->height) cw = p->width, ch = p->height;
@@ -245,7 +329,7 @@ static rfs_status ff_convert(rfs_video *v, rfs_frame *dst) {
     v->sws = sws_getCachedContext(v->sws, cw, ch, p->format, cw, ch, to, SWS_BICUBIC, NULL, NULL, NULL);
     if (!v->sws)
         return RFS_FAIL(RFS_ERR_UNSUPPORTED, "frame %lld: cannot convert pixel format %s",
-                        (long long)v->index, av_get_pix_fmt_name(p->format));
+                        (long long)v->index - 1, av_get_pix_fmt_name(p->format));
     /* The buffer spans the coded size; the frame shows the picture's size. */
     int stride = bgr_stride_like_ffmpeg(cw);
     rfs_status st = rfs_frame_alloc(dst, cw, ch, stride, v->rgb ? RFS_PIX_RGB8 : RFS_PIX_BGR8);
@@ -255,7 +339,7 @@ static rfs_status ff_convert(rfs_video *v, rfs_frame *dst) {
     uint8_t *dd[4] = {dst->data, NULL, NULL, NULL};
     int dl[4] = {stride, 0, 0, 0};
     if (sws_scale(v->sws, (const uint8_t *const *)p->data, p->linesize, 0, p->height, dd, dl) <= 0)
-        return RFS_FAIL(RFS_ERR_FORMAT, "frame %lld: pixel conversion failed", (long long)v->index);
+        return RFS_FAIL(RFS_ERR_FORMAT, "frame %lld: pixel conversion failed", (long long)v->index - 1);
     return RFS_OK;
 }
 
@@ -264,6 +348,7 @@ static rfs_status ff_convert(rfs_video *v, rfs_frame *dst) {
  * is an error for one frame rather than the end of the video. */
 static int ff_next_picture(rfs_video *v) {
     char eb[128];
+    v->err_ts = AV_NOPTS_VALUE;
     int ret = avcodec_receive_frame(v->dec, v->pic);
     if (ret >= 0) return 1;
     if (ret == AVERROR_EOF) return 0;
@@ -276,10 +361,14 @@ static int ff_next_picture(rfs_video *v) {
         if (!v->pending) { /* else the packet the decoder refused last time goes again */
             av_packet_unref(v->pkt);
             if (!v->flushing) {
+                int64_t pos = v->fmt->pb ? avio_tell(v->fmt->pb) : -1;
                 ret = av_read_frame(v->fmt, v->pkt);
                 if (ret == AVERROR(EAGAIN) && ++skipped < 4096) continue;
                 if (ret < 0) {
                     if (ret != AVERROR_EOF) v->read_error = ret;
+                    /* FFmpeg's y4m demuxer drops a cut last frame and says EOF; having
+                     * consumed bytes for it tells it apart from a clean end */
+                    else if (v->is_y4m && pos >= 0 && avio_tell(v->fmt->pb) > pos) v->cut = 1;
                     v->flushing = 1; /* drain the decoder's delayed frames */
                 } else if (v->pkt->stream_index != v->stream) {
                     if (++skipped > 1000000) v->flushing = 1; /* a file with no more video */
@@ -296,6 +385,7 @@ static int ff_next_picture(rfs_video *v) {
         if (ret < 0 && !refused) {
             v->pending = 0;
             if (!pk) return 0;
+            v->err_ts = pk->pts != AV_NOPTS_VALUE ? pk->pts : pk->dts;
             rfs_fail(RFS_ERR_FORMAT, "the decoder rejected a packet (%s)", ff_err(ret, eb, sizeof eb));
             return -1;
         }
@@ -322,30 +412,44 @@ static rfs_status ff_read(rfs_video *v, rfs_frame *out, int *done) {
         return RFS_OK;
     }
     int got = ff_next_picture(v);
-    if (got < 0) return rfs_fail_context(RFS_ERR_FORMAT, "frame %lld", (long long)v->index++);
+    if (got < 0) {
+        int64_t id = ff_error_number(v, v->err_ts);
+        v->index = id + 1;
+        return rfs_fail_context(RFS_ERR_FORMAT, "frame %lld", (long long)id);
+    }
     if (got == 0) {
-        /* A damaged or truncated file ends with one error, then the end. Demuxers often
-         * just stop at a cut (cv2 then ends silently), hence the packet count check. */
+        /* A damaged or truncated file ends with one error (numbered as the frame that
+         * would have come next), then the end. Demuxers often just stop at a cut (cv2 then
+         * ends silently), hence the packet count check. */
         int short_read = v->nb_frames > 0 && v->packets < v->nb_frames;
         v->ended = 1;
+        v->index = v->next_id + 1;
         if (v->read_error)
-            return RFS_FAIL(RFS_ERR_FORMAT, "video read error after %lld frames (%s)",
-                            (long long)v->index, ff_err(v->read_error, eb, sizeof eb));
+            return RFS_FAIL(RFS_ERR_FORMAT, "video read error after frame %lld (%s)",
+                            (long long)v->next_id - 1, ff_err(v->read_error, eb, sizeof eb));
         if (short_read)
             return RFS_FAIL(RFS_ERR_FORMAT, "video truncated: %lld of the %lld frames the container declares",
                             (long long)v->packets, (long long)v->nb_frames);
+        if (v->cut)
+            return RFS_FAIL(RFS_ERR_FORMAT, "video truncated: the last frame is incomplete (after frame %lld)",
+                            (long long)v->next_id - 1);
         if (v->damaged)
             return RFS_FAIL(RFS_ERR_FORMAT, "video damaged: short packets in the stream");
+        v->index = v->next_id;
         *done = 1;
         return RFS_OK;
     }
     v->grabbed++;
-    int64_t idx = v->index++;
+    int corrupt = (v->pic->flags & AV_FRAME_FLAG_CORRUPT) || v->pic->decode_error_flags;
+    if (corrupt) v->trouble = 1;
+    if (v->damaged) v->trouble = 1; /* the demuxer saw short packets */
+    int64_t idx = ff_number(v, v->pic->best_effort_timestamp);
+    v->index = idx + 1;
     rfs_status st = ff_convert(v, v->rotation ? &v->unrotated : out);
     if (!st && v->rotation) st = rotate_into(out, &v->unrotated, v->rotation);
     if (st) return st;
     /* Frames the decoder had to conceal errors in are damaged; cv2 returns them silently. */
-    if ((v->pic->flags & AV_FRAME_FLAG_CORRUPT) || v->pic->decode_error_flags)
+    if (corrupt)
         return RFS_FAIL(RFS_ERR_FORMAT, "frame %lld: decoded with errors (damaged data)", (long long)idx);
     return RFS_OK;
 }
@@ -379,41 +483,68 @@ rfs_video_source_kind rfs_video_source_kind_of(const char *src) {
     return RFS_VIDEO_FILE;
 }
 
-#if !RFS_HAVE_FFMPEG
+/* 1 when the regular file at path starts like a YUV4MPEG2 stream. */
 static int file_is_y4m(const char *path) {
     uint8_t head[10];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    FILE *f;
+    if (rfs_file_open_read(&f, path, NULL) != RFS_OK) return 0;
     size_t n = fread(head, 1, sizeof head, f);
     fclose(f);
     return rfs_y4m_sniff(head, n);
 }
-#endif
 
-rfs_status rfs_video_open(rfs_video **out, const char *path, const rfs_video_opts *o) {
+static rfs_status y4m_open(rfs_video *v, const char *path, int stream) {
+    rfs_status st = stream ? rfs_y4m_open_stream(&v->y4m, path, v->rgb, v->max_pixels)
+                           : rfs_y4m_open(&v->y4m, path, v->rgb, v->max_pixels);
+    if (st) return st;
+    v->width = rfs_y4m_width(v->y4m);
+    v->height = rfs_y4m_height(v->y4m);
+    v->fps = rfs_y4m_fps(v->y4m);
+    v->frame_count = rfs_y4m_frame_count(v->y4m);
+    return RFS_OK;
+}
+
+rfs_status rfs_video_open(rfs_video **out, const char *src, const rfs_video_opts *o) {
     *out = NULL;
+    rfs_video_source_kind kind = rfs_video_source_kind_of(src);
+    int stream = kind != RFS_VIDEO_FILE;
+    const char *path = !stream && !strncmp(src, "file://", 7) ? src + 7 : src;
+    /* A file is checked before anything opens it: a FIFO or device would block or never
+     * end (streams are named as such: "-", "pipe:N", URLs, cameras). */
+    rfs_status st = stream ? RFS_OK : rfs_file_check_regular(path);
+    if (st) return st;
     rfs_video *v = rfs_calloc(1, sizeof *v);
     if (!v) return RFS_ERR_NOMEM;
     v->rgb = o && o->rgb;
     v->max_pixels = o && o->max_pixels ? o->max_pixels : RFS_IMAGE_MAX_PIXELS_DEFAULT;
-    rfs_status st;
 #if RFS_HAVE_FFMPEG
-    st = ff_open(v, path, o);
+    /* A y4m file's header is checked by rfseg's own parser first: its messages are clear
+     * where FFmpeg's are not (an oversized frame is "Device or resource busy" there). The
+     * frames still come from FFmpeg, as cv2 reads them. */
+    if (!stream && file_is_y4m(path)) {
+        st = y4m_open(v, path, 0);
+        rfs_y4m_close(v->y4m);
+        v->y4m = NULL;
+    }
+    if (!st) st = ff_open(v, path, o);
 #else
-    if (!file_is_y4m(path)) {
-        FILE *f = fopen(path, "rb");
-        if (!f) st = RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
-        else {
-            fclose(f);
-            st = RFS_FAIL(RFS_ERR_UNSUPPORTED,
-                          "%s: reading this video needs FFmpeg, which this build lacks (only .y4m files can be read)",
-                          path);
-        }
-    } else if ((st = rfs_y4m_open(&v->y4m, path, v->rgb, v->max_pixels)) == RFS_OK) {
-        v->width = rfs_y4m_width(v->y4m);
-        v->height = rfs_y4m_height(v->y4m);
-        v->fps = rfs_y4m_fps(v->y4m);
-        v->frame_count = rfs_y4m_frame_count(v->y4m);
+    char fd[32];
+    if (kind == RFS_VIDEO_STDIN) path = "/dev/stdin";
+    if (kind == RFS_VIDEO_PIPE) {
+        snprintf(fd, sizeof fd, "/dev/fd/%.16s", src + 5);
+        path = fd;
+    }
+    if (kind == RFS_VIDEO_STDIN || kind == RFS_VIDEO_PIPE) {
+        st = y4m_open(v, path, 1);
+        if (st) rfs_fail_context(st, "%s: this build lacks FFmpeg, only YUV4MPEG2 streams can be read", src);
+    } else if (stream) {
+        st = RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: reading URLs and cameras needs FFmpeg, which this build lacks", src);
+    } else if (file_is_y4m(path)) {
+        st = y4m_open(v, path, 0);
+    } else {
+        st = RFS_FAIL(RFS_ERR_UNSUPPORTED,
+                      "%s: reading this video needs FFmpeg, which this build lacks (only .y4m files can be read)",
+                      src);
     }
 #endif
     if (st) {
@@ -456,7 +587,9 @@ struct rfs_video_writer {
     int w, h; /* frames accepted */
     rfs_y4m_writer *y4m;
 #if RFS_HAVE_FFMPEG
-    int ew, eh; /* encoded size (even) */
+    rfs_outfile out; /* the MP4 is written to out.tmp, renamed to path by a good close */
+    int failed;      /* a write failed: close removes the temporary file */
+    int ew, eh;      /* encoded size (even) */
     AVFormatContext *oc;
     AVCodecContext *enc;
     AVStream *st;
@@ -489,8 +622,11 @@ static rfs_status wr_encode(rfs_video_writer *w, AVFrame *frame) {
         av_packet_rescale_ts(w->pkt, w->enc->time_base, w->st->time_base);
         w->pkt->stream_index = w->st->index;
         ret = av_interleaved_write_frame(w->oc, w->pkt);
-        if (ret < 0)
+        if (ret >= 0 && w->oc->pb && w->oc->pb->error < 0) ret = w->oc->pb->error;
+        if (ret < 0) {
+            w->failed = 1;
             return RFS_FAIL(RFS_ERR_IO, "%s: write error (%s)", w->path, ff_err(ret, eb, sizeof eb));
+        }
     }
 }
 
@@ -498,9 +634,15 @@ static rfs_status wr_open_ffmpeg(rfs_video_writer *w, double fps) {
     char eb[128];
     int ret;
     pthread_once(&ff_once, ff_init);
+    /* first of all the temporary file: a destination that is a directory, FIFO or device
+     * is refused before anything else is set up */
+    rfs_status st = rfs_outfile_open(&w->out, w->path, 0);
+    if (st) return st;
     if (avformat_alloc_output_context2(&w->oc, NULL, NULL, w->path) < 0 &&
         avformat_alloc_output_context2(&w->oc, NULL, "mp4", w->path) < 0)
         return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: no muxer for this file name", w->path);
+    if (w->oc->oformat->flags & AVFMT_NOFILE) /* muxers that name their own files (images) */
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: not a video file name (use .mp4)", w->path);
     const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
     if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
     if (!codec) return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: no H.264 or MPEG-4 encoder in FFmpeg", w->path);
@@ -534,15 +676,24 @@ static rfs_status wr_open_ffmpeg(rfs_video_writer *w, double fps) {
     w->yuv->width = w->ew;
     w->yuv->height = w->eh;
     if (av_frame_get_buffer(w->yuv, 32) < 0) return RFS_FAIL(RFS_ERR_NOMEM, "%s: out of memory", w->path);
-    if (!(w->oc->oformat->flags & AVFMT_NOFILE) && (ret = avio_open(&w->oc->pb, w->path, AVIO_FLAG_WRITE)) < 0)
-        return RFS_FAIL(RFS_ERR_IO, "%s: %s", w->path, ff_err(ret, eb, sizeof eb));
-    if ((ret = avformat_write_header(w->oc, NULL)) < 0)
+    /* the temporary file made at the start, opened by FFmpeg as a plain file */
+    size_t n = strlen(w->out.tmp) + 6;
+    char *url = malloc(n);
+    if (!url) return RFS_ERR_NOMEM;
+    snprintf(url, n, "file:%s", w->out.tmp);
+    ret = avio_open(&w->oc->pb, url, AVIO_FLAG_WRITE);
+    free(url);
+    if (ret < 0) return RFS_FAIL(RFS_ERR_IO, "%s: %s", w->path, ff_err(ret, eb, sizeof eb));
+    ret = avformat_write_header(w->oc, NULL);
+    if (ret >= 0 && w->oc->pb->error < 0) ret = w->oc->pb->error;
+    if (ret < 0)
         return RFS_FAIL(RFS_ERR_IO, "%s: cannot write the header (%s)", w->path, ff_err(ret, eb, sizeof eb));
     return RFS_OK;
 }
 
+/* Frees the FFmpeg state; the temporary file (if any) is left to the caller. */
 static void wr_free_ffmpeg(rfs_video_writer *w) {
-    if (w->oc && w->oc->pb && !(w->oc->oformat->flags & AVFMT_NOFILE)) avio_closep(&w->oc->pb);
+    if (w->oc && w->oc->pb) avio_closep(&w->oc->pb);
     avformat_free_context(w->oc);
     avcodec_free_context(&w->enc);
     av_frame_free(&w->yuv);
@@ -573,7 +724,7 @@ rfs_status rfs_video_writer_open(rfs_video_writer **out, const char *path, int w
                               : RFS_FAIL(RFS_ERR_ARG, "%s: %dx%d is too small for 4:2:0 video", path, width, height);
         if (st) {
             wr_free_ffmpeg(w);
-            remove(path);
+            rfs_outfile_abort(&w->out); /* only the temporary file this call created */
         }
 #else
         st = RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: writing MP4 needs FFmpeg, which this build lacks (use a .y4m file)",
@@ -598,6 +749,7 @@ rfs_status rfs_video_writer_write(rfs_video_writer *w, const rfs_frame *f) {
     w->sws = sws_getCachedContext(w->sws, w->ew, w->eh, from, w->ew, w->eh, AV_PIX_FMT_YUV420P, SWS_BICUBIC,
                                   NULL, NULL, NULL);
     if (!w->sws) return RFS_FAIL(RFS_ERR_BACKEND, "%s: no BGR -> YUV converter", w->path);
+    if (w->failed) return RFS_FAIL(RFS_ERR_IO, "%s: an earlier write failed", w->path);
     if (av_frame_make_writable(w->yuv) < 0) return RFS_FAIL(RFS_ERR_NOMEM, "%s: out of memory", w->path);
     const uint8_t *src[4] = {f->data, NULL, NULL, NULL};
     int ss[4] = {f->stride, 0, 0, 0};
@@ -617,10 +769,20 @@ rfs_status rfs_video_writer_close(rfs_video_writer *w) {
     } else {
 #if RFS_HAVE_FFMPEG
         char eb[128];
-        st = wr_encode(w, NULL);
-        int ret = av_write_trailer(w->oc);
-        if (!st && ret < 0) st = RFS_FAIL(RFS_ERR_IO, "%s: cannot finish the file (%s)", w->path, ff_err(ret, eb, sizeof eb));
-        if (w->oc->pb && avio_closep(&w->oc->pb) < 0 && !st) st = RFS_FAIL(RFS_ERR_IO, "%s: close failed", w->path);
+        st = w->failed ? RFS_FAIL(RFS_ERR_IO, "%s: not written (an earlier write failed)", w->path)
+                       : wr_encode(w, NULL);
+        if (!st) {
+            int ret = av_write_trailer(w->oc);
+            if (ret >= 0) { /* avio reports a failed write only through pb->error */
+                avio_flush(w->oc->pb);
+                if (w->oc->pb->error < 0) ret = w->oc->pb->error;
+            }
+            if (ret < 0) st = RFS_FAIL(RFS_ERR_IO, "%s: cannot finish the file (%s)", w->path, ff_err(ret, eb, sizeof eb));
+        }
+        int ret = avio_closep(&w->oc->pb);
+        if (!st && ret < 0) st = RFS_FAIL(RFS_ERR_IO, "%s: close failed (%s)", w->path, ff_err(ret, eb, sizeof eb));
+        if (st) rfs_outfile_abort(&w->out);
+        else st = rfs_outfile_commit(&w->out);
         wr_free_ffmpeg(w);
 #endif
     }

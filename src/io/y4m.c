@@ -1,5 +1,6 @@
 /* y4m.c - YUV4MPEG2 reader and writer (see y4m.h for the formats and the conversion). */
 #include "io/y4m.h"
+#include "io/fileio.h"
 #include "util/err.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define Y4M_MAGIC "YUV4MPEG2"
 #define Y4M_MAX_LINE 1024 /* stream and frame header lines are short; longer ones are bogus */
@@ -119,11 +121,13 @@ static rfs_status parse_header(rfs_y4m_reader *r, char *line, const char *path, 
         switch (tok[0]) {
         case 'W':
             if (parse_int(tok + 1, 1, Y4M_MAX_SIDE, &r->w))
-                return RFS_FAIL(RFS_ERR_FORMAT, "%s: bad width '%s'", path, tok);
+                return RFS_FAIL(RFS_ERR_FORMAT, "%s: bad frame width '%.40s' (a number from 1 to %d)",
+                                path, tok + 1, Y4M_MAX_SIDE);
             break;
         case 'H':
             if (parse_int(tok + 1, 1, Y4M_MAX_SIDE, &r->h))
-                return RFS_FAIL(RFS_ERR_FORMAT, "%s: bad height '%s'", path, tok);
+                return RFS_FAIL(RFS_ERR_FORMAT, "%s: bad frame height '%.40s' (a number from 1 to %d)",
+                                path, tok + 1, Y4M_MAX_SIDE);
             break;
         case 'F': {
             long a, b;
@@ -139,8 +143,9 @@ static rfs_status parse_header(rfs_y4m_reader *r, char *line, const char *path, 
     }
     if (!r->w || !r->h) return RFS_FAIL(RFS_ERR_FORMAT, "%s: header without W/H", path);
     if ((uint64_t)r->w * (uint64_t)r->h > maxpx)
-        return RFS_FAIL(RFS_ERR_LIMIT, "%s: frame size %dx%d exceeds the limit of %llu pixels", path,
-                        r->w, r->h, (unsigned long long)maxpx);
+        return RFS_FAIL(RFS_ERR_LIMIT, "%s: frame size %dx%d (%llu pixels) exceeds the limit of %llu pixels",
+                        path, r->w, r->h, (unsigned long long)r->w * (unsigned long long)r->h,
+                        (unsigned long long)maxpx);
     if (!strcmp(cs, "420jpeg") || !strcmp(cs, "420paldv") || !strcmp(cs, "420mpeg2") || !strcmp(cs, "420")) {
         r->cx = r->cy = 1;
     } else if (!strcmp(cs, "422")) {
@@ -158,7 +163,8 @@ static rfs_status parse_header(rfs_y4m_reader *r, char *line, const char *path, 
     return RFS_OK;
 }
 
-rfs_status rfs_y4m_open(rfs_y4m_reader **out, const char *path, int rgb, uint64_t max_pixels) {
+static rfs_status y4m_open(rfs_y4m_reader **out, const char *path, int rgb, uint64_t max_pixels,
+                           int stream) {
     *out = NULL;
     rfs_y4m_reader *r = rfs_calloc(1, sizeof *r);
     if (!r) return RFS_ERR_NOMEM;
@@ -166,22 +172,24 @@ rfs_status rfs_y4m_open(rfs_y4m_reader **out, const char *path, int rgb, uint64_
     r->file_size = -1;
     rfs_status st;
     char line[Y4M_MAX_LINE];
-    r->f = fopen(path, "rb");
-    if (!r->f) {
-        st = RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
-        goto fail;
+    struct stat sb;
+    if (stream) {
+        r->f = fopen(path, "rb");
+        st = r->f ? RFS_OK : RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
+        if (r->f && fstat(fileno(r->f), &sb) != 0) sb.st_mode = 0;
+    } else {
+        st = rfs_file_open_read(&r->f, path, &sb);
     }
+    if (st) goto fail;
     if (read_line(r->f, line, sizeof line) < 0) {
         st = RFS_FAIL(RFS_ERR_FORMAT, "%s: no YUV4MPEG2 header line", path);
         goto fail;
     }
     st = parse_header(r, line, path, max_pixels ? max_pixels : RFS_IMAGE_MAX_PIXELS_DEFAULT);
     if (st) goto fail;
-    r->data_start = ftell(r->f);
-    if (fseek(r->f, 0, SEEK_END) == 0) r->file_size = ftell(r->f);
-    if (fseek(r->f, r->data_start, SEEK_SET) != 0) {
-        st = RFS_FAIL(RFS_ERR_IO, "%s: cannot seek", path);
-        goto fail;
+    if (S_ISREG(sb.st_mode)) { /* pipes and devices are read as they come */
+        r->data_start = ftell(r->f);
+        r->file_size = sb.st_size;
     }
     r->buf = rfs_malloc(r->frame_bytes);
     if (!r->buf) {
@@ -193,6 +201,14 @@ rfs_status rfs_y4m_open(rfs_y4m_reader **out, const char *path, int rgb, uint64_
 fail:
     rfs_y4m_close(r);
     return st;
+}
+
+rfs_status rfs_y4m_open(rfs_y4m_reader **out, const char *path, int rgb, uint64_t max_pixels) {
+    return y4m_open(out, path, rgb, max_pixels, 0);
+}
+
+rfs_status rfs_y4m_open_stream(rfs_y4m_reader **out, const char *path, int rgb, uint64_t max_pixels) {
+    return y4m_open(out, path, rgb, max_pixels, 1);
 }
 
 rfs_status rfs_y4m_read(rfs_y4m_reader *r, rfs_frame *frame, int *done) {
@@ -245,7 +261,7 @@ void rfs_y4m_close(rfs_y4m_reader *r) {
 /* ---- writer ------------------------------------------------------------------------------ */
 
 struct rfs_y4m_writer {
-    FILE *f;
+    rfs_outfile out; /* temporary file, renamed to the path by a successful close */
     char path[256]; /* for messages */
     int w, h, c420;
     size_t frame_bytes;
@@ -285,25 +301,18 @@ rfs_status rfs_y4m_writer_open(rfs_y4m_writer **out, const char *path, int w, in
         st = RFS_ERR_NOMEM;
         goto fail;
     }
-    wr->f = fopen(path, "wb");
-    if (!wr->f) {
-        st = RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
+    if ((st = rfs_outfile_open(&wr->out, path, 1)) != RFS_OK) goto fail;
     int num, den;
     fps_rational(fps, &num, &den);
-    if (fprintf(wr->f, Y4M_MAGIC " W%d H%d F%d:%d Ip A1:1 C%s\n", w, h, num, den,
+    if (fprintf(wr->out.f, Y4M_MAGIC " W%d H%d F%d:%d Ip A1:1 C%s\n", w, h, num, den,
                 wr->c420 ? "420jpeg" : "444") < 0) {
-        st = RFS_FAIL(RFS_ERR_IO, "%s: write error", path);
+        st = RFS_FAIL(RFS_ERR_IO, "%s: write error: %s", path, strerror(errno));
         goto fail;
     }
     *out = wr;
     return RFS_OK;
 fail:
-    if (wr->f) {
-        fclose(wr->f);
-        remove(path);
-    }
+    rfs_outfile_abort(&wr->out); /* only the temporary file is removed */
     free(wr->buf);
     free(wr);
     return st;
@@ -344,15 +353,18 @@ rfs_status rfs_y4m_write(rfs_y4m_writer *wr, const rfs_frame *f) {
             vp[(size_t)cyi * cw + cxi] = to_v(r, g, b);
         }
     }
-    if (fputs("FRAME\n", wr->f) < 0 || fwrite(wr->buf, 1, wr->frame_bytes, wr->f) != wr->frame_bytes)
-        return RFS_FAIL(RFS_ERR_IO, "%s: write error", wr->path);
+    if (wr->out.failed) return RFS_FAIL(RFS_ERR_IO, "%s: an earlier write failed", wr->path);
+    errno = 0;
+    if (fputs("FRAME\n", wr->out.f) < 0 || fwrite(wr->buf, 1, wr->frame_bytes, wr->out.f) != wr->frame_bytes) {
+        wr->out.failed = 1;
+        return RFS_FAIL(RFS_ERR_IO, "%s: write error: %s", wr->path, strerror(errno ? errno : EIO));
+    }
     return RFS_OK;
 }
 
 rfs_status rfs_y4m_writer_close(rfs_y4m_writer *wr) {
     if (!wr) return RFS_OK;
-    rfs_status st = RFS_OK;
-    if (wr->f && fclose(wr->f) != 0) st = RFS_FAIL(RFS_ERR_IO, "%s: %s", wr->path, strerror(errno));
+    rfs_status st = rfs_outfile_commit(&wr->out); /* flush + close checked, then rename */
     free(wr->buf);
     free(wr);
     return st;

@@ -40,8 +40,11 @@ int rfs_y4m_sniff(const uint8_t *b, size_t n);
 
 typedef struct rfs_y4m_reader rfs_y4m_reader;
 
-/* Opens path and parses the stream header; max_pixels 0 means the image default. */
+/* Opens path and parses the stream header; max_pixels 0 means the image default. Only a
+ * regular file: a FIFO or device is refused before it is read. */
 rfs_status rfs_y4m_open(rfs_y4m_reader **out, const char *path, int rgb, uint64_t max_pixels);
+/* The same for any readable path, FIFOs and devices included (read sequentially). */
+rfs_status rfs_y4m_open_stream(rfs_y4m_reader **out, const char *path, int rgb, uint64_t max_pixels);
 /* Next frame into frame (buffer reused); *done = 1 at a clean end of file. A truncated or
  * malformed frame is an RFS_ERR_FORMAT; the stream ends after it. */
 rfs_status rfs_y4m_read(rfs_y4m_reader *r, rfs_frame *frame, int *done);
@@ -65,7 +68,9 @@ typedef struct rfs_y4m_writer rfs_y4m_writer;
 rfs_status rfs_y4m_writer_open(rfs_y4m_writer **out, const char *path, int w, int h, double fps,
                                int chroma);
 rfs_status rfs_y4m_write(rfs_y4m_writer *wr, const rfs_frame *f);
-/* Closes the file and frees wr (also on error). */
+/* Finishes the file and frees wr (also on error). The file is written under a temporary
+ * name beside path and renamed to path here, when every write, the flush and the close
+ * succeeded; otherwise the temporary file is removed and path is left as it was. */
 rfs_status rfs_y4m_writer_close(rfs_y4m_writer *wr);
 
 #endif

@@ -7,8 +7,9 @@
  * (contrast equalisation, non-ImageNet normalisation, BGR networks, a training size other
  * than the checkpoint's resolution) fail the load with a message, rather than giving
  * silently different results. */
-#include "model/model.h"
+#include "model/package.h"
 
+#include "io/fileio.h"
 #include "util/err.h"
 
 #include <cJSON.h>
@@ -30,8 +31,9 @@ void rfs_package_defaults(rfs_package *p) {
 
 static rfs_status read_text(char **out, const char *path) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
+    FILE *f;
+    rfs_status st = rfs_file_open_read(&f, path, NULL); /* a FIFO is refused, not waited on */
+    if (st != RFS_OK) return st;
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -67,16 +69,12 @@ static rfs_status read_text(char **out, const char *path) {
 
 /* class_names.txt: one name per line, each stripped of surrounding white space, blank
  * lines skipped (Roboflow's parse_class_names_file). */
-static rfs_status read_class_names(char ***names, int *n, const char *path) {
-    char *text;
-    rfs_status st = read_text(&text, path);
-    if (st != RFS_OK) return st;
+rfs_status rfs_package_parse_class_names(char ***names, int *n, char *text, const char *label) {
+    *names = NULL;
+    *n = 0;
     int cap = 16, count = 0;
     char **v = rfs_malloc(sizeof(char *) * (size_t)cap);
-    if (!v) {
-        free(text);
-        return RFS_ERR_NOMEM;
-    }
+    if (!v) return RFS_ERR_NOMEM;
     for (char *line = text, *next; line && *line; line = next) {
         next = strchr(line, '\n');
         if (next) *next++ = 0;
@@ -93,19 +91,31 @@ static rfs_status read_class_names(char ***names, int *n, const char *path) {
         if (!(v[count] = strdup(line))) goto nomem;
         count++;
     }
-    free(text);
     if (count == 0) {
         free(v);
-        return RFS_FAIL(RFS_ERR_FORMAT, "%s: no class names", path);
+        return RFS_FAIL(RFS_ERR_FORMAT, "%s: no class names", label);
     }
     *names = v;
     *n = count;
     return RFS_OK;
 nomem:
-    for (int i = 0; i < count; i++) free(v[i]);
-    free(v);
+    rfs_package_names_free(v, count);
+    return RFS_FAIL(RFS_ERR_NOMEM, "out of memory reading %s", label);
+}
+
+void rfs_package_names_free(char **names, int n) {
+    if (!names) return;
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+static rfs_status read_class_names(char ***names, int *n, const char *path) {
+    char *text;
+    rfs_status st = read_text(&text, path);
+    if (st != RFS_OK) return st;
+    st = rfs_package_parse_class_names(names, n, text, path);
     free(text);
-    return RFS_FAIL(RFS_ERR_NOMEM, "out of memory reading %s", path);
+    return st;
 }
 
 static const cJSON *obj(const cJSON *o, const char *key) {
@@ -124,8 +134,8 @@ static int num_or(const cJSON *o, const char *key, double *out) {
     return 1;
 }
 
-static rfs_status parse_config(rfs_package *p, const char *text, const char *path,
-                               const rfs_config *cfg) {
+rfs_status rfs_package_parse_config(rfs_package *p, const char *text, const char *path,
+                                    int resolution) {
     cJSON *root = cJSON_Parse(text);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -172,14 +182,22 @@ static rfs_status parse_config(rfs_package *p, const char *text, const char *pat
             }
         }
         double v;
-        if (num_or(net, "padding_value", &v)) p->padding_value = (float)v;
+        if (num_or(net, "padding_value", &v)) {
+            if (!(v >= 0 && v <= 255)) {
+                st = RFS_FAIL(RFS_ERR_FORMAT, "%s: padding_value %g outside [0, 255]", path, v);
+                goto done;
+            }
+            p->padding_value = (float)v;
+        }
         if (tis) {
+            /* compared as doubles: any JSON number (1e300, 640.5) is safe, and only the
+             * checkpoint's resolution itself passes */
             double h = 0, w = 0;
             num_or(tis, "height", &h);
             num_or(tis, "width", &w);
-            if ((h && (int)h != cfg->resolution) || (w && (int)w != cfg->resolution)) {
+            if ((h != 0 && h != (double)resolution) || (w != 0 && w != (double)resolution)) {
                 st = RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: training_input_size %gx%g differs from the "
-                              "checkpoint's resolution %d", path, w, h, cfg->resolution);
+                              "checkpoint's resolution %d", path, w, h, resolution);
                 goto done;
             }
         }
@@ -247,33 +265,47 @@ void rfs_package_free(rfs_package *p) {
     p->n_removed = 0;
 }
 
-/* Applies the removals: logit index i keeps class i unless its name was removed or it is
- * beyond the names; kept classes get consecutive ids (Roboflow's prepare_class_remapping). */
-static rfs_status apply_names(rfs_model *m, char **names, int n) {
-    const int K = m->cfg.num_classes;
-    int *remap = rfs_malloc(sizeof(int) * (size_t)K);
-    char **kept = rfs_calloc((size_t)n, sizeof(char *));
-    if (!remap || !kept) {
-        free(remap);
-        free(kept);
+rfs_status rfs_package_remap(int **remap, char ***kept, int *n_kept, int K, const rfs_package *p,
+                             char **names, int n) {
+    *remap = NULL;
+    *kept = NULL;
+    *n_kept = 0;
+    int *rm = K > 0 ? rfs_malloc(sizeof(int) * (size_t)K) : NULL;
+    char **kp = rfs_calloc(n > 0 ? (size_t)n : 1, sizeof(char *));
+    if ((K > 0 && !rm) || !kp) {
+        free(rm);
+        free(kp);
+        rfs_package_names_free(names, n);
         return RFS_ERR_NOMEM;
     }
     int next = 0;
     for (int i = 0; i < K; i++) {
         int removed = i >= n;
-        for (int r = 0; !removed && r < m->pkg.n_removed; r++) removed = !strcmp(names[i], m->pkg.removed[r]);
+        for (int r = 0; !removed && r < p->n_removed; r++) removed = !strcmp(names[i], p->removed[r]);
         if (removed) {
-            remap[i] = -1;
+            rm[i] = -1;
             continue;
         }
-        kept[next] = names[i];
+        kp[next] = names[i];
         names[i] = NULL;
-        remap[i] = next++;
+        rm[i] = next++;
     }
-    for (int i = 0; i < n; i++) free(names[i]); /* the removed ones and any beyond K */
-    free(names);
+    rfs_package_names_free(names, n); /* the removed ones and any beyond K */
+    *remap = rm;
+    *kept = kp;
+    *n_kept = next;
+    return RFS_OK;
+}
+
+/* Applies the removals to the model's class ids (see rfs_package_remap). */
+static rfs_status apply_names(rfs_model *m, char **names, int n) {
+    int *remap;
+    char **kept;
+    int n_kept;
+    rfs_status st = rfs_package_remap(&remap, &kept, &n_kept, m->cfg.num_classes, &m->pkg, names, n);
+    if (st != RFS_OK) return st;
     m->pkg_names = kept;
-    m->n_pkg_names = next;
+    m->n_pkg_names = n_kept;
     free(m->remap);
     m->remap = remap;
     return RFS_OK;
@@ -321,7 +353,7 @@ rfs_status rfs_model_load_package(rfs_model **out, const char *dir) {
     struct stat sb;
     if (stat(path, &sb) == 0) {
         if ((st = read_text(&text, path)) != RFS_OK) goto fail;
-        st = parse_config(&m->pkg, text, path, &m->cfg);
+        st = rfs_package_parse_config(&m->pkg, text, path, m->cfg.resolution);
         free(text);
         if (st != RFS_OK) goto fail;
     }
