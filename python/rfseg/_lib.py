@@ -24,6 +24,9 @@ class RfsegError(Exception):
         super().__init__("%s [%s]" % (message, self.status_name))
 
 
+RfsegError.__module__ = "rfseg"
+
+
 def last_error():
     msg = lib.rfs_last_error()
     return msg.decode("utf-8", "replace") if msg else ""

@@ -55,6 +55,7 @@ class _ModelState:
             while self.users:
                 self.cond.wait()
             sessions = list(self.sessions)
+            self.sessions.clear()
         for s in sessions:
             s.close()
         lib.rfs_model_free(self.ptr)
@@ -166,7 +167,7 @@ def _load(spec, progress):
     path = os.fsencode(spec)
     if not os.path.exists(spec) and lib.rfs_model_url(path):
         buf = ctypes.create_string_buffer(4096)
-        cb = C.PROGRESS_FN(lambda user, done, total: progress(done, total)) if progress else None
+        cb = C.PROGRESS_FN(lambda user, done, total: progress(done, total)) if progress else C.PROGRESS_FN()
         check(lib.rfs_model_fetch(buf, len(buf), path, cb, None))
         path = buf.value
     check(lib.rfs_model_load(byref(out), path))
@@ -520,6 +521,8 @@ class VideoPredictions:
             lib.rfs_video_close(self._video)
             self._video = None
         self._finished = True
+        self._queue.clear()
+        self._inflight.clear()
 
     def __enter__(self):
         return self
