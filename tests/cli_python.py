@@ -169,6 +169,9 @@ def test_cli_equal():
     check(r.mask is None and np.array_equal(r.xyxy, singles[0].xyxy), "masks=False: same boxes, no mask")
     check(r.tracker_id is None and "person" in repr(singles[0]), "tracker_id None, repr")
     check(model.class_name(1) == singles[0].class_name[0] == "person", "Model.class_name")
+    import pickle
+    copy = pickle.loads(pickle.dumps(singles[0]))
+    check(same(copy, singles[0]) and copy.source == IMAGES[0], "a Result pickles with its arrays")
     batched.close()
     return model, singles
 

@@ -172,7 +172,8 @@ def candidates():
     here = os.path.dirname(os.path.abspath(__file__))
     out.append(("bundled", os.path.join(here, SONAME)))
     root = os.path.dirname(os.path.dirname(here))  # python/rfseg -> the checkout
-    out.append(("checkout", os.path.join(root, "build", SONAME)))
+    if os.path.isfile(os.path.join(root, "include", "rfseg.h")):
+        out.append(("checkout", os.path.join(root, "build", SONAME)))
     found = ctypes.util.find_library("rfseg")
     if found:
         out.append(("system", found))

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from . import _capi as C
-from ._lib import check, lib
+from ._lib import RfsegError, check, lib
 
 _DET = C.Detection
 _MASK_OFF = _DET.mask.offset
@@ -71,6 +71,14 @@ class Result:
         self.class_name = state.class_names(preset_id, self.class_id)
         return self
 
+    def __getstate__(self):  # pickling keeps the arrays; to_json needs the live model
+        return {k: getattr(self, k) for k in self.__slots__ if k != "_state"}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._state = None
+
     def __len__(self):
         return len(self.confidence)
 
@@ -126,6 +134,9 @@ class Result:
         ro.frame_id = self.frame_id if self.frame_id is not None else -1
         if self.source is not None and self._preset_id != C.PRESET_ROBOFLOW:  # as `rfseg predict`
             ro.source = self.source.encode("utf-8", "surrogateescape")
+        if self._state is None:
+            raise RfsegError(C.ERR_ARG, "to_json: this result was copied from another process "
+                             "(unpickled) and has no model")
         sc = scratch()
         with self._state.use("the model that made this result is closed") as m:
             lib.rfs_text_reset(ctypes.byref(sc.text))
