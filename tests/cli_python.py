@@ -309,6 +309,14 @@ def test_errors(model, singles):
         expect_error("to_json after close", lambda: r.to_json(), rfseg.ERR_ARG, "closed")
         check(same(r, singles[0]), "a result outlives its model's close()")
         m2.close()  # twice: nothing
+        # a Model nobody holds: its sessions go at once, the model with its last Result
+        import weakref
+        r = rfseg.Model(MODEL, threads=1).predict(IMAGES[0], preset="rfdetr")
+        check(r._state.ptr is not None and not r._state.sessions and r.to_json() is not None,
+              "a dropped Model's result still makes its JSON; its sessions are freed")
+        ref = weakref.ref(r._state)
+        del r
+        check(ref() is None, "the model goes with its last Result")
     finally:
         shutil.rmtree(tmp)
 

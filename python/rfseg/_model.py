@@ -47,6 +47,13 @@ class _ModelState:
                 if not self.users:
                     self.cond.notify_all()
 
+    def close_sessions(self):
+        with self.cond:
+            sessions = list(self.sessions)
+            self.sessions.clear()
+        for s in sessions:
+            s.close(drain=True)
+
     def close(self):
         with self.cond:
             if self.closed:
@@ -54,10 +61,7 @@ class _ModelState:
             self.closed = True
             while self.users:
                 self.cond.wait()
-            sessions = list(self.sessions)
-            self.sessions.clear()
-        for s in sessions:
-            s.close()
+        self.close_sessions()
         lib.rfs_model_free(self.ptr)
         self.ptr = None
 
@@ -220,7 +224,8 @@ class Model:
     downloads.
 
     One model serves any number of threads: each thread gets a session of its own on its
-    first call. close() (or a with block) frees the sessions and the model."""
+    first call. close() (or a with block) frees the sessions and the model; a Model no
+    longer referenced frees its sessions at once, and the model with its last Result."""
 
     def __init__(self, model, device="cpu", precision="fp32", threads=0, max_batch=1, progress=None):
         so = lib.rfs_session_defaults()
@@ -257,8 +262,12 @@ class Model:
         self.close()
 
     def __del__(self):
+        # sessions now; the model itself when the last Result made from it goes too (a
+        # Result needs it for to_json), or at once when there is none
         try:
-            self.close()
+            st = getattr(self, "_state", None)
+            if st is not None:
+                st.close_sessions()
         except Exception:
             pass
 
