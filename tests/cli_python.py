@@ -22,6 +22,10 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # in the last bits between thread counts. Set before anything loads libgomp.
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["RFSEG_LIBRARY"] = os.path.abspath(os.path.join(BUILD, "librfseg.so.0"))
+if "libasan" in subprocess.run(["ldd", os.environ["RFSEG_LIBRARY"]], capture_output=True, text=True).stdout:
+    print("SKIP the Python package: %s is built with AddressSanitizer, which python3 cannot load"
+          % os.environ["RFSEG_LIBRARY"])
+    finish()
 sys.path.insert(0, os.path.join(ROOT, "python"))
 import rfseg  # noqa: E402  (before numpy: rfseg sets OMP_WAIT_POLICY before libgomp loads)
 
