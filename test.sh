@@ -17,6 +17,11 @@ builds=0
 make -j"$jobs" || builds=1
 if [ $builds -eq 0 ]; then
     RFS_TALLY=$tally make test
+    # the CPU kernels' slower instruction-set paths, forced (the machine's best ran above)
+    for isa in avx2 baseline; do
+        echo "parity with RFS_CPU_ISA=$isa:"
+        RFS_CPU_ISA=$isa RFS_TALLY=$tally tests/run.sh test_model_parity test_presets
+    done
 else
     echo "0 1 0" >> "$tally"   # the build is a failure of its own
 fi

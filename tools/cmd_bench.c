@@ -36,6 +36,14 @@ typedef struct bench_args {
     int batch, frames, warmup, threads, inflight, workers, decode_frames;
 } bench_args;
 
+/* A string as a JSON string (the names printed here are plain ASCII). */
+static void json_str(const char *s) {
+    rfs_text t = {0};
+    rfs_text_string(&t, s);
+    fputs(t.p ? t.p : "\"\"", stdout);
+    rfs_text_free(&t);
+}
+
 /* ---- the network alone ------------------------------------------------------------------- */
 
 static int bench_network(const bench_args *a, rfs_session *s, const rfs_model *m,
@@ -92,7 +100,17 @@ static int bench_network(const bench_args *a, rfs_session *s, const rfs_model *m
                "\"threads\":%d,\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f},"
                "\"images_per_s\":%.3f",
                c->size, a->device, a->prec, batch, frames, nthreads, p50, p90, p99, ips);
-        if (network_ms >= 0) printf(",\"network_ms\":%.4f", network_ms);
+        if (network_ms >= 0) {
+            printf(",\"network_ms\":%.4f,\"path\":", network_ms);
+            json_str(t.device);
+            printf(",\"stages_ms\":{");
+            for (int k = 0; k < t.nstages; k++) {
+                printf(k ? "," : "");
+                json_str(t.stage[k]);
+                printf(":%.4f", t.stage_ms[k]);
+            }
+            printf("}");
+        }
         printf("}\n");
     }
     free(input);

@@ -6,15 +6,21 @@
  * B = x stored (K, M) with ld ldx, C = D = y stored (N, M) with ld ldy. The bias epilogue
  * adds b[i] to row i of the column-major D, i.e. to column i of row-major y.
  *
- * Plans (descriptors, layouts and the heuristic's algorithm) are cached by shape, types,
- * epilogue and pointer alignment, so a forward pass queries the heuristic once per
- * distinct product; graph capture then records the kernels with their pointers. */
+ * Plans (descriptors, layouts and the algorithm) are cached by shape, types, epilogue and
+ * pointer alignment, so a forward pass chooses an algorithm once per distinct product;
+ * graph capture then records the kernels with their pointers. The algorithm is the
+ * heuristic's first choice, or, for fp16/bf16 products with RFS_CUDA_GEMM_TUNE=1, the
+ * fastest of the heuristic's first TUNE_CANDIDATES, timed on the product's own operands
+ * (into scratch output) when it is first met outside a graph capture. Tuned choices are
+ * shared by every context of the process (one table per device), so all sessions compute
+ * the same products the same way; fp32 products (the parity path) are never tuned. */
 #include "cuda/common.cuh"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { WORKSPACE_BYTES = 32 << 20 };
+enum { WORKSPACE_BYTES = 32 << 20, TUNE_CANDIDATES = 8, TUNE_RUNS = 5 };
 
 typedef struct gemm_key {
     int M, N, K, ldx, ldy, ldc, xt, yt, epi, accumulate, batch;
@@ -28,6 +34,25 @@ typedef struct gemm_plan {
     cublasLtMatrixLayout_t la, lb, lc, ld; /* ld: D's layout when C is another matrix */
     cublasLtMatmulAlgo_t algo;
 } gemm_plan;
+
+/* Tuned algorithms of the process, by device and key (see top). */
+typedef struct tuned {
+    gemm_key key;
+    int device;
+    cublasLtMatmulAlgo_t algo;
+} tuned;
+static tuned *g_tuned;
+static int g_ntuned, g_tuned_cap;
+static pthread_mutex_t g_tune_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int tune_enabled(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("RFS_CUDA_GEMM_TUNE");
+        on = e && *e == '1';
+    }
+    return on;
+}
 
 struct rfs_cuda_ctx {
     cublasLtHandle_t lt;
@@ -97,7 +122,60 @@ static cublasLtMatrixLayout_t layout(cudaDataType_t t, int rows, int cols, int l
     return l;
 }
 
-static gemm_plan *get_plan(rfs_cuda_ctx *c, const gemm_key *k) {
+/* The operands of the product being planned, for timing candidates. */
+typedef struct gemm_operands {
+    const void *w, *x, *b;
+    size_t d_bytes; /* size of the output (D) */
+    cudaStream_t stream;
+} gemm_operands;
+
+/* Times each candidate on the real operands, writing a scratch output; returns the index
+ * of the fastest, or 0 when timing is not possible here. */
+static int fastest(rfs_cuda_ctx *c, const gemm_plan *p, const cublasLtMatmulHeuristicResult_t *res,
+                   int n, const gemm_operands *ops) {
+    cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(ops->stream, &cap) != cudaSuccess || cap != cudaStreamCaptureStatusNone) {
+        cudaGetLastError();
+        return 0;
+    }
+    void *scratch = NULL;
+    if (cudaMalloc(&scratch, ops->d_bytes) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    CUDA_CHECK(cudaMemsetAsync(scratch, 0, ops->d_bytes, ops->stream));
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    if (ops->b)
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &ops->b,
+                                                    sizeof ops->b));
+    const float alpha = 1.f, beta = p->key.accumulate ? 1.f : 0.f;
+    int best = 0;
+    float best_ms = 1e30f;
+    for (int i = 0; i < n; i++) {
+        cublasStatus_t st = cublasLtMatmul(c->lt, p->op, &alpha, ops->w, p->la, ops->x, p->lb, &beta,
+                                           scratch, p->lc, scratch, p->ld, &res[i].algo,
+                                           c->workspace, WORKSPACE_BYTES, ops->stream);
+        if (st != CUBLAS_STATUS_SUCCESS) continue;
+        CUDA_CHECK(cudaEventRecord(e0, ops->stream));
+        for (int r = 0; r < TUNE_RUNS; r++)
+            cublasLtMatmul(c->lt, p->op, &alpha, ops->w, p->la, ops->x, p->lb, &beta, scratch, p->lc,
+                           scratch, p->ld, &res[i].algo, c->workspace, WORKSPACE_BYTES, ops->stream);
+        CUDA_CHECK(cudaEventRecord(e1, ops->stream));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        if (ms < best_ms) best_ms = ms, best = i;
+    }
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+    CUDA_CHECK(cudaStreamSynchronize(ops->stream));
+    cudaFree(scratch);
+    return best;
+}
+
+static gemm_plan *get_plan(rfs_cuda_ctx *c, const gemm_key *k, const gemm_operands *ops) {
     for (int i = 0; i < c->nplans; i++)
         if (!memcmp(&c->plans[i].key, k, sizeof *k)) return &c->plans[i];
     if (c->nplans == c->cap) {
@@ -133,10 +211,11 @@ static gemm_plan *get_plan(rfs_cuda_ctx *c, const gemm_key *k) {
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab_, sizeof ab_));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof ac));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ad, sizeof ad));
-    cublasLtMatmulHeuristicResult_t res;
+    const int tune = tune_enabled() && k->xt != RFS_DT_F32;
+    cublasLtMatmulHeuristicResult_t res[TUNE_CANDIDATES];
     int found = 0;
     cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(c->lt, p->op, p->la, p->lb, p->lc, p->ld,
-                                                       pref, 1, &res, &found);
+                                                       pref, tune ? TUNE_CANDIDATES : 1, res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS || found < 1)
         rfs_panic(__FILE__, __LINE__,
@@ -144,7 +223,26 @@ static gemm_plan *get_plan(rfs_cuda_ctx *c, const gemm_key *k) {
                   "epilogue %d batch %d alignments %d/%d/%d (status %d)",
                   k->M, k->N, k->K, k->ldx, k->ldy, k->xt, k->yt, k->epi, k->batch, k->align_x,
                   k->align_w, k->align_y, (int)st);
-    p->algo = res.algo;
+    p->algo = res[0].algo;
+    if (tune && found > 1) {
+        int dev = 0, known = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        pthread_mutex_lock(&g_tune_lock);
+        for (int i = 0; i < g_ntuned && !known; i++)
+            if (g_tuned[i].device == dev && !memcmp(&g_tuned[i].key, k, sizeof *k))
+                p->algo = g_tuned[i].algo, known = 1;
+        if (!known) {
+            const int best = fastest(c, p, res, found, ops);
+            p->algo = res[best].algo;
+            if (g_ntuned == g_tuned_cap) {
+                const int cap = g_tuned_cap ? 2 * g_tuned_cap : 256;
+                tuned *nt = (tuned *)realloc(g_tuned, sizeof *nt * (size_t)cap);
+                if (nt) g_tuned = nt, g_tuned_cap = cap;
+            }
+            if (g_ntuned < g_tuned_cap) g_tuned[g_ntuned++] = (tuned){*k, dev, p->algo};
+        }
+        pthread_mutex_unlock(&g_tune_lock);
+    }
     c->nplans++;
     return p;
 }
@@ -164,7 +262,10 @@ static void run(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy, long long sy, c
     k.accumulate = accumulate, k.batch = batch, k.sx = sx, k.sw = sw, k.sy = sy;
     k.align_x = ptr_align(x), k.align_w = ptr_align(w), k.align_y = ptr_align(y);
     if (cm) k.ldc = ldc, k.align_c = ptr_align(cm), k.accumulate = 1;
-    gemm_plan *p = get_plan(c, &k);
+    const size_t esz = yt == RFS_DT_F32 ? 4 : 2;
+    const size_t d_elems = (batch > 1 ? (size_t)(batch - 1) * sy : 0) + (size_t)ldy * M;
+    const gemm_operands ops = {w, x, b, esz * d_elems, as_stream(stream)};
+    gemm_plan *p = get_plan(c, &k, &ops);
     if (b)
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &b,
                                                     sizeof b));
