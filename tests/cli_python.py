@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 import rfseg  # noqa: E402  (before numpy: rfseg sets OMP_WAIT_POLICY before libgomp loads)
 
 import json  # noqa: E402
+import re  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -72,10 +73,13 @@ def coco_decode(s, h, w):
     return flat.reshape((h, w), order="F")
 
 
-def strip(doc):
-    """A document without what differs from run to run (UUIDs, time)."""
+def strip(doc, source=False):
+    """A document without what differs from run to run (UUIDs, time), and without the
+    Roboflow document's "source" (the CLI names the image when it was given several)."""
     doc.pop("inference_id", None)
     doc.pop("time", None)
+    if source:
+        doc.pop("source", None)
     for p in doc.get("predictions", []):
         p.pop("detection_id", None)
     return doc
@@ -109,8 +113,8 @@ def check_against_cli(model, preset, confidence, lines):
         if preset != "roboflow":  # no UUIDs nor times in the rfdetr layout: the same text
             check(r.to_json("rle") == line, "%s: to_json('rle') is the CLI's line" % name)
         # the JSON document, from the package's copy of the result
-        check(strip(r.to_roboflow("rle")) == strip(dict(doc)), "%s: to_roboflow('rle') == CLI" % name)
-        check(strip(json.loads(r.to_json("rle"))) == strip(dict(doc)), "%s: to_json == CLI" % name)
+        check(strip(r.to_roboflow("rle")) == strip(dict(doc), True), "%s: to_roboflow('rle') == CLI" % name)
+        check(strip(json.loads(r.to_json("rle"))) == strip(dict(doc), True), "%s: to_json == CLI" % name)
         dets = doc["predictions"] if preset == "roboflow" else doc["detections"]
         check(len(r) == len(dets) and r.xyxy.shape == (len(dets), 4) and r.xyxy.dtype == np.float32
               and r.confidence.dtype == np.float32 and r.mask.shape == (len(dets), r.height, r.width)
@@ -385,8 +389,20 @@ def test_video(model):
     check(frames_ok, "each frame equals OpenCV's")
     check(all(same(r, model.predict(ref[i], bgr=True)) for i, r in picks.items()),
           "results of frames 0-4, 217, 430 equal predict() on those frames")
-    j = json.loads(picks[217].to_json())
-    check(j.get("frame_id") == 217 and "time" not in j, "the video response carries frame_id as `rfseg video` does")
+    # the JSON of each frame, with and without tracking, is `rfseg video --jsonl`'s line
+    for track in (False, True):
+        args = [RFSEG, "video", "--model", MODEL, VIDEO, "--max-frames", "60", "--jsonl", "-"]
+        p = subprocess.run(args + (["--track"] if track else []), capture_output=True, text=True,
+                           env=ENV, timeout=300)
+        lines = p.stdout.splitlines()
+        check(p.returncode == 0 and len(lines) == 60, "rfseg video --jsonl%s: %s"
+              % (" --track" if track else "", p.stderr[-300:]))
+        ours = [strip(r.to_roboflow()) for r in model.predict_video(VIDEO, max_frames=60, track=track)]
+        check(len(ours) == 60 and ours == [strip(json.loads(x)) for x in lines],
+              "predict_video(track=%s): every frame's to_roboflow() == the CLI's line" % track)
+        if track:
+            check(all("tracker_id" in d for o in ours for d in o["predictions"]) and
+                  sum(len(o["predictions"]) for o in ours) > 100, "tracked: every detection has a tracker_id")
     # RGB frames by default; early close; max_frames
     with model.predict_video(VIDEO, frames=True, max_frames=3) as s:
         got = list(s)
@@ -432,8 +448,52 @@ def test_pip():
         shutil.rmtree(tmp)
 
 
+def test_abi():
+    """The package's ctypes structures have the compiler's layout of rfseg.h, and every
+    function it declares takes as many arguments as the header says."""
+    section("ctypes layouts == rfseg.h")
+    from rfseg import _capi
+    lines, expect = [], []
+    for cls, cname in _capi.C_NAMES.items():
+        lines.append('printf("%%zu\\n", sizeof(%s));' % cname)
+        expect.append(("sizeof " + cname, ctypes_sizeof(cls)))
+        for field in cls._fields_:
+            lines.append('printf("%%zu\\n", offsetof(%s, %s));' % (cname, field[0]))
+            expect.append(("%s.%s" % (cname, field[0]), getattr(cls, field[0]).offset))
+    src = "#include <rfseg.h>\n#include <stddef.h>\n#include <stdio.h>\nint main(void) {\n%s\nreturn 0;\n}\n" % "\n".join(lines)
+    tmp = tempfile.mkdtemp()
+    try:
+        c, exe = os.path.join(tmp, "layout.c"), os.path.join(tmp, "layout")
+        with open(c, "w") as f:
+            f.write(src)
+        p = subprocess.run(["cc", "-std=c11", "-I" + os.path.join(ROOT, "include"), "-o", exe, c],
+                           capture_output=True, text=True)
+        check(p.returncode == 0, "the layout program compiles: %s" % p.stderr[-300:])
+        got = subprocess.run([exe], capture_output=True, text=True).stdout.split() if p.returncode == 0 else []
+        bad = [(what, want, have) for (what, want), have in zip(expect, got) if str(want) != have]
+        check(len(got) == len(expect) and not bad, "%d sizes and offsets equal: %s" % (len(expect), bad[:5]))
+    finally:
+        shutil.rmtree(tmp)
+    header = open(os.path.join(ROOT, "include", "rfseg.h")).read()
+    decl = {m.group(1): m.group(2) for m in re.finditer(r"RFS_API [^;(]*?\b(rfs_\w+)\(([^;]*?)\);", header, re.S)}
+    wrong = []
+    for name, (_, argtypes) in _capi._PROTOTYPES.items():
+        params = decl.get(name)
+        n = None if params is None else (0 if params.strip() == "void" else params.count(",") + 1)
+        if n != len(argtypes):
+            wrong.append((name, n, len(argtypes)))
+    check(not wrong, "%d prototypes: the header's argument counts (name, header, package): %s"
+          % (len(_capi._PROTOTYPES), wrong))
+
+
+def ctypes_sizeof(cls):
+    import ctypes
+    return ctypes.sizeof(cls)
+
+
 def main():
     check(rfseg.library_path == os.environ["RFSEG_LIBRARY"], "RFSEG_LIBRARY chosen: %s" % rfseg.library_path)
+    test_abi()
     model, singles = test_cli_equal()
     test_supervision(model)
     by_preset = {"roboflow": singles, "rfdetr": [model.predict(p, preset="rfdetr") for p in IMAGES]}

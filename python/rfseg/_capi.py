@@ -66,9 +66,13 @@ class DecodeOpts(ctypes.Structure):
     _fields_ = [("rgb", c_int), ("no_auto_orient", c_int), ("max_pixels", ctypes.c_uint64)]
 
 
+INTERRUPT_FN = ctypes.CFUNCTYPE(c_int, c_void_p)
+
+
 class VideoOpts(ctypes.Structure):
     _fields_ = [("threads", c_int), ("no_auto_rotate", c_int), ("rgb", c_int),
-                ("max_pixels", ctypes.c_uint64)]
+                ("max_pixels", ctypes.c_uint64), ("low_delay", c_int), ("timeout_ms", c_int),
+                ("interrupt", INTERRUPT_FN), ("interrupt_user", c_void_p)]
 
 
 class PredictOpts(ctypes.Structure):
@@ -99,7 +103,22 @@ class Text(ctypes.Structure):
 class ResponseOpts(ctypes.Structure):
     _fields_ = [("format", c_int), ("inference_id", c_char_p), ("time", c_double),
                 ("frame_id", ctypes.c_longlong), ("source", c_char_p),
-                ("class_filter", POINTER(c_char_p)), ("n_class_filter", c_int)]
+                ("source_id", ctypes.c_longlong), ("class_filter", POINTER(c_char_p)),
+                ("n_class_filter", c_int)]
+
+
+class TrackerOpts(ctypes.Structure):
+    _fields_ = [("activation_threshold", c_float), ("lost_buffer", c_int),
+                ("matching_threshold", c_float), ("frame_rate", c_double),
+                ("min_consecutive_frames", c_int), ("keep_unmatched", c_int)]
+
+
+# the C name of each structure (tests compare the layouts with the compiler's)
+C_NAMES = {Config: "rfs_config", SessionOpts: "rfs_session_opts", Image: "rfs_image",
+           Frame: "rfs_frame", DecodeOpts: "rfs_decode_opts", VideoOpts: "rfs_video_opts",
+           PredictOpts: "rfs_predict_opts", Mask: "rfs_mask", Detection: "rfs_detection",
+           Result: "rfs_result", Text: "rfs_text", ResponseOpts: "rfs_response_opts",
+           TrackerOpts: "rfs_tracker_opts"}
 
 
 PROGRESS_FN = ctypes.CFUNCTYPE(None, c_void_p, ctypes.c_uint64, ctypes.c_uint64)
@@ -157,6 +176,10 @@ _PROTOTYPES = {
     "rfs_response_roboflow": (c_int, [POINTER(Text), _P, POINTER(Result), _P, POINTER(ResponseOpts)]),
     "rfs_response_rfdetr": (c_int, [POINTER(Text), _P, POINTER(Result), _P, POINTER(ResponseOpts)]),
     "rfs_class_name": (c_char_p, [_P, c_int, c_int, ctypes.c_char_p]),
+    "rfs_tracker_defaults": (TrackerOpts, []),
+    "rfs_tracker_create": (c_int, [POINTER(_P), POINTER(TrackerOpts)]),
+    "rfs_tracker_update": (c_int, [_P, POINTER(Result)]),
+    "rfs_tracker_free": (None, [_P]),
 }
 
 SONAME = "librfseg.so.0"

@@ -390,7 +390,8 @@ class Model:
 
     def predict_video(self, source, confidence=None, preset="roboflow", *, batch=None,
                       threshold=None, frames=False, bgr=False, masks=True, clip_boxes=False,
-                      max_frames=None, skip_errors=False, class_confidence=None):
+                      max_frames=None, skip_errors=False, track=False, track_buffer=30,
+                      class_confidence=None):
         """Iterates over the Results of every frame of a video file or stream URL (anything
         FFmpeg opens), in order, each with its frame_id. Frames are decoded as OpenCV's
         VideoCapture decodes them and predicted in batches of `batch` (default max_batch)
@@ -399,14 +400,18 @@ class Model:
         (frame, result) pairs, the frame an HxWx3 uint8 array (RGB; BGR with bgr=True).
         A frame that cannot be decoded raises RfsegError at its place in the sequence
         (iteration may go on after it), or is skipped with a warning with skip_errors=True.
-        The iterator holds a session of its own: close() it (or use a with block) to free
-        it early."""
+        track=True gives the detections a tracker_id (ByteTrack as supervision's
+        sv.ByteTrack with its defaults, track_buffer frames of lost-track buffer) and leaves
+        out those it does not confirm, as update_with_detections does (`rfseg video
+        --track`). The iterator holds a session of its own: close() it (or use a with
+        block) to free it early."""
         if threshold is not None:
             if confidence is not None:
                 raise RfsegError(C.ERR_ARG, "give confidence or threshold, not both")
             confidence = threshold
         opts = self._predict_opts(preset, confidence, masks, clip_boxes, class_confidence, False, False)
-        return VideoPredictions(self, source, batch, opts, masks, frames, bgr, max_frames, skip_errors)
+        return VideoPredictions(self, source, batch, opts, masks, frames, bgr, max_frames, skip_errors,
+                                track_buffer if track else None)
 
 
 def _preset(name):
@@ -418,7 +423,8 @@ def _preset(name):
 class VideoPredictions:
     """The iterator predict_video returns; also width, height, fps, frame_count."""
 
-    def __init__(self, model, source, batch, opts, masks, frames, bgr, max_frames, skip_errors):
+    def __init__(self, model, source, batch, opts, masks, frames, bgr, max_frames, skip_errors,
+                 track_buffer=None):
         self._model = model  # keeps the model open while this iterates
         self._pid, self._po, self._keep = opts
         self._masks, self._frames, self._bgr = masks, frames, bgr
@@ -426,6 +432,8 @@ class VideoPredictions:
         self._skip = skip_errors
         self._video = None
         self._s = None
+        self._tracker = None
+        self.source = os.fsdecode(source) if isinstance(source, (str, bytes, os.PathLike)) else str(source)
         self._queue = collections.deque()
         self._inflight = collections.deque()  # (frame ids, frame copies, error after them)
         self._eof = self._finished = False
@@ -442,6 +450,12 @@ class VideoPredictions:
         self.fps = lib.rfs_video_fps(self._video)
         self.frame_count = lib.rfs_video_frame_count(self._video)
         try:
+            if track_buffer is not None:
+                to = lib.rfs_tracker_defaults()
+                to.lost_buffer = int(track_buffer)
+                t = ctypes.c_void_p()
+                check(lib.rfs_tracker_create(byref(t), byref(to)), "track_buffer")
+                self._tracker = t.value
             self._s = _Session(model._state, so)
         except BaseException:
             self.close()
@@ -516,7 +530,9 @@ class VideoPredictions:
             n = ctypes.c_int(0)
             check(lib.rfs_predict_collect(s.ptr, s.results, byref(n)), "frames %d..%d" % (ids[0], ids[-1]))
             for i in range(n.value):
-                r = Result._from_c(s.results[i], st, self._pid, self._masks, None, None, ids[i])
+                if self._tracker is not None:  # in frame order, before the copy
+                    check(lib.rfs_tracker_update(self._tracker, byref(s.results[i])), "frame %d" % ids[i])
+                r = Result._from_c(s.results[i], st, self._pid, self._masks, self.source, None, ids[i], 0)
                 self._queue.append((copies[i], r) if self._frames else r)
             if err is not None:
                 self._queue.append(err)
@@ -529,6 +545,9 @@ class VideoPredictions:
         if self._video is not None:
             lib.rfs_video_close(self._video)
             self._video = None
+        if self._tracker is not None:
+            lib.rfs_tracker_free(self._tracker)
+            self._tracker = None
         self._finished = True
         self._queue.clear()
         self._inflight.clear()

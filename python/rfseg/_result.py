@@ -31,22 +31,22 @@ class Result:
     float32, ``class_id`` (N,) int64, ``class_name`` (list of N str, as the preset names
     them), ``mask`` (N, H, W) bool (None when predicted with masks=False), ``tracker_id``
     (N,) int64 or None when no tracker set one. Also ``width``, ``height``, ``preset``,
-    ``source`` (the path, when the input was one), ``frame_id`` (videos), ``time`` (seconds
-    the batch took, decoding included)."""
+    ``source`` (the image's path, or the video), ``source_id`` and ``frame_id`` (videos),
+    ``time`` (seconds the batch took, decoding included)."""
 
     __slots__ = ("width", "height", "preset", "xyxy", "confidence", "class_id", "class_name",
-                 "tracker_id", "source", "frame_id", "time", "_preset_id", "_query", "_rects",
+                 "tracker_id", "source", "source_id", "frame_id", "time", "_preset_id", "_query", "_rects",
                  "_has_data", "_mask_bytes", "_mask_off", "_masks", "_mask", "_state")
 
     @classmethod
-    def _from_c(cls, r, state, preset_id, masks, source=None, time=None, frame_id=None):
+    def _from_c(cls, r, state, preset_id, masks, source=None, time=None, frame_id=None, source_id=None):
         """Copies an rfs_result (called while the session that filled it is held)."""
         self = cls.__new__(cls)
         n = r.count
         self.width, self.height = r.width, r.height
         self._preset_id = preset_id
         self.preset = PRESET_NAMES[preset_id]
-        self.source, self.time, self.frame_id = source, time, frame_id
+        self.source, self.time, self.frame_id, self.source_id = source, time, frame_id, source_id
         self._state = state
         self._masks = bool(masks)
         self._mask = None
@@ -132,8 +132,12 @@ class Result:
         ro.inference_id = inference_id.encode() if inference_id is not None else None
         ro.time = self.time if self.time is not None and self.frame_id is None else -1.0
         ro.frame_id = self.frame_id if self.frame_id is not None else -1
-        if self.source is not None and self._preset_id != C.PRESET_ROBOFLOW:  # as `rfseg predict`
+        # the source as the CLI names it: the rfdetr layout's "image"; Roboflow's "source"
+        # (and "source_id") for video frames, as `rfseg video --jsonl`
+        if self.source is not None and (self._preset_id != C.PRESET_ROBOFLOW or self.frame_id is not None):
             ro.source = self.source.encode("utf-8", "surrogateescape")
+            if self.source_id is not None:
+                ro.source_id = self.source_id
         if self._state is None:
             raise RfsegError(C.ERR_ARG, "to_json: this result was copied from another process "
                              "(unpickled) and has no model")
