@@ -301,21 +301,23 @@ def test_errors(model, singles):
         os.environ["RFSEG_MODEL_URL_BASE"] = "http://127.0.0.1:9"
         os.environ["XDG_CACHE_HOME"] = tmp
         try:
-            e = expect_error("download refused", lambda: rfseg.Model("seg-nano"), rfseg.ERR_NETWORK)
+            expect_error("download refused", lambda: rfseg.Model("seg-nano"), rfseg.ERR_NETWORK)
         finally:
             del os.environ["RFSEG_MODEL_URL_BASE"]
             del os.environ["XDG_CACHE_HOME"]
+        left = [f for _, _, fs in os.walk(tmp) for f in fs if f.endswith((".pth", ".pt"))]
+        check(not left, "no checkpoint left in the cache after the failed download: %s" % left)
         # the model still works after every error, and the error text was this thread's
         check(same(model.predict(IMAGES[0]), singles[0]), "the model works after the errors")
         # a closed model: a clear error; results keep their arrays
         m2 = rfseg.Model(MODEL, threads=1)
-        r = m2.predict(IMAGES[0])
+        kept = m2.predict(IMAGES[0])
         with m2:
             pass
         check(m2.closed, "with-block closes")
         expect_error("predict after close", lambda: m2.predict(IMAGES[0]), rfseg.ERR_ARG, "closed")
-        expect_error("to_json after close", lambda: r.to_json(), rfseg.ERR_ARG, "closed")
-        check(same(r, singles[0]), "a result outlives its model's close()")
+        expect_error("to_json after close", lambda: kept.to_json(), rfseg.ERR_ARG, "closed")
+        check(same(kept, singles[0]), "a result outlives its model's close()")
         m2.close()  # twice: nothing
         # a Model nobody holds: its sessions go at once, the model with its last Result
         import weakref

@@ -349,7 +349,7 @@ class Model:
         pid, po, keep = self._predict_opts(preset, confidence, masks, clip_boxes, class_confidence,
                                            disable_static_crop, disable_grayscale)
         out = []
-        with self._state.use() as m:
+        with self._state.use():
             dopt = C.DecodeOpts(0, int(not (auto_orient and self._state.auto_orient)), 0)
             s = self._session()
             with s.lock:
