@@ -98,10 +98,10 @@ t0 = time.perf_counter()
 for _ in range(ITERS):
     r = m.predict(img)
 dt = (time.perf_counter() - t0) / ITERS
-print("seg-nano fp16 640x480 via Python: %.2f ms per predict (%d detections)" % (dt * 1e3, len(r)))
+print("seg-nano %s %s 640x480 via Python: %.2f ms per predict (%d detections)" % (DEV, m.precision, dt * 1e3, len(r)))
 t0 = time.perf_counter()
 n = sum(1 for _ in m.predict_video(CLIP, batch=8, max_frames=60 if DEV != "cpu" else 8))
-print("seg-nano fp16 predict_video batch 8: %.1f frames/s" % (n / (time.perf_counter() - t0)))
+print("seg-nano %s predict_video batch 8: %.1f frames/s" % (m.precision, n / (time.perf_counter() - t0)))
 for x in (cpu, gpu, gpu4, m):
     x.close()
 print("%d passed, %d failed" % (counts["pass"], counts["fail"]))
