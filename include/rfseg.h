@@ -216,6 +216,10 @@ RFS_API rfs_session_opts rfs_session_defaults(void);
 RFS_API rfs_status rfs_session_opts_set(rfs_session_opts *o, const char *key, const char *value);
 /* CUDA devices this build can use (0 without CUDA, without a driver, or without a device). */
 RFS_API int rfs_device_count(rfs_backend b);
+/* Free and total memory of a CUDA device (RFS_ERR_UNSUPPORTED for the CPU or without CUDA):
+ * what the sessions and weights on it leave. */
+RFS_API rfs_status rfs_device_memory(rfs_backend b, int device, size_t *free_bytes,
+                                     size_t *total_bytes);
 
 typedef struct rfs_session rfs_session;
 RFS_API rfs_status rfs_session_create(rfs_session **out, const rfs_model *m,

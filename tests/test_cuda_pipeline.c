@@ -572,6 +572,91 @@ static void e2e_model(const char *name) {
 TEST(end_to_end_tiny_w1) { e2e_model("tiny-w1"); }
 TEST(end_to_end_tiny_w2) { e2e_model("tiny-w2"); }
 
+/* fp16 and bf16 keep every detection of fp32 that is not a near tie: full-size random
+ * seg-nano and seg-medium, the fixture photos and (RFS_CLIP: a .y4m clip) its first 60
+ * frames, roboflow preset. A detection "kept" has a counterpart of the same class with box
+ * IoU >= 0.5 in the reduced precision's result; near ties (|score - threshold| <= 0.01)
+ * are counted apart. The reference is the device's fp32 pass (equal to the CPU's within
+ * 1e-4, test_cuda). */
+static void keep_case(rfs_model *m, const rfs_image *im, int n, const char *label) {
+    rfs_predict_opts o = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
+    rfs_session *ss[3] = {NULL, NULL, NULL};
+    const int last = rfs_cuda_arch() >= 80 ? RFS_BF16 : RFS_FP16;
+    for (int p = RFS_FP32; p <= last; p++) {
+        rfs_session_opts so = rfs_session_defaults();
+        so.backend = RFS_BACKEND_CUDA, so.precision = (rfs_precision)p;
+        CHECKF(rfs_session_create(&ss[p], m, &so) == RFS_OK, "%s", rfs_last_error());
+    }
+    long ref = 0, near = 0, kept[3] = {0, 0, 0}, lost[3] = {0, 0, 0};
+    for (int i = 0; i < n && ss[0]; i++) {
+        rfs_result r[3] = {{0}, {0}, {0}};
+        for (int p = RFS_FP32; p <= last; p++)
+            CHECK(ss[p] && rfs_predict(ss[p], &im[i], 1, &o, &r[p]) == RFS_OK);
+        for (int d = 0; d < r[0].count; d++) {
+            const rfs_detection *a = &r[0].dets[d];
+            if (fabsf(a->score - o.threshold) <= 0.01f) {
+                near++;
+                continue;
+            }
+            ref++;
+            for (int p = RFS_FP16; p <= last; p++) {
+                int found = 0;
+                for (int e = 0; e < r[p].count && !found; e++)
+                    found = r[p].dets[e].class_id == a->class_id &&
+                            box_iou(r[p].dets[e].box, a->box) >= 0.5;
+                found ? kept[p]++ : lost[p]++;
+            }
+        }
+        for (int p = RFS_FP32; p <= last; p++) rfs_result_free(&r[p]);
+    }
+    printf("  %-24s fp32 detections away from the threshold: %ld (near ties: %ld); kept by fp16 %ld "
+           "(lost %ld), by bf16 %ld (lost %ld)\n", label, ref, near, kept[1], lost[1], kept[2], lost[2]);
+    CHECKF(lost[1] == 0 && lost[2] == 0, "%s: %ld fp16 / %ld bf16 detections lost", label, lost[1], lost[2]);
+    for (int p = RFS_FP32; p <= RFS_BF16; p++) rfs_session_free(ss[p]);
+}
+
+TEST(precisions_keep_detections) {
+    rfs_frame fr[4 + 60];
+    rfs_image im[4 + 60];
+    memset(fr, 0, sizeof fr);
+    int n = 0;
+    for (int i = 0; i < 4; i++) {
+        char p[128];
+        snprintf(p, sizeof p, "fixtures/images/%s.png", IMAGES[i]);
+        CHECKF(rfs_image_load(&fr[n], test_shared(p), NULL) == RFS_OK, "%s", rfs_last_error());
+        if (fr[n].data) im[n] = rfs_frame_image(&fr[n]), n++;
+    }
+    const int photos = n;
+    const char *clip = getenv("RFS_CLIP");
+    rfs_video *v = NULL;
+    if (clip && *clip && rfs_video_open(&v, clip, NULL) == RFS_OK) {
+        while (n < 4 + 60) {
+            int done = 0;
+            if (rfs_video_read(v, &fr[n], &done) != RFS_OK || done) break;
+            im[n] = rfs_frame_image(&fr[n]);
+            n++;
+        }
+        rfs_video_close(v);
+    } else {
+        printf("  (no RFS_CLIP: the video frames are not part of this run)\n");
+    }
+    static const char *sizes[] = {"seg-nano", "seg-medium"};
+    for (int k = 0; k < 2; k++) {
+        rfs_model *m = NULL;
+        CHECK(rfs_model_random(&m, sizes[k], 1) == RFS_OK);
+        if (!m) continue;
+        char label[64];
+        snprintf(label, sizeof label, "%s photos", sizes[k]);
+        keep_case(m, im, photos, label);
+        if (n > photos) {
+            snprintf(label, sizeof label, "%s %d frames", sizes[k], n - photos);
+            keep_case(m, im + photos, n - photos, label);
+        }
+        rfs_model_free(m);
+    }
+    for (int i = 0; i < n; i++) rfs_frame_free(&fr[i]);
+}
+
 int main(void) {
     if (rfs_cuda_device_count() == 0) {
         printf("SKIP test_cuda_pipeline: built with CUDA but no CUDA device is available\n");
@@ -587,6 +672,7 @@ int main(void) {
     RUN(streaming);
     RUN(end_to_end_tiny_w1);
     RUN(end_to_end_tiny_w2);
+    RUN(precisions_keep_detections);
     printf("  bit-exact cases: %ld, detections %ld, mask pixels %ld\n", g_cases, g_dets, g_pixels);
     return test_summary();
 }

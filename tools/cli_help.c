@@ -152,7 +152,7 @@ static const cli_opt bench_opts[] = {
     {"--source", 0, "SRC",
      "end to end from frames to JSON: a video file, a .y4m file, or synthetic:WxH;\n"
      "default: the network alone on a random input"},
-    {"--preset", 0, "NAME", "with --source: roboflow or rfdetr; default roboflow"},
+    {"--preset", 0, "NAME", "with --source: roboflow, rfdetr or rfdetr-1.4; default roboflow"},
     {"--format", 0, "FMT", "with --source: polygon or rle; default polygon"},
     {"--batch", 0, "B", "frames per forward pass; default 1"},
     {"--frames", 0, "N", "timed batches; default 20"},
@@ -161,6 +161,10 @@ static const cli_opt bench_opts[] = {
     {"--inflight", 0, "N", "with --source: batches in flight, 1 or 2; default 2"},
     {"--workers", 0, "N", "with --source: threads building the JSON; default 0 (the main thread)"},
     {"--decode-frames", 0, "N", "with --source: frames decoded up front and cycled; default 64"},
+    {"--sessions", 0, "N",
+     "with --source: N streams side by side, each its own session of the one model\n"
+     "(two batches in flight each); total frames/s and the device memory they hold;\n"
+     "default 0 (one stream)"},
     {"--help", 'h', NULL, "this help"},
     {NULL, 0, NULL, NULL},
 };

@@ -33,7 +33,7 @@ typedef struct bench_args {
     const char *model, *random_size, *device, *prec, *source;
     rfs_preset preset;
     rfs_mask_format format;
-    int batch, frames, warmup, threads, inflight, workers, decode_frames;
+    int batch, frames, warmup, threads, inflight, workers, decode_frames, sessions;
 } bench_args;
 
 /* A string as a JSON string (the names printed here are plain ASCII). */
@@ -448,6 +448,135 @@ done:
     return rc;
 }
 
+/* ---- many sessions on one model ------------------------------------------------------- */
+
+/* One stream: its own session of the shared model, two batches in flight, the Roboflow
+ * JSON of every frame on its own thread, from its own copy of the frames. */
+typedef struct stream_job {
+    const bench_args *a;
+    const rfs_model *m;
+    const rfs_session_opts *so;
+    rfs_session *s;
+    const rfs_frame *src;
+    int nsrc, offset;
+    long frames;
+    pthread_barrier_t *start;
+    rfs_status st;
+} stream_job;
+
+/* n batches through the session with two in flight, each frame's JSON built. */
+static rfs_status stream_batches(stream_job *j, long n, long first, rfs_result *res, rfs_image *imgs,
+                                 rfs_shapes *shapes, rfs_text *out, long *frames) {
+    const int B = j->a->batch;
+    rfs_predict_opts po = rfs_predict_defaults(j->a->preset);
+    rfs_response_opts ro = rfs_response_defaults();
+    ro.format = j->a->format;
+    rfs_status st = RFS_OK;
+    long sub = 0, col = 0;
+    while (st == RFS_OK && col < n) {
+        if (sub < n && sub - col < 2) {
+            for (int i = 0; i < B; i++)
+                imgs[i] = rfs_frame_image(&j->src[((first + sub) * B + i + j->offset) % j->nsrc]);
+            st = rfs_predict_submit(j->s, imgs, B, &po);
+            sub++;
+            continue;
+        }
+        int got = 0;
+        st = rfs_predict_collect(j->s, res, &got);
+        for (int i = 0; i < got && st == RFS_OK; i++) {
+            rfs_text_reset(out);
+            st = rfs_response_roboflow(out, shapes, &res[i], j->m, &ro);
+        }
+        col++;
+        *frames += got;
+    }
+    while (rfs_predict_pending(j->s)) {
+        int got;
+        rfs_predict_collect(j->s, res, &got);
+    }
+    return st;
+}
+
+static void *stream_main(void *arg) {
+    stream_job *j = arg;
+    const int B = j->a->batch;
+    rfs_result *res = calloc((size_t)B, sizeof *res);
+    rfs_image *imgs = malloc(sizeof *imgs * (size_t)B);
+    rfs_shapes *shapes = NULL;
+    rfs_text out = {0};
+    long warm = 0;
+    j->st = !res || !imgs ? RFS_ERR_NOMEM : rfs_shapes_create(&shapes);
+    /* warm-up (graphs captured, plans made), then all streams start the timed part together */
+    if (j->st == RFS_OK)
+        j->st = stream_batches(j, j->a->warmup, 0, res, imgs, shapes, &out, &warm);
+    pthread_barrier_wait(j->start);
+    if (j->st == RFS_OK)
+        j->st = stream_batches(j, (j->a->frames + B - 1) / B, j->a->warmup, res, imgs, shapes, &out,
+                               &j->frames);
+    for (int i = 0; i < B && res; i++) rfs_result_free(&res[i]);
+    free(res);
+    free(imgs);
+    rfs_shapes_free(shapes);
+    rfs_text_free(&out);
+    return NULL;
+}
+
+/* --sessions N: N streams, each its own session of the one model, side by side; the
+ * total frames/s and the device memory the sessions hold. */
+static int bench_sessions(const bench_args *a, const rfs_model *m, const rfs_session_opts *so) {
+    rfs_frame *src = NULL;
+    int nsrc = 0, rc = 1;
+    if (!load_frames(a, &src, &nsrc)) return 1;
+    const int N = a->sessions;
+    stream_job *jobs = calloc((size_t)N, sizeof *jobs);
+    pthread_t *th = calloc((size_t)N, sizeof *th);
+    pthread_barrier_t start;
+    size_t free0 = 0, free1 = 0, total = 0;
+    const int cuda = so->backend == RFS_BACKEND_CUDA;
+    if (!jobs || !th) goto done;
+    if (cuda) rfs_device_memory(so->backend, so->device, &free0, &total);
+    for (int k = 0; k < N; k++) {
+        if (rfs_session_create(&jobs[k].s, m, so) != RFS_OK) {
+            fprintf(stderr, "rfseg bench: session %d: %s\n", k, rfs_last_error());
+            goto done;
+        }
+        jobs[k] = (stream_job){a, m, so, jobs[k].s, src, nsrc, k * 7, 0, &start, RFS_OK};
+    }
+    if (cuda) rfs_device_memory(so->backend, so->device, &free1, &total);
+    pthread_barrier_init(&start, NULL, (unsigned)N + 1);
+    for (int k = 0; k < N; k++) pthread_create(&th[k], NULL, stream_main, &jobs[k]);
+    pthread_barrier_wait(&start);
+    const double t0 = cli_now_ms();
+    long frames = 0;
+    rc = 0;
+    for (int k = 0; k < N; k++) {
+        pthread_join(th[k], NULL);
+        frames += jobs[k].frames;
+        if (jobs[k].st != RFS_OK) {
+            fprintf(stderr, "rfseg bench: stream %d: %s\n", k, rfs_last_error());
+            rc = 1;
+        }
+    }
+    const double sec = (cli_now_ms() - t0) / 1e3, mib = 1024.0 * 1024.0;
+    pthread_barrier_destroy(&start);
+    printf("%d sessions of %s, batch %d each, %d in flight per session: %ld frames in %.2f s, "
+           "%.1f frames/s in all",
+           N, rfs_model_config(m)->size, a->batch, 2, frames, sec, frames / sec);
+    if (cuda) printf("; device memory held by the sessions %.1f MiB", (double)(free0 - free1) / mib);
+    printf("\n{\"mode\":\"sessions\",\"model\":\"%s\",\"device\":\"%s\",\"precision\":\"%s\","
+           "\"sessions\":%d,\"batch\":%d,\"frames\":%ld,\"seconds\":%.3f,\"frames_per_s\":%.2f",
+           rfs_model_config(m)->size, a->device, a->prec, N, a->batch, frames, sec, frames / sec);
+    if (cuda) printf(",\"device_mib\":%.1f", (double)(free0 - free1) / mib);
+    printf("}\n");
+done:
+    for (int k = 0; jobs && k < N; k++) rfs_session_free(jobs[k].s);
+    free(jobs);
+    free(th);
+    for (int i = 0; i < nsrc; i++) rfs_frame_free(&src[i]);
+    free(src);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
     bench_args a = {.device = "cpu", .prec = "fp32", .preset = RFS_PRESET_ROBOFLOW,
                     .format = RFS_MASK_POLYGON, .batch = 1, .frames = 20, .warmup = -1,
@@ -475,6 +604,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(o, "--inflight")) ok = cli_int(argc, argv, &i, &a.inflight, 1, 2);
         else if (!strcmp(o, "--workers")) ok = cli_int(argc, argv, &i, &a.workers, 0, 256);
         else if (!strcmp(o, "--decode-frames")) ok = cli_int(argc, argv, &i, &a.decode_frames, 1, 100000);
+        else if (!strcmp(o, "--sessions")) ok = cli_int(argc, argv, &i, &a.sessions, 1, 256);
         else {
             fprintf(stderr, "rfseg bench: unknown option %s\n", o);
             return 2;
@@ -486,6 +616,16 @@ int cmd_bench(int argc, char **argv) {
     so.threads = a.threads;
     rfs_model *m = cli_load_model(a.model, a.random_size);
     if (!m) return 1;
+    if (a.sessions) {
+        if (!a.source) {
+            fprintf(stderr, "rfseg bench: --sessions needs --source\n");
+            rfs_model_free(m);
+            return 2;
+        }
+        int rc = bench_sessions(&a, m, &so);
+        rfs_model_free(m);
+        return rc;
+    }
     rfs_session *s = NULL;
     if (rfs_session_create(&s, m, &so) != RFS_OK) {
         fprintf(stderr, "rfseg bench: %s\n", rfs_last_error());

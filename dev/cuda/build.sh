@@ -1,25 +1,43 @@
 #!/usr/bin/env bash
-# Builds, on this (GPU-less) machine, everything dev/cuda/device_run.sh needs on the GPU
-# machine, into the git-ignored folder .cudarun/ (named in the run tool's `carry`):
-#   pack.tar.xz   bin/ (rfseg, test_cuda, test_cuda_pipeline, test_model_parity, bench_cuda:
-#                 CUDA build without curl and FFmpeg), libs/ (this machine's shared
-#                 libraries that the GPU machine may lack: OpenBLAS & co.; device_run.sh
-#                 keeps only missing sonames) and clips/ (60 frames of the sample video as
-#                 y4m, 312x312 and native 426x240: the end-to-end benchmark's sources)
+# Builds, on this (GPU-less) machine, everything the GPU-machine scripts need, into the
+# git-ignored folder .cudarun/ (named in the run tool's `carry`):
+#   pack.tar.xz   bin/ (rfseg, the CUDA and CPU tests, bench_cuda, and the CPU lab's
+#                 net_bench / peak / gemm_bench when dev/cpu/build.sh can make them), built
+#                 in build-dev/ with the CUDA backend and without the optional libraries the
+#                 GPU machine lacks (curl, FFmpeg, WebP, TIFF, hiredis); libs/ (this
+#                 machine's shared libraries that the GPU machine may lack; device_env.sh
+#                 keeps only missing sonames); clips/ (60 frames of the sample video as y4m,
+#                 312x312 and native 426x240: the end-to-end benchmarks' sources)
 #   shared/fixtures/rfdetr/, shared/fixtures/images/   the fixtures (RFS_SHARED points here)
+# The CUDA objects of build-cuda/ are reused when they are up to date (they do not depend
+# on the optional features), so nvcc runs once for both builds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-B=build-cuda
+B=build-dev
 OUTD=.cudarun
+FEATURES="CUDA=1 BUILD=$B NO_CURL=1 NO_FFMPEG=1 NO_AVDEVICE=1 NO_WEBP=1 NO_TIFF=1 NO_HIREDIS=1"
 mkdir -p .git/info; grep -qx '/.cudarun/' .git/info/exclude 2>/dev/null || echo '/.cudarun/' >> .git/info/exclude
-rm -f $B/rfseg; make CUDA=1 BUILD=build-cuda NO_CURL=1 NO_FFMPEG=1 -j2 build-cuda/rfseg build-cuda/tests/test_cuda build-cuda/tests/test_cuda_pipeline build-cuda/tests/test_model_parity >/tmp/rfs_cuda_build.log 2>&1 || { tail -40 /tmp/rfs_cuda_build.log; exit 1; }
+mkdir -p $B/src/cuda
+for o in build-cuda/src/cuda/*.cu.o; do
+    [ -f "$o" ] || continue
+    src=src/cuda/$(basename "${o%.o}")
+    [ "$o" -nt "$src" ] && cp -p "$o" "${o%.o}.d" $B/src/cuda/ 2>/dev/null || true
+done
+rm -f $B/rfseg
+TESTS="$B/tests/test_cuda $B/tests/test_cuda_pipeline $B/tests/test_model_parity $B/tests/test_cpu_kernels \
+       $B/tests/test_cpu_bf16 $B/tests/test_sessions"
+make $FEATURES -j2 $B/rfseg $TESTS >/tmp/rfs_cuda_build.log 2>&1 || { tail -40 /tmp/rfs_cuda_build.log; exit 1; }
 rm -rf $OUTD && mkdir -p $OUTD/bin $OUTD/shared/fixtures/rfdetr $OUTD/shared/fixtures/images $OUTD/libs $OUTD/clips
-# link the bench tool with the same libraries as the CLI (taken from its link line)
-LIBS=$(grep "^cc -o $B/rfseg " /tmp/rfs_cuda_build.log | sed 's/.*librfseg\.a//' || true)
-[ -n "$LIBS" ] || LIBS=$(grep -o "librfseg\.a .*" /tmp/rfs_cuda_build.log | head -1 | sed 's/librfseg\.a//')
+# the bench tool, linked with the same libraries as the CLI (taken from its link line)
+LIBS=$(grep "^cc .*-o $B/rfseg " /tmp/rfs_cuda_build.log | sed 's/.*librfseg\.a//' || true)
+[ -n "$LIBS" ] || LIBS=$(make $FEATURES -s -p 2>/dev/null | sed -n 's/^DEP_LIBS *:\?= *//p' | head -1)
 cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -Wno-unused-parameter -fopenmp -Iinclude -Isrc \
-   -I/usr/local/cuda/include -o $B/bench_cuda dev/cuda/bench_cuda.c $B/librfseg.a $LIBS
-cp $B/rfseg $B/tests/test_cuda $B/tests/test_cuda_pipeline $B/tests/test_model_parity $B/bench_cuda $OUTD/bin/
+   -I/usr/local/cuda/include -o $B/bench_cuda dev/cuda/bench_cuda.c $B/librfseg.a $LIBS -fopenmp -lm -lpthread
+cp $B/rfseg $TESTS $B/bench_cuda $OUTD/bin/
+# the CPU lab's per-stage and ceiling tools, when they build (dev/cpu/build.sh, plain build/)
+if dev/cpu/build.sh >/tmp/rfs_cpu_lab.log 2>&1; then
+    for t in net_bench peak gemm_bench; do [ -x build/dev-cpu/$t ] && cp build/dev-cpu/$t $OUTD/bin/; done
+fi
 strip --strip-debug $OUTD/bin/* || true
 cp /work/shared/fixtures/rfdetr/tiny-w*.pth /work/shared/fixtures/rfdetr/tiny-w*.ref.safetensors $OUTD/shared/fixtures/rfdetr/
 cp /work/shared/fixtures/images/*.png $OUTD/shared/fixtures/images/

@@ -467,9 +467,25 @@ static int cuda_device_count(void) {
     return n;
 }
 
+static rfs_status cuda_device_memory(int device, size_t *free_bytes, size_t *total_bytes) {
+    int prev = 0;
+    if (device < 0 || device >= cuda_device_count())
+        return rfs_fail(RFS_ERR_ARG, "CUDA device %d does not exist", device);
+    CUDA_CHECK(cudaGetDevice(&prev));
+    CUDA_CHECK(cudaSetDevice(device));
+    const cudaError_t e = cudaMemGetInfo(free_bytes, total_bytes);
+    CUDA_CHECK(cudaSetDevice(prev));
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return rfs_fail(RFS_ERR_BACKEND, "CUDA device %d: %s", device, cudaGetErrorString(e));
+    }
+    return RFS_OK;
+}
+
 const rfs_backend_ops rfs_backend_cuda = {
     .name = "cuda",
     .device_count = cuda_device_count,
+    .device_memory = cuda_device_memory,
     .create = cuda_create,
     .destroy = cuda_destroy,
     .forward = cuda_forward,

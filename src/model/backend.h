@@ -25,6 +25,7 @@ enum { RFS_PROFILE_MAX_STAGES = 16 };
 typedef struct rfs_backend_ops {
     const char *name; /* "cpu", "cuda" */
     int (*device_count)(void);
+    rfs_status (*device_memory)(int device, size_t *free_bytes, size_t *total_bytes);
     /* Creates the backend state for m with options o (validated by the caller: batch,
      * precision names); fills the rfs_net part with rfs_net_init. */
     rfs_status (*create)(rfs_net **out, const rfs_model *m, const rfs_session_opts *o);

@@ -135,3 +135,12 @@ int rfs_device_count(rfs_backend b) {
 #endif
     return 0;
 }
+
+rfs_status rfs_device_memory(rfs_backend b, int device, size_t *free_bytes, size_t *total_bytes) {
+    *free_bytes = *total_bytes = 0;
+#if RFS_HAVE_CUDA
+    if (b == RFS_BACKEND_CUDA) return rfs_backend_cuda.device_memory(device, free_bytes, total_bytes);
+#endif
+    return RFS_FAIL(RFS_ERR_UNSUPPORTED, "device memory: %s",
+                    b == RFS_BACKEND_CPU ? "the CPU has none of its own" : "no CUDA in this build");
+}
