@@ -40,6 +40,8 @@ static void usage(FILE *f) {
             "               [--format polygon|rle] [--inflight 1|2] [--workers N] [--decode-frames N]]\n"
             "  rfseg serve --model MODEL[:ID]... [--host H] [--port P] [--device cpu|cuda] [--precision P]\n"
             "              [--max-batch B] [--batch-wait-ms MS] [--allow-urls] ...  (docs/serve.md)\n"
+            "  rfseg worker --redis redis://HOST:PORT[/DB] --model MODEL[:ID]... [--device cpu|cuda|cuda:all]\n"
+            "               [--jobs STREAM] [--group G] [--results STREAM] [--max-batch B] ...  (docs/scale-out.md)\n"
             "  rfseg convert MODEL OUT.safetensors\n"
             "\n"
             "MODEL: a checkpoint (.pth or .safetensors), or an official size, downloaded once:\n"
@@ -69,6 +71,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "video")) return cmd_video(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
+    int cmd_worker(int argc, char **argv); /* tools/cmd_worker.c */
+    if (!strcmp(cmd, "worker")) return cmd_worker(argc - 1, argv + 1);
     fprintf(stderr, "rfseg: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;
