@@ -63,7 +63,6 @@ rfs_status rfs_worker_run(const rfs_worker_config *c) {
 #include <sys/socket.h>
 
 #define FAR_MS 1e15 /* "no deadline" for waits that only a stop may end */
-#define WAIT_POLL_MS 500
 
 /* ---- counters ------------------------------------------------------------------------ */
 
@@ -122,6 +121,7 @@ struct rfs_worker {
     pthread_mutex_t claim_mu;
     double next_claim_ms;
     char claim_cursor[64];
+    int poll_ms;          /* how often a waiting lane checks whether to refresh its jobs */
     int mfd, mport;       /* metrics listener */
     pthread_t monitor;
     int monitor_started;
@@ -188,7 +188,9 @@ static int ensure_streams(lane *L) {
     redisReply *r = rfs_rcmdv(L->rc, "XGROUP", "CREATE", w->cfg.jobs, w->cfg.group, "0", "MKSTREAM", NULL);
     if (!r) return -1;
     int ok = r->type != REDIS_REPLY_ERROR || rfs_reply_is_error(r, "BUSYGROUP");
-    if (!ok) LOG(w, RFS_LOG_ERROR, "worker: XGROUP CREATE %s %s: %s", w->cfg.jobs, w->cfg.group, r->str);
+    if (!ok) /* LOADING: a restarted Redis reading its data back; it answers soon */
+        LOG(w, rfs_reply_is_error(r, "LOADING") ? RFS_LOG_DEBUG : RFS_LOG_ERROR, "worker: XGROUP CREATE %s %s: %s",
+            w->cfg.jobs, w->cfg.group, r->str);
     freeReplyObject(r);
     if (!ok) return -1;
     if (!(r = rfs_rcmdv(L->rc, "TYPE", w->cfg.results, NULL))) return -1;
@@ -415,7 +417,7 @@ static void item_fail(item *it, const char *fmt, ...) {
 static void run_group(lane *L, int k, uint64_t total, uint64_t largest) {
     rfs_worker *w = L->w;
     /* the decoded frames, plus one more image while decoding (an EXIF rotation copies) */
-    rfs_budget_take(&w->budget, total + largest, FAR_MS, lane_heartbeat, L, WAIT_POLL_MS);
+    rfs_budget_take(&w->budget, total + largest, FAR_MS, lane_heartbeat, L, w->poll_ms);
     for (int g = 0; g < k; g++) {
         item *it = &L->items[L->group[g]];
         const rfs_model *m = w->cfg.models[it->job.model].model;
@@ -452,7 +454,7 @@ static void run_group(lane *L, int k, uint64_t total, uint64_t largest) {
         item *it = &L->items[L->group[g]];
         if (it->state != IT_RUN) continue;
         rfs_job *j = &L->jobs[g];
-        rfs_batcher_wait(w->batchers[it->job.model], j, FAR_MS, lane_heartbeat, L, WAIT_POLL_MS);
+        rfs_batcher_wait(w->batchers[it->job.model], j, FAR_MS, lane_heartbeat, L, w->poll_ms);
         if (j->status == RFS_ERR_NOMEM || j->status == RFS_ERR_BACKEND) {
             it->state = IT_LEAVE; /* may succeed elsewhere or later */
             LOG(w, RFS_LOG_WARN, "worker: job %s: %s; left for another attempt", it->eid, j->error);
@@ -971,6 +973,7 @@ rfs_status rfs_worker_start(rfs_worker **out, const rfs_worker_config *c) {
     if (!w) return rfs_serve_fail(RFS_ERR_NOMEM, "worker: out of memory");
     w->cfg = *c;
     w->mfd = -1;
+    w->poll_ms = c->claim_idle_ms / 6 < 10 ? 10 : c->claim_idle_ms / 6 > 500 ? 500 : c->claim_idle_ms / 6;
     pthread_mutex_init(&w->mu, NULL);
     pthread_mutex_init(&w->claim_mu, NULL);
     rfs_budget_init(&w->budget, c->memory_budget);
