@@ -18,7 +18,8 @@
  *   - unreachable_then_drain: a worker started before Redis retries until it is up; SIGTERM
  *     while it holds jobs: it finishes them, writes their results, acknowledges them and
  *     exits 0; nothing read is lost or left pending.
- *   - results_bounded: --results-maxlen keeps the results stream short (MAXLEN ~).
+ *   - results_bounded: --results-maxlen keeps the results stream short (MAXLEN ~), and
+ *     --delete-jobs removes answered jobs from the jobs stream.
  * Without hiredis at build time, or without a redis-server binary (RFS_REDIS_SERVER or
  * the usual paths), the Redis tests print SKIP.
  */
@@ -763,7 +764,8 @@ TEST(results_bounded) {
         xadd(c, "rfseg:jobs", 4, kv, kl);
     }
     free(jpg);
-    pid_t w = start_worker(port, log, "--results", "bounded", "--results-maxlen", "6", "--max-batch", "8", NULL);
+    pid_t w = start_worker(port, log, "--results", "bounded", "--results-maxlen", "6", "--max-batch", "8",
+                           "--delete-jobs", NULL);
     double t0 = now_s();
     long long lag = -1;
     while (now_s() - t0 < 60) { /* until the group has read everything and nothing is pending */
@@ -778,6 +780,7 @@ TEST(results_bounded) {
     CHECKF(lag == 0, "the worker did not read every job");
     long long len = cmd_int(c, "XLEN bounded");
     CHECKF(len >= 6 && len <= 10, "XLEN of the results stream: %lld (MAXLEN ~ 6, nodes of 4)", len);
+    CHECKF(cmd_int(c, "XLEN rfseg:jobs") == 0, "--delete-jobs left %lld jobs", cmd_int(c, "XLEN rfseg:jobs"));
     CHECK(stop_proc(w, SIGTERM, 60) == 0);
 done:
     if (c) redisFree(c);

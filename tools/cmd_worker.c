@@ -4,10 +4,11 @@
  *                [--device cpu|cuda|cuda:N|cuda:N,M,...|cuda:all] [--precision P] [--threads T]
  *                [--jobs STREAM] [--group G] [--results STREAM] [--consumer NAME]
  *                [--max-batch B] [--batch-wait-ms MS] [--inflight N] [--block-ms MS]
- *                [--claim-idle-ms T] [--max-attempts N] [--results-maxlen N]
+ *                [--claim-idle-ms T] [--max-attempts N] [--results-maxlen N] [--delete-jobs]
  *                [--memory-budget-mb MB] [--max-pixels N] [--max-image-mb MB]
  *                [--metrics-port P] [--metrics-host H] [--log-every S]
  *
+ * --redis defaults to the environment variable RFSEG_REDIS_URL, then redis://127.0.0.1:6379.
  * ID is the `model` field jobs name; without one, the file name without extension (or the
  * size name). Jobs without a `model` field go to the first model. Runs until SIGINT or
  * SIGTERM, then finishes the batches it read, writes their results, acknowledges them and
@@ -63,7 +64,7 @@ static void usage(FILE *f) {
             "                    [--device cpu|cuda|cuda:N|cuda:N,M,...|cuda:all] [--precision fp32|fp16|bf16]\n"
             "                    [--threads T] [--jobs STREAM] [--group G] [--results STREAM] [--consumer NAME]\n"
             "                    [--max-batch B] [--batch-wait-ms MS] [--inflight N] [--block-ms MS]\n"
-            "                    [--claim-idle-ms T] [--max-attempts N] [--results-maxlen N]\n"
+            "                    [--claim-idle-ms T] [--max-attempts N] [--results-maxlen N] [--delete-jobs]\n"
             "                    [--memory-budget-mb MB] [--max-pixels N] [--max-image-mb MB]\n"
             "                    [--metrics-port P] [--metrics-host H] [--log-every S]\n"
             "Reads jobs (fields id, image, model, confidence, format, class_filter) from a Redis stream\n"
@@ -139,7 +140,9 @@ int cmd_worker(int argc, char **argv) {
     rfs_session_opts *sessions = NULL;
     int n = 0, rc = 2, n_loaded = 0;
     const char *device = "cpu", *prec = "fp32";
-    cfg.redis_url = "redis://127.0.0.1:6379";
+    /* RFSEG_REDIS_URL keeps a password out of the process list */
+    cfg.redis_url = getenv("RFSEG_REDIS_URL") && *getenv("RFSEG_REDIS_URL") ? getenv("RFSEG_REDIS_URL")
+                                                                           : "redis://127.0.0.1:6379";
     if (!margs || !models) goto done;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -177,6 +180,7 @@ int cmd_worker(int argc, char **argv) {
         } else if (!strcmp(o, "--metrics-port")) ok = cli_int(argc, argv, &i, &cfg.metrics_port, 0, 65535);
         else if (!strcmp(o, "--metrics-host")) ok = cli_str(argc, argv, &i, &cfg.metrics_host);
         else if (!strcmp(o, "--log-every")) ok = cli_int(argc, argv, &i, &cfg.log_every_s, 0, 86400);
+        else if (!strcmp(o, "--delete-jobs")) cfg.delete_jobs = 1;
         else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
             usage(stdout);
             rc = 0;

@@ -201,6 +201,15 @@ static int ensure_streams(lane *L) {
     return ok ? 0 : -1;
 }
 
+/* Doubles the lane's backoff (100 ms to 5 s) and waits it out; a stop ends the wait. */
+static void lane_backoff(lane *L) {
+    L->backoff_ms = L->backoff_ms < 100 ? 100 : L->backoff_ms * 2 > 5000 ? 5000 : L->backoff_ms * 2;
+    for (double slept = 0; slept < L->backoff_ms; slept += 50) {
+        if (atomic_load(&L->w->stop) && !atomic_load(&L->w->busy)) return;
+        sleep_ms(50);
+    }
+}
+
 /* 1 when connected; otherwise waits out the backoff, tries once and returns 0 or 1. */
 static int lane_connect(lane *L) {
     rfs_worker *w = L->w;
@@ -292,9 +301,11 @@ static int lane_read(lane *L) {
         freeReplyObject(r);
         if (nogroup) /* the stream or group was deleted (or Redis lost its data): create again */
             return ensure_streams(L) == 0 ? 0 : -1;
-        lane_drop(L, "error reply");
-        return -1;
+        count(w, &w->c.redis_errors, 1);
+        lane_backoff(L); /* e.g. LOADING after a restart, or a permission error */
+        return 0;
     }
+    L->backoff_ms = 0;
     L->reply = r;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_ARRAY ||
         r->element[0]->elements != 2)
@@ -614,6 +625,11 @@ static int commit_once(lane *L) {
     for (int i = 0; i < L->n; i++)
         if (to_ack(&L->items[i])) argv[3 + acks++] = L->items[i].eid;
     redisAppendCommandArgv(L->rc, 3 + acks, argv, NULL);
+    if (w->cfg.delete_jobs) { /* XDEL jobs id...: the same ids after two words */
+        argv[1] = "XDEL", argv[2] = w->cfg.jobs;
+        redisAppendCommandArgv(L->rc, 2 + acks, argv + 1, NULL);
+        cmds++;
+    }
     free(argv);
     redisAppendCommand(L->rc, "EXEC");
     cmds += 2;
@@ -666,10 +682,7 @@ static int lane_commit(lane *L) {
         if (rc == 1) break;
         unsure = 1;
         if (rc == 0) lane_drop(L, NULL);
-        else { /* refused: wait before trying again (an operator may fix the keys) */
-            L->backoff_ms = L->backoff_ms < 100 ? 100 : L->backoff_ms * 2 > 5000 ? 5000 : L->backoff_ms * 2;
-            sleep_ms(L->backoff_ms);
-        }
+        else lane_backoff(L); /* refused: wait before trying again (an operator may fix the keys) */
     }
     uint64_t ok = 0, error = 0, left = 0;
     pthread_mutex_lock(&w->mu);
@@ -997,7 +1010,13 @@ rfs_status rfs_worker_start(rfs_worker **out, const rfs_worker_config *c) {
     w->sessions = calloc((size_t)w->n_sessions, sizeof *w->sessions);
     w->model_ids = calloc((size_t)c->n_models, sizeof *w->model_ids);
     w->batchers = calloc((size_t)c->n_models, sizeof *w->batchers);
+    /* CPU sessions keep the cores busy themselves: two batches each (one running, one
+     * being decoded or answered). GPU sessions leave decoding and JSON to the lanes, so
+     * one lane per CPU core (at least two per session) keeps the devices fed. */
+    int gpu = (c->n_sessions > 0 ? c->sessions[0] : c->session).backend == RFS_BACKEND_CUDA;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     w->n_lanes = c->inflight > 0 ? c->inflight : 2 * w->n_sessions;
+    if (!c->inflight && gpu && cpus > w->n_lanes) w->n_lanes = cpus > 64 ? 64 : (int)cpus;
     w->lanes = calloc((size_t)w->n_lanes, sizeof *w->lanes);
     if (!w->sessions || !w->model_ids || !w->batchers || !w->lanes) {
         st = rfs_serve_fail(RFS_ERR_NOMEM, "worker: out of memory");

@@ -4,7 +4,8 @@
  * one consumer group read them with XREADGROUP ... COUNT B BLOCK, run them through the
  * server's dynamic batcher (serve/batch.h: one session per device, all draining one queue
  * per model) and, per batch read, add each job's result to the results stream and XACK
- * the job in one MULTI/EXEC. A result entry has the fields
+ * the job in one MULTI/EXEC (and, with delete_jobs, XDELs it there too, so that the jobs
+ * stream holds only unanswered jobs). A result entry has the fields
  *   id      the job's id (absent when the job had none)
  *   entry   the job's stream entry id
  *   status  ok | error
@@ -52,11 +53,13 @@ typedef struct rfs_worker_config {
     int n_sessions;
     int max_batch;            /* entries read at once (COUNT) and frames per forward call */
     int batch_wait_ms;        /* how long a forward batch may wait to fill */
-    int inflight;             /* batches read and not yet committed (lanes); 0: 2 per session */
+    int inflight;             /* batches read and not yet committed (lanes); 0: 2 per session,
+                                 on CUDA at least one per CPU core (at most 64) */
     int block_ms;             /* XREADGROUP BLOCK (also bounds how fast SIGTERM is seen) */
     int claim_idle_ms;        /* pending entries idle this long are claimed */
     int max_attempts;         /* deliveries before a job is given up with an error result */
     long results_maxlen;      /* XADD results MAXLEN ~ this */
+    int delete_jobs;          /* 1: XDEL each answered job in the same MULTI/EXEC as its XACK */
     uint64_t memory_budget;   /* bytes of decoded images held at once */
     uint64_t max_pixels;      /* width * height per image, from its header */
     size_t max_image_bytes;   /* encoded bytes per image */
