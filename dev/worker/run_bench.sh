@@ -2,7 +2,8 @@
 # One benchmark table of `rfseg worker`: for each worker count in WORKERS, a fresh
 # redis-server, that many `rfseg worker` processes, then dev/worker/wbench pushing N jobs
 # of IMAGE at once and waiting for their N results. Prints a Markdown table row per count
-# (jobs/s, worker-side job latency, forward batch sizes from each worker's exit log).
+# (jobs/s, worker-side job latency, distinct answers, forward batch sizes from each
+# worker's exit log, warm-up included).
 # Used by bench_cpu.sh (this machine) and device_bench.sh (the GPU machine).
 #
 # Environment (all required unless a default is shown):
@@ -25,8 +26,8 @@ OUT=${OUT:-/tmp/rfs-worker-bench}
 PORT=${PORT:-6390}
 mkdir -p "$OUT"
 read -r -a devs <<<"$DEVICES"
-echo "| workers | devices | jobs | seconds | jobs/s | worker ms p50 / p90 | forward batches (size: count), per worker |"
-echo "|---:|---|---:|---:|---:|---|---|"
+echo "| workers | devices | jobs | seconds | jobs/s | worker ms p50 / p90 | distinct answers | forward batches: mean [size <= k: count], per worker |"
+echo "|---:|---|---:|---:|---:|---|---:|---|"
 for w in $WORKERS; do
     rdir=$(mktemp -d "$OUT/redis.XXXXXX")
     "$REDIS_SERVER" --port "$PORT" --bind 127.0.0.1 --dir "$rdir" --save '' --appendonly no \
@@ -56,5 +57,5 @@ for w in $WORKERS; do
         batches+="${batches:+; }${b:-?}"
     done
     py() { echo "$line" | sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
-    echo "| $w | $(printf '%s\n' "${used[@]}" | sort | uniq -c | awk '{printf "%s%s x%s", (NR>1?", ":""), $2, $1}') | $(py answered) | $(py seconds) | $(py jobs_per_s) | $(py worker_ms_p50) / $(py worker_ms_p90) | $batches |"
+    echo "| $w | $(printf '%s\n' "${used[@]}" | sort | uniq -c | awk '{printf "%s%s x%s", (NR>1?", ":""), $2, $1}') | $(py answered) | $(py seconds) | $(py jobs_per_s) | $(py worker_ms_p50) / $(py worker_ms_p90) | $(echo "$line" | sed -n 's/.*"distinct_answers":\([0-9+]*\).*/\1/p') | $batches |"
 done

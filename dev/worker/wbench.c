@@ -1,6 +1,8 @@
 /* wbench.c - load generator for `rfseg worker`: pushes N jobs of one image to the jobs
  * stream at once (pipelined XADDs) and waits for N results; prints one line of JSON with
- * the throughput and the job latencies the workers reported (their `ms` field).
+ * the throughput, the job latencies the workers reported (their `ms` field) and how many
+ * distinct answers came back (ids and times aside; 1 when every device and batch size
+ * agrees).
  *
  *   wbench --redis redis://127.0.0.1:6379 --image IMG [--n N] [--warmup K]
  *          [--jobs rfseg:jobs] [--results rfseg:results] [--format polygon|rle] [--timeout S]
@@ -58,6 +60,40 @@ static int push(redisContext *c, const char *stream, const char *prefix, int n, 
     return 0;
 }
 
+/* The JSON without the values that differ from answer to answer (inference_id, time,
+ * detection_id), in place. */
+static void normalize(char *s) {
+    static const char *const keys[] = {"\"detection_id\":\"", "\"inference_id\":\"", "\"time\":"};
+    for (int k = 0; k < 3; k++) {
+        size_t kl = strlen(keys[k]);
+        for (char *p = strstr(s, keys[k]); p; p = strstr(p + kl, keys[k])) {
+            char *v = p + kl, *e = v;
+            if (k < 2) while (*e && *e != '"') e++;
+            else while (*e && *e != ',' && *e != '}') e++;
+            memmove(v, e, strlen(e) + 1);
+        }
+    }
+}
+
+/* Distinct answers seen (every job carries the same image, so more than one means that
+ * devices or batch sizes disagree; fp16 on one GPU may legitimately differ by batch size). */
+static char *answers[16];
+static int n_answers, n_answer_overflow;
+
+static void note_answer(const char *json, size_t len) {
+    char *s = malloc(len + 1);
+    memcpy(s, json, len);
+    s[len] = 0;
+    normalize(s);
+    for (int i = 0; i < n_answers; i++)
+        if (!strcmp(answers[i], s)) {
+            free(s);
+            return;
+        }
+    if (n_answers < 16) answers[n_answers++] = s;
+    else n_answer_overflow = 1, free(s);
+}
+
 /* Reads results after `from` until n arrived or the timeout; fills ms[] (n slots) and
  * counts errors. Returns the count read. */
 static int collect(redisContext *c, const char *stream, char from[64], int n, double *ms, int *errors,
@@ -80,6 +116,7 @@ static int collect(redisContext *c, const char *stream, char from[64], int n, do
                 for (size_t k = 0; k + 1 < f->elements; k += 2) {
                     if (!strcmp(f->element[k]->str, "ms")) m = atof(f->element[k + 1]->str);
                     if (!strcmp(f->element[k]->str, "status")) err = strcmp(f->element[k + 1]->str, "ok") != 0;
+                    if (!strcmp(f->element[k]->str, "json")) note_answer(f->element[k + 1]->str, f->element[k + 1]->len);
                     if (err && !strcmp(f->element[k]->str, "error") && *errors < 3)
                         fprintf(stderr, "wbench: error result: %s\n", f->element[k + 1]->str);
                 }
@@ -157,6 +194,8 @@ int main(int argc, char **argv) {
         }
     }
     errors = 0;
+    for (int i = 0; i < n_answers; i++) free(answers[i]);
+    n_answers = n_answer_overflow = 0;
     last_id(c, results, from);
     double t0 = now_s();
     if (push(c, jobs, "job", n, img, (size_t)len, format)) return 1;
@@ -166,9 +205,10 @@ int main(int argc, char **argv) {
     int m = got < n ? got : n;
     qsort(ms, (size_t)m, sizeof *ms, cmp_double);
     printf("{\"jobs\":%d,\"answered\":%d,\"errors\":%d,\"image_bytes\":%ld,\"seconds\":%.3f,\"push_seconds\":%.3f,"
-           "\"jobs_per_s\":%.1f,\"worker_ms_p50\":%.1f,\"worker_ms_p90\":%.1f,\"worker_ms_max\":%.1f}\n",
+           "\"jobs_per_s\":%.1f,\"worker_ms_p50\":%.1f,\"worker_ms_p90\":%.1f,\"worker_ms_max\":%.1f,\"distinct_answers\":%d%s}\n",
            n, got, errors, len, secs, t_push, got / secs, m ? ms[m / 2] : 0, m ? ms[m * 9 / 10] : 0,
-           m ? ms[m - 1] : 0);
+           m ? ms[m - 1] : 0, n_answers, n_answer_overflow ? "+" : "");
+    for (int i = 0; i < n_answers; i++) free(answers[i]);
     free(ms);
     free(img);
     redisFree(c);
