@@ -101,8 +101,8 @@ $(LIB_SRC:%.c=$(BUILD)/%.o): EXTRA_CFLAGS := $(LIB_DEFS)
 SOVERSION := 0
 LIBVERSION := $(shell sed -n 's/.*RFSEG_VERSION "\(.*\)"/\1/p' include/rfseg.h)
 SONAME   := librfseg.so.$(SOVERSION)
-# The HTTP server and the tools use only the public API; the server is built into the CLI
-# and its tests from its own archive.
+# The HTTP server, the Redis worker and the tools use only the public API; the server and
+# the worker are built into the CLI and the tests from their own archives.
 SERVE_SRC := $(wildcard src/serve/*.c)
 SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/%.o)
 WORKER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/worker/*.c))
