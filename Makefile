@@ -9,7 +9,7 @@
 #   make install    PREFIX=/usr/local: binary, library, header, pkg-config file, man page
 #   make examples   the programs in examples/ (built by `make` too)
 #
-# Required: OpenBLAS, libzip, libpng, libjpeg(-turbo), libcjson (model packages, requests).
+# Required: libzip, libpng, libjpeg(-turbo), libcjson (model packages, requests).
 # Optional, detected with pkg-config: libcurl + libcrypto (model download), FFmpeg (video),
 # libmicrohttpd (server), hiredis (Redis worker), nvcc (CUDA).
 # Each optional feature can be forced off: make NO_CURL=1 NO_FFMPEG=1 NO_HTTP=1 NO_HIREDIS=1.
@@ -32,22 +32,11 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS) $(FEATURE_DEFS) $(DEP_CFLAGS)
 LDLIBS_BASE := -fopenmp -lm -lpthread
 LDFLAGS_BASE := -Wl,--as-needed
 
-# OpenBLAS: prefer Debian's OpenMP build (it stays single-threaded inside our parallel
-# regions instead of oversubscribing); fall back to whatever pkg-config offers.
-BLAS_OMP := /usr/lib/$(ARCH)/openblas-openmp
-ifneq ($(wildcard $(BLAS_OMP)/libopenblas.so),)
-  BLAS_CFLAGS := -I/usr/include/$(ARCH)/openblas-openmp
-  BLAS_LIBS   := -L$(BLAS_OMP) -Wl,-rpath,$(BLAS_OMP) -lopenblas
-else
-  BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
-  BLAS_LIBS   := $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
-endif
-
 pkg_ok = $(shell pkg-config --exists $(1) 2>/dev/null && echo yes)
 
 REQ_PKGS := libzip libpng libjpeg libcjson
-DEP_CFLAGS := $(BLAS_CFLAGS) $(shell pkg-config --cflags $(REQ_PKGS))
-DEP_LIBS   := $(BLAS_LIBS) $(shell pkg-config --libs $(REQ_PKGS))
+DEP_CFLAGS := $(shell pkg-config --cflags $(REQ_PKGS))
+DEP_LIBS   := $(shell pkg-config --libs $(REQ_PKGS))
 FEATURE_DEFS :=
 
 # model download: libcurl, and libcrypto for the MD5 check of what was downloaded
@@ -61,6 +50,21 @@ ifeq ($(NO_FFMPEG)$(call pkg_ok,$(FFMPEG_PKGS)),yes)
   FEATURE_DEFS += -DRFS_HAVE_FFMPEG=1
   DEP_CFLAGS += $(shell pkg-config --cflags $(FFMPEG_PKGS))
   DEP_LIBS   += $(shell pkg-config --libs $(FFMPEG_PKGS))
+endif
+ifeq ($(NO_FFMPEG)$(NO_AVDEVICE)$(call pkg_ok,$(FFMPEG_PKGS) libavdevice),yes)
+  FEATURE_DEFS += -DRFS_HAVE_AVDEVICE=1
+  DEP_CFLAGS += $(shell pkg-config --cflags libavdevice)
+  DEP_LIBS   += $(shell pkg-config --libs libavdevice)
+endif
+ifeq ($(NO_WEBP)$(call pkg_ok,libwebp),yes)
+  FEATURE_DEFS += -DRFS_HAVE_WEBP=1
+  DEP_CFLAGS += $(shell pkg-config --cflags libwebp)
+  DEP_LIBS   += $(shell pkg-config --libs libwebp)
+endif
+ifeq ($(NO_TIFF)$(call pkg_ok,libtiff-4),yes)
+  FEATURE_DEFS += -DRFS_HAVE_TIFF=1
+  DEP_CFLAGS += $(shell pkg-config --cflags libtiff-4)
+  DEP_LIBS   += $(shell pkg-config --libs libtiff-4)
 endif
 ifeq ($(NO_HTTP)$(call pkg_ok,libmicrohttpd),yes)
   FEATURE_DEFS += -DRFS_HAVE_HTTP=1
@@ -94,7 +98,7 @@ endif
 # The library: every exported symbol is declared in include/rfseg.h with RFS_API; the rest
 # is hidden (-fvisibility=hidden), so librfseg.so offers the public API and nothing else.
 # The static archive keeps every symbol for the tests, which also exercise internals.
-LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/model/*.c src/cpu/*.c src/pipeline/*.c src/cuda/*.c)
+LIB_SRC  := $(wildcard src/util/*.c src/io/*.c src/model/*.c src/cpu/*.c src/pipeline/*.c src/cuda/*.c src/track/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.cu.o)
 LIB_DEFS := -DRFS_BUILDING_LIB -fvisibility=hidden
 $(LIB_SRC:%.c=$(BUILD)/%.o): EXTRA_CFLAGS := $(LIB_DEFS)

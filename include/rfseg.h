@@ -293,6 +293,8 @@ typedef enum rfs_image_format {
     RFS_IMG_JPEG,
     RFS_IMG_PNG,
     RFS_IMG_BMP,
+    RFS_IMG_WEBP, /* where the build has libwebp */
+    RFS_IMG_TIFF, /* where the build has libtiff */
 } rfs_image_format;
 
 /* Zero-initialised options are the defaults (BGR8, EXIF orientation applied, 100 MP). */
@@ -303,7 +305,8 @@ typedef struct rfs_decode_opts {
     uint64_t max_pixels;/* width * height limit checked on the header; 0: default */
 } rfs_decode_opts;
 
-/* The format named by the first bytes (JPEG FF D8 FF, PNG signature, BMP "BM"). */
+/* The format named by the first bytes (JPEG FF D8 FF, PNG signature, BMP "BM", WebP
+ * "RIFF....WEBP", TIFF "II*\0" / "MM\0*" and BigTIFF). */
 RFS_API rfs_image_format rfs_image_sniff(const uint8_t *bytes, size_t n);
 RFS_API const char *rfs_image_format_name(rfs_image_format f);
 /* Decodes an encoded image into out (see rfs_frame for buffer reuse); o may be NULL.
@@ -315,6 +318,9 @@ RFS_API rfs_status rfs_image_load(rfs_frame *out, const char *path, const rfs_de
 /* Writes an 8-bit RGB PNG (zlib level 1, as cv2.imwrite's default) from a BGR8 or RGB8
  * frame. */
 RFS_API rfs_status rfs_image_write_png(const char *path, const rfs_frame *f);
+/* Writes a baseline JPEG (4:2:0, libjpeg's tables scaled to quality 1..100; 0 gives 95,
+ * cv2.imwrite's default) from a BGR8 or RGB8 frame. */
+RFS_API rfs_status rfs_image_write_jpeg(const char *path, const rfs_frame *f, int quality);
 
 /* ---- video --------------------------------------------------------------------------- */
 
@@ -345,9 +351,30 @@ typedef struct rfs_video_opts {
     int no_auto_rotate;  /* 1: ignore the rotation metadata (cv2 CAP_PROP_ORIENTATION_AUTO 0) */
     int rgb;             /* 1: RGB8 frames instead of BGR8 */
     uint64_t max_pixels; /* frame size limit; 0: RFS_IMAGE_MAX_PIXELS_DEFAULT */
+    /* Live sources (cameras, streams): decode with slice threads only, so a frame comes
+     * out as soon as its packet is in (frame threads hold frames back); same pixels. */
+    int low_delay;
+    /* Network sources: a read blocked longer than this fails (0: 10 s; < 0: never). */
+    int timeout_ms;
+    /* Polled while FFmpeg blocks (opening, reading): nonzero makes the pending call fail
+     * (RFS_ERR_IO "interrupted" when opening). NULL: never. */
+    int (*interrupt)(void *user);
+    void *interrupt_user;
 } rfs_video_opts;
 
-/* Opens a video and its first video stream; o may be NULL. */
+/* What a source string names, as rfs_video_open reads it. */
+typedef enum rfs_video_source_kind {
+    RFS_VIDEO_FILE = 0, /* a path (y4m, or anything FFmpeg reads) */
+    RFS_VIDEO_STDIN,    /* "-": standard input */
+    RFS_VIDEO_PIPE,     /* "pipe:N" */
+    RFS_VIDEO_NETWORK,  /* an FFmpeg URL: http(s)://, rtsp(s)://, rtmp(s)://, tcp://, udp://, srt://, ... */
+    RFS_VIDEO_CAMERA,   /* "/dev/videoN", or "N" when no file of that name exists (V4L2) */
+} rfs_video_source_kind;
+RFS_API rfs_video_source_kind rfs_video_source_kind_of(const char *src);
+
+/* Opens a video source and its first video stream; o may be NULL. The source is a file,
+ * "-" (standard input), an FFmpeg URL, or a camera (rfs_video_source_kind); cameras need
+ * libavdevice at build time, else RFS_ERR_UNSUPPORTED. */
 RFS_API rfs_status rfs_video_open(rfs_video **out, const char *path, const rfs_video_opts *o);
 /* Decodes the next frame into frame. *done = 1 at the end of the stream (status RFS_OK,
  * frame untouched). A frame that cannot be decoded returns an error with *done = 0; call
@@ -533,6 +560,7 @@ typedef struct rfs_response_opts {
     double time;                     /* seconds; < 0: omitted */
     long long frame_id;              /* < 0: omitted */
     const char *source;              /* a "source" field naming the input; NULL: omitted */
+    long long source_id;             /* a "source_id" after "source" when >= 0 (and source set) */
     const char *const *class_filter; /* keep only these class names; NULL: all */
     int n_class_filter;
 } rfs_response_opts;
@@ -558,6 +586,45 @@ RFS_API const char *rfs_roboflow_class_name(const rfs_model *m, int class_id, ch
  * rfs_model_class_name for rfdetr-1.4. Never NULL; buf holds a number when one is made. */
 RFS_API const char *rfs_class_name(const rfs_model *m, rfs_preset preset, int class_id,
                                    char buf[16]);
+
+/* ---- tracking ------------------------------------------------------------------------ */
+
+/* Multi-object tracking by detection: ByteTrack as supervision's sv.ByteTrack implements
+ * it (its thresholds, Kalman filter, lost-track buffer and assignment), so the ids equal
+ * what `tracker.update_with_detections(detections)` assigns. One tracker per video
+ * stream; ids count from 1. As supervision returns only detections with a tracker id,
+ * rfs_tracker_update removes the others (unless keep_unmatched).
+ *
+ *     rfs_tracker *t;
+ *     rfs_tracker_create(&t, NULL);              // supervision's defaults
+ *     for (each frame) {
+ *         rfs_predict(s, &img, 1, &po, &res);
+ *         rfs_tracker_update(t, &res);           // res.dets[i].tracker_id
+ *     }
+ *     rfs_tracker_free(t);
+ */
+typedef struct rfs_tracker rfs_tracker;
+
+typedef struct rfs_tracker_opts {
+    float activation_threshold; /* track_activation_threshold: 0.25 */
+    int lost_buffer;            /* lost_track_buffer, frames: 30 */
+    float matching_threshold;   /* minimum_matching_threshold: 0.8 */
+    double frame_rate;          /* frame_rate: 30 (lost_buffer scales by frame_rate / 30) */
+    int min_consecutive_frames; /* minimum_consecutive_frames: 1 */
+    int keep_unmatched;         /* 1: keep detections without an id (tracker_id -1) */
+} rfs_tracker_opts;
+
+RFS_API rfs_tracker_opts rfs_tracker_defaults(void); /* supervision's sv.ByteTrack() */
+/* o may be NULL (the defaults); bad options are RFS_ERR_ARG. */
+RFS_API rfs_status rfs_tracker_create(rfs_tracker **out, const rfs_tracker_opts *o);
+/* One frame: sets r->dets[i].tracker_id and removes the detections that got none (unless
+ * keep_unmatched), keeping the order of the others. */
+RFS_API rfs_status rfs_tracker_update(rfs_tracker *t, rfs_result *r);
+/* The same on plain arrays: n boxes (x0, y0, x1, y1) and scores in, ids[n] out (-1: none). */
+RFS_API rfs_status rfs_tracker_update_boxes(rfs_tracker *t, const float (*boxes)[4],
+                                            const float *scores, int n, int *ids);
+RFS_API void rfs_tracker_reset(rfs_tracker *t); /* forgets every track; ids from 1 again */
+RFS_API void rfs_tracker_free(rfs_tracker *t);  /* accepts NULL */
 
 /* ---- annotation ---------------------------------------------------------------------- */
 

@@ -8,11 +8,11 @@ export DEBIAN_FRONTEND=noninteractive
 SUDO=
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 pkgs=(build-essential pkg-config ca-certificates
-      libopenblas-openmp-dev libzip-dev libpng-dev libjpeg62-turbo-dev libcurl4-openssl-dev libssl-dev
-      libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
-      libmicrohttpd-dev libcjson-dev libhiredis-dev)
+      libzip-dev libpng-dev libjpeg62-turbo-dev libcurl4-openssl-dev libssl-dev
+      libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev
+      libwebp-dev libtiff-dev libmicrohttpd-dev libcjson-dev libhiredis-dev)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(python3 python3-opencv python3-numpy python3-pil clang libclang-rt-dev valgrind curl wrk ffmpeg redis-server)
+    pkgs+=(python3 python3-opencv python3-numpy python3-pil python3-scipy clang libclang-rt-dev valgrind curl wrk ffmpeg redis-server)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -83,6 +83,8 @@ p = run([os.path.join(BUILD, "examples", "image_to_json"), MODEL, IMG, IMG2])
 q = run([RFSEG, "predict", "--model", MODEL, IMG, IMG2])
 ours = [strip_ids(json.loads(l)) for l in p.stdout.splitlines()]
 cli = [strip_ids(json.loads(l)) for l in q.stdout.splitlines()]
+for d, img in zip(cli, (IMG, IMG2)):  # with several images the CLI names each line's image
+    check(d.pop("source", None) == img, "rfseg predict names the image of each line")
 check(p.returncode == 0 and len(ours) == 2 and ours == cli, "image_to_json equals rfseg predict")
 
 p = run([os.path.join(BUILD, "examples", "shared_model"), MODEL, IMG, "4"])

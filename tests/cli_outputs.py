@@ -48,7 +48,7 @@ with tempfile.TemporaryDirectory() as tmp:
     check(p.returncode == 0, "video exits 0: " + p.stderr[-300:])
     lines = [json.loads(l) for l in open(jl)]
     check([l["frame_id"] for l in lines] == list(range(30)), "30 JSON lines with frame_id 0..29")
-    check(all(list(l)[:2] == ["inference_id", "frame_id"] for l in lines), "key order")
+    check(all(list(l)[:4] == ["inference_id", "source", "source_id", "frame_id"] for l in lines), "key order")
     cap = cv2.VideoCapture(mp4)
     n = 0
     ref = cv2.VideoCapture(VIDEO)

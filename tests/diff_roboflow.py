@@ -427,6 +427,11 @@ def check_call(p, n_lines, where):
         fail("%s: rfseg exit %d, %d lines for %d images, stderr %s"
              % (where, p.returncode, len(lines), n_lines, p.stderr.strip()[-300:]))
         return None
+    if n_lines > 1:  # with several images every line names its image ("source"), not Roboflow's key
+        src = re.compile(r',"source":"(?:[^"\\]|\\.)*"')
+        if not all(src.search(l) for l in lines):
+            fail("%s: a line of a multi-image call lacks \"source\"" % where)
+        lines = [src.sub("", l, count=1) for l in lines]
     return lines
 
 

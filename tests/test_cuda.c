@@ -356,8 +356,12 @@ static void attn_case(rfs_dtype t, int nseq, int T, int heads, int dh, int packe
     rfs_cuda_free(d), rfs_cuda_free(dout);
 }
 
+/* The last precision this device's code path runs: bf16 needs sm_80 (RFS_CUDA_ARCH=75
+ * forces the Turing path, which has none). */
+static int last_precision(void) { return rfs_cuda_arch() >= 80 ? RFS_BF16 : RFS_FP16; }
+
 TEST(op_attention) {
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t <= last_precision(); t++) {
         attn_case((rfs_dtype)t, 2, 677, 6, 64, 1);   /* seg-nano global, batch 2 */
         attn_case((rfs_dtype)t, 4, 257, 6, 64, 1);   /* seg-small windows */
         attn_case((rfs_dtype)t, 1, 1300, 2, 64, 0);
@@ -896,7 +900,7 @@ static void fixture_model(const char *name) {
      * difference fails. */
     cpu_diag cd = cpu_run(m, in, NIMG);
     const size_t nq = c->num_queries, K = c->num_classes, N = (size_t)c->grid * c->grid;
-    for (int p = RFS_FP16; p <= RFS_BF16 && cd.o.logits; p++) {
+    for (int p = RFS_FP16; p <= last_precision() && cd.o.logits; p++) {
         rfs_session_opts so = rfs_session_defaults();
         so.backend = RFS_BACKEND_CUDA, so.precision = (rfs_precision)p, so.max_batch = NIMG;
         rfs_session *hs = NULL;
@@ -1018,7 +1022,7 @@ TEST(model_random_every_size) {
             free(gp4), free(gorder);
         }
         rfs_session_free(gs);
-        for (int p = RFS_FP16; p <= RFS_BF16; p++) {
+        for (int p = RFS_FP16; p <= last_precision(); p++) {
             outputs h = run_session(m, RFS_BACKEND_CUDA, (rfs_precision)p, in, B);
             if (!h.logits || !cd.o.logits) continue;
             det_stats ds = {0, 1, 1, 1, 0, 0};
@@ -1045,9 +1049,16 @@ TEST(session_errors) {
     CHECK(rfs_model_random(&m, "seg-nano", 1) == RFS_OK);
     if (!m) return;
     rfs_session_opts so = rfs_session_defaults();
-    so.backend = RFS_BACKEND_CUDA, so.device = 999;
+    so.backend = RFS_BACKEND_CUDA, so.device = 15;
     rfs_session *s = NULL;
     CHECK(rfs_session_create(&s, m, &so) == RFS_ERR_ARG && s == NULL);
+    so.device = 0;
+    if (rfs_cuda_arch() < 80) { /* the Turing path: bf16 refused with a clear message */
+        so.precision = RFS_BF16;
+        CHECK(rfs_session_create(&s, m, &so) == RFS_ERR_UNSUPPORTED && s == NULL);
+        printf("  bf16 on the sm_%d path: %s\n", rfs_cuda_arch(), rfs_last_error());
+        so.precision = RFS_FP32;
+    }
     so.device = 0, so.max_batch = 2;
     CHECK(rfs_session_create(&s, m, &so) == RFS_OK);
     if (s) {
@@ -1059,13 +1070,98 @@ TEST(session_errors) {
     rfs_model_free(m);
 }
 
+/* One model, many sessions: 8 CUDA sessions of seg-nano hold one copy of the weights on
+ * the device (the model's per-device form), and the last session to go frees it. Device
+ * memory from cudaMemGetInfo. */
+TEST(sessions_share_weights) {
+    rfs_model *m = NULL;
+    CHECK(rfs_model_random(&m, "seg-nano", 1) == RFS_OK);
+    if (!m) return;
+    const double MiB = 1024.0 * 1024.0;
+    /* fp16: the fp32 arena (kept for fp32 epilogues and biases) plus its fp16 copy */
+    const double wbytes = rfs_model_param_count(m) * (4.0 + 2.0);
+    rfs_session_opts so = rfs_session_defaults();
+    so.backend = RFS_BACKEND_CUDA, so.precision = RFS_FP16;
+    rfs_session *s[8] = {NULL};
+    size_t free0, free1, free8, freeN, total;
+    rfs_cuda_sync();
+    CHECK(rfs_cuda_mem_info(&free0, &total) == 0);
+    CHECK(rfs_session_create(&s[0], m, &so) == RFS_OK);
+    CHECK(rfs_cuda_mem_info(&free1, &total) == 0);
+    for (int i = 1; i < 8; i++) CHECK(rfs_session_create(&s[i], m, &so) == RFS_OK);
+    CHECK(rfs_cuda_mem_info(&free8, &total) == 0);
+    const double first = ((double)free0 - free1) / MiB, later = ((double)free1 - free8) / 7 / MiB;
+    printf("  seg-nano fp16 weights %.1f MiB; device memory: first session %.1f MiB, each of 7 more "
+           "%.1f MiB (8 sessions %.1f MiB; 8 private copies would add %.1f MiB)\n",
+           wbytes / MiB, first, later, ((double)free0 - free8) / MiB, 7 * wbytes / MiB);
+    CHECKF(later <= first - 0.8 * wbytes / MiB, "later sessions (%.1f MiB each) seem to hold their own "
+           "weights (%.1f MiB)", later, wbytes / MiB);
+    /* all still work, on the shared weights */
+    float *in = rand_vec((size_t)3 * 312 * 312, 1.f);
+    for (int i = 0; i < 8; i++) CHECK(s[i] && rfs_forward(s[i], in, 1, NULL) == RFS_OK);
+    for (int i = 0; i < 8; i++) rfs_session_free(s[i]);
+    free(in);
+    rfs_cuda_sync();
+    CHECK(rfs_cuda_mem_info(&freeN, &total) == 0);
+    printf("  after freeing the 8 sessions: %.1f MiB still in use\n", ((double)free0 - freeN) / MiB);
+    CHECKF((double)free0 - freeN < 0.5 * wbytes, "the weights stayed on the device after the last session");
+    rfs_model_free(m);
+}
+
+/* --raw-out on CUDA: rfs_session_save_raw writes the network's real input and outputs of
+ * the last predicted frame (the device pipeline's too), equal to the CPU's within fp32's
+ * bound. */
+TEST(save_raw_matches_cpu) {
+    rfs_model *m = NULL;
+    CHECK(rfs_model_load(&m, test_shared("fixtures/rfdetr/tiny-w2.pth")) == RFS_OK);
+    rfs_frame f = {0};
+    CHECK(rfs_image_load(&f, test_shared("fixtures/images/coffee.png"), NULL) == RFS_OK);
+    if (!m || !f.data) return;
+    const char *paths[2] = {"/tmp/rfs_raw_cpu.safetensors", "/tmp/rfs_raw_cuda.safetensors"};
+    for (int b = 0; b < 2; b++) {
+        rfs_session_opts so = rfs_session_defaults();
+        so.backend = b ? RFS_BACKEND_CUDA : RFS_BACKEND_CPU;
+        rfs_session *s = NULL;
+        rfs_result r = {0};
+        rfs_image img = rfs_frame_image(&f);
+        rfs_predict_opts po = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
+        CHECK(rfs_session_create(&s, m, &so) == RFS_OK);
+        CHECK(s && rfs_predict(s, &img, 1, &po, &r) == RFS_OK);
+        CHECK(s && rfs_session_save_raw(s, paths[b]) == RFS_OK);
+        rfs_result_free(&r);
+        rfs_session_free(s);
+    }
+    rfs_tensorfile *a = NULL, *g = NULL;
+    CHECK(rfs_tensorfile_open(&a, paths[0]) == RFS_OK && rfs_tensorfile_open(&g, paths[1]) == RFS_OK);
+    static const char *names[4] = {"input", "pred_logits", "pred_boxes", "pred_masks"};
+    for (int k = 0; a && g && k < 4; k++) {
+        const rfs_tensor *ta = rfs_tensorfile_find(a, names[k]), *tg = rfs_tensorfile_find(g, names[k]);
+        const size_t n = ta && tg ? (size_t)rfs_tensor_numel(ta) : 0;
+        CHECKF(n && n == (size_t)rfs_tensor_numel(tg), "%s present in both", names[k]);
+        if (!n || n != (size_t)rfs_tensor_numel(tg)) continue;
+        float *va = malloc(sizeof(float) * n), *vg = malloc(sizeof(float) * n);
+        CHECK(rfs_tensor_to_f32(ta, va) == RFS_OK && rfs_tensor_to_f32(tg, vg) == RFS_OK);
+        double e = rel_err(vg, va, n);
+        int finite = 1;
+        for (size_t i = 0; i < n; i++) finite &= isfinite(vg[i]);
+        printf("  --raw-out %-12s CUDA vs CPU: rel %.2e%s\n", names[k], e, finite ? "" : " (non-finite values!)");
+        CHECKF(finite && e <= (k ? 1e-4 : 1e-6), "%s: rel %.3g", names[k], e);
+        free(va), free(vg);
+    }
+    rfs_tensorfile_free(a);
+    rfs_tensorfile_free(g);
+    rfs_frame_free(&f);
+    rfs_model_free(m);
+}
+
 int main(void) {
     int n = rfs_cuda_device_count();
     if (n == 0) {
         printf("SKIP test_cuda: built with CUDA but no CUDA device is available\n");
         return test_summary();
     }
-    printf("device 0: %s\n", rfs_cuda_device_name(0));
+    printf("device 0: %s; code path sm_%d%s\n", rfs_cuda_device_name(0), rfs_cuda_arch(),
+           getenv("RFS_CUDA_ARCH") ? " (forced by RFS_CUDA_ARCH)" : "");
     if (rfs_cuda_ctx_create(&ctx) != RFS_OK) {
         printf("cannot create the CUDA context: %s\n", rfs_last_error());
         return 1;
@@ -1084,6 +1180,8 @@ int main(void) {
     RUN(op_sine_and_reparam);
     RUN(op_patch_embed);
     RUN(session_errors);
+    RUN(sessions_share_weights);
+    RUN(save_raw_matches_cpu);
     RUN(model_tiny_w1);
     RUN(model_tiny_w2);
     const char *skip = getenv("RFS_TEST_SKIP_RANDOM");

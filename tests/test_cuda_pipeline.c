@@ -292,17 +292,22 @@ TEST(roboflow_package_modes_exact) {
     rfs_model_free(m);
 }
 
-/* The official rfdetr preset: antialiased resize in double, top-k selection, bilinear masks. */
+/* The official rfdetr presets: today's (bilinear resize without antialias in double,
+ * stable top-k, clamped boxes) and 1.4.1's (antialiased resize in double); bilinear masks. */
 TEST(rfdetr_exact) {
     rfs_model *m = nano();
     if (!m) return;
     pair q = make_pair(m, 2, RFS_FP16);
-    rfs_predict_opts o = rfs_predict_defaults(RFS_PRESET_RFDETR);
     static const int sizes[][2] = {{312, 312}, {1, 1}, {640, 480}, {100, 700}, {5, 3}, {624, 624}, {427, 640}};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        run_case(&q, 1 + (int)(i % 2), sizes[i][0], sizes[i][1], i % 2 ? RFS_PIX_RGB8 : RFS_PIX_BGR8, &o, "rfdetr", 0);
-    o.threshold = 0.02f; /* more pairs above the threshold than num_select: the top-k decides */
-    run_case(&q, 2, 640, 480, RFS_PIX_BGR8, &o, "rfdetr top-k", 0);
+    for (int preset = RFS_PRESET_RFDETR; preset <= RFS_PRESET_RFDETR_14; preset++) {
+        rfs_predict_opts o = rfs_predict_defaults((rfs_preset)preset);
+        const char *name = rfs_preset_name((rfs_preset)preset);
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            run_case(&q, 1 + (int)(i % 2), sizes[i][0], sizes[i][1], i % 2 ? RFS_PIX_RGB8 : RFS_PIX_BGR8,
+                     &o, name, 0);
+        o.threshold = 0.02f; /* more pairs above the threshold than num_select: the top-k decides */
+        run_case(&q, 2, 640, 480, RFS_PIX_BGR8, &o, "top-k", 0);
+    }
     printf("  rfdetr pre-processing: %zu input values differ from the CPU's (largest %.3g; 1e-5 "
            "allowed)\n", g_inexact, g_worst_in);
     free_pair(&q);
@@ -483,7 +488,7 @@ static void e2e_model(const char *name) {
     }
     rfs_session *cpu = NULL;
     CHECK(rfs_session_create(&cpu, m, NULL) == RFS_OK);
-    for (int preset = 0; preset < 2 && cpu; preset++) {
+    for (int preset = 0; preset < 3 && cpu; preset++) {
         rfs_predict_opts o = rfs_predict_defaults((rfs_preset)preset);
         rfs_result rc[NIMG];
         const int nq = c->num_queries, H4 = c->mask_side, P = H4 * H4;
@@ -502,7 +507,7 @@ static void e2e_model(const char *name) {
             CHECK(rfs_maskup_plan_init(&plan[i], H4, H4, im[i].width, im[i].height,
                                        preset ? RFS_MASKUP_BILINEAR : RFS_MASKUP_AA) == RFS_OK);
         }
-        for (int p = RFS_FP32; p <= RFS_BF16; p++) {
+        for (int p = RFS_FP32; p <= (rfs_cuda_arch() >= 80 ? RFS_BF16 : RFS_FP16); p++) {
             rfs_session_opts so = rfs_session_defaults();
             so.backend = RFS_BACKEND_CUDA, so.precision = (rfs_precision)p;
             rfs_session *g = NULL;
@@ -533,7 +538,7 @@ static void e2e_model(const char *name) {
                 }
                 free(go), free(gcls);
                 char what[96];
-                snprintf(what, sizeof what, "%s %s %s %s", name, preset ? "rfdetr" : "roboflow",
+                snprintf(what, sizeof what, "%s %s %s %s", name, rfs_preset_name((rfs_preset)preset),
                          p == RFS_FP32 ? "fp32" : p == RFS_FP16 ? "fp16" : "bf16", IMAGES[i]);
                 CHECKF(same_sel || explained, "%s: two-stage selection differs beyond the score noise %.3g",
                        what, noise);
@@ -550,7 +555,7 @@ static void e2e_model(const char *name) {
             }
             printf("  %-8s %-8s %s vs CPU fp32: %d images, %d paired, %d unpaired, max |dscore| %.5f, "
                    "min box IoU %.4f, min mask IoU %.4f (every pixel %.4f)%s\n", name,
-                   preset ? "rfdetr" : "roboflow", p == RFS_FP32 ? "fp32" : p == RFS_FP16 ? "fp16" : "bf16",
+                   rfs_preset_name((rfs_preset)preset), p == RFS_FP32 ? "fp32" : p == RFS_FP16 ? "fp16" : "bf16",
                    st.images, st.paired, st.unpaired, st.ds, st.box, st.mask, st.mask_every,
                    st.skipped ? " (ties skipped)" : "");
             if (p == RFS_FP32) CHECKF(st.images == NIMG, "fp32: every image compared");
@@ -572,7 +577,8 @@ int main(void) {
         printf("SKIP test_cuda_pipeline: built with CUDA but no CUDA device is available\n");
         return test_summary();
     }
-    printf("device 0: %s\n", rfs_cuda_device_name(0));
+    printf("device 0: %s; code path sm_%d%s\n", rfs_cuda_device_name(0), rfs_cuda_arch(),
+           getenv("RFS_CUDA_ARCH") ? " (forced by RFS_CUDA_ARCH)" : "");
     RUN(roboflow_stretch_exact);
     RUN(roboflow_options_exact);
     RUN(roboflow_package_modes_exact);

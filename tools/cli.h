@@ -38,10 +38,10 @@ typedef struct cli_annot {
     int cap;
 } cli_annot;
 /* Draws r's masks, boxes and labels on f (converted to BGR8 in place when it is RGB8),
- * naming classes as the preset does (rfdetr: the checkpoint's or COCO names; roboflow:
- * Roboflow's). */
+ * naming classes as the preset reports them (rfs_class_name), with "#ID " before the name
+ * of tracked detections. */
 rfs_status cli_annotate(cli_annot *ca, rfs_frame *f, const rfs_result *r, const rfs_model *m,
-                        int rfdetr_names);
+                        rfs_preset preset);
 void cli_annot_free(cli_annot *ca);
 
 /* 1 when st is RFS_OK; else prints rfs_last_error() and returns 0 (option parsing). */

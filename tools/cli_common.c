@@ -94,7 +94,14 @@ rfs_model *cli_load_model(const char *model, const char *random_size) {
     }
     char path[1024];
     struct stat sb;
-    if (stat(model, &sb) != 0 && rfs_model_url(model)) {
+    if (stat(model, &sb) != 0 && !rfs_model_url(model)) {
+        fprintf(stderr, "rfseg: %s: %s; MODEL is a checkpoint file, a model package directory, or a size:",
+                model, strerror(errno));
+        for (const char *const *n = rfs_model_size_names(); *n; n++) fprintf(stderr, " %s", *n);
+        fputc('\n', stderr);
+        return NULL;
+    }
+    if (stat(model, &sb) != 0) {
         /* an official size name: the cached download */
         if (rfs_model_fetch(path, sizeof path, model, is_tty_stderr() ? on_download : NULL, NULL) !=
             RFS_OK) {
@@ -123,7 +130,7 @@ void cli_prefer_passive_omp(char **argv) {
 }
 
 rfs_status cli_annotate(cli_annot *ca, rfs_frame *f, const rfs_result *r, const rfs_model *m,
-                        int rfdetr_names) {
+                        rfs_preset preset) {
     if (!ca->an && rfs_annotator_create(&ca->an, NULL) != RFS_OK) return RFS_ERR_NOMEM;
     if (r->count > ca->cap) {
         rfs_annot_det *d = realloc(ca->dets, sizeof *d * (size_t)r->count);
@@ -137,9 +144,10 @@ rfs_status cli_annotate(cli_annot *ca, rfs_frame *f, const rfs_result *r, const 
         const rfs_detection *d = &r->dets[i];
         char num[16];
         /* copied: the name functions may return a buffer the next call reuses */
-        snprintf(ca->labels[i], sizeof ca->labels[i], "%s",
-                 rfdetr_names ? rfs_model_class_name(m, d->class_id)
-                              : rfs_roboflow_class_name(m, d->class_id, num));
+        const char *name = rfs_class_name(m, preset, d->class_id, num);
+        if (d->tracker_id >= 0) /* supervision's usual tracking label */
+            snprintf(ca->labels[i], sizeof ca->labels[i], "#%d %s", d->tracker_id, name);
+        else snprintf(ca->labels[i], sizeof ca->labels[i], "%s", name);
         memcpy(ca->dets[i].box, d->box, sizeof d->box);
         ca->dets[i].class_id = d->class_id;
         ca->dets[i].score = d->score;

@@ -1,34 +1,45 @@
-/* cmd_info.c - `rfseg info MODEL`: the configuration derived from a checkpoint. */
+/* cmd_info.c - `rfseg info MODEL` (the configuration derived from a checkpoint) and
+ * `rfseg convert MODEL OUT.safetensors` (the tensors inference uses). */
 #include "cli.h"
+#include "cli_opts.h"
+#include "cli_out.h"
 
 #include <string.h>
 
-/* MODEL (positional or --model), --random-weights SIZE, then up to `nextra` more
- * positional arguments; 0 (after printing why) on anything else. */
-static int model_args(int argc, char **argv, const char *cmd, const char **model,
-                      const char **random_size, const char **extra, int nextra) {
-    int k = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--random-weights")) {
-            if (!cli_str(argc, argv, &i, random_size)) return 0;
-        } else if (!strcmp(argv[i], "--model")) {
-            if (!cli_str(argc, argv, &i, model)) return 0;
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "rfseg %s: unknown option %s\n", cmd, argv[i]);
-            return 0;
-        } else if (!*model && !*random_size) *model = argv[i];
-        else if (k < nextra) extra[k++] = argv[i];
-        else {
-            fprintf(stderr, "rfseg %s: unexpected argument %s\n", cmd, argv[i]);
-            return 0;
-        }
+/* MODEL (operand or --model), --random-weights SIZE, then up to `nextra` more operands,
+ * and --overwrite where the command has it; 0 on anything else, 1 ok, -1 help shown. */
+static int model_args(const cli_command *cmd, int argc, char **argv, const char **model,
+                      const char **random_size, const char **extra, int nextra, int *overwrite) {
+    cli_parser p;
+    cli_parser_init(&p, cmd, argc, argv);
+    const char *opt, *val;
+    int r, k = 0;
+    while ((r = cli_next(&p, &opt, &val)) > 0) {
+        if (r == CLI_OPERAND) {
+            if (!*model && !*random_size) *model = val;
+            else if (k < nextra) extra[k++] = val;
+            else {
+                fprintf(stderr, "rfseg %s: unexpected argument %s\n", cmd->name, val);
+                return 0;
+            }
+        } else if (!strcmp(opt, "--model")) *model = val;
+        else if (!strcmp(opt, "--random-weights")) *random_size = val;
+        else if (!strcmp(opt, "--overwrite")) *overwrite = 1;
+    }
+    if (r == CLI_HELP) return -1;
+    if (r == CLI_ERROR) return 0;
+    if (*model && *random_size) {
+        fprintf(stderr, "rfseg %s: give MODEL or --random-weights SIZE, not both\n", cmd->name);
+        return 0;
     }
     return 1;
 }
 
 int cmd_info(int argc, char **argv) {
     const char *model = NULL, *random_size = NULL;
-    if (!model_args(argc, argv, "info", &model, &random_size, NULL, 0)) return 2;
+    int overwrite = 0;
+    int r = model_args(&cli_cmd_info, argc, argv, &model, &random_size, NULL, 0, &overwrite);
+    if (r <= 0) return r < 0 ? 0 : 2;
     rfs_model *m = cli_load_model(model, random_size);
     if (!m) return 1;
     const rfs_config *c = rfs_model_config(m);
@@ -50,23 +61,30 @@ int cmd_info(int argc, char **argv) {
     printf("masks             %dx%d logits per query\n", c->mask_side, c->mask_side);
     printf("parameters        %zu used at inference\n", rfs_model_param_count(m));
     rfs_model_free(m);
-    return 0;
+    cli_stream out;
+    cli_stream_stdout(&out, "info");
+    return cli_stream_close(&out) ? 0 : 1;
 }
 
-/* `rfseg convert MODEL OUT.safetensors`: the tensors inference uses, as safetensors. */
 int cmd_convert(int argc, char **argv) {
     const char *model = NULL, *random_size = NULL, *out = NULL;
-    if (!model_args(argc, argv, "convert", &model, &random_size, &out, 1)) return 2;
+    int overwrite = 0;
+    int r = model_args(&cli_cmd_convert, argc, argv, &model, &random_size, &out, 1, &overwrite);
+    if (r <= 0) return r < 0 ? 0 : 2;
     if (!out) {
-        fprintf(stderr, "usage: rfseg convert MODEL OUT.safetensors\n");
+        fprintf(stderr, "usage: rfseg convert MODEL OUT.safetensors (see rfseg convert --help)\n");
         return 2;
     }
+    if (!cli_out_check("convert", "OUT", out, overwrite, CLI_OUT_FILE)) return 2;
     rfs_model *m = cli_load_model(model, random_size);
     if (!m) return 1;
-    int rc = 0;
-    if (rfs_model_save(m, out) != RFS_OK) {
-        fprintf(stderr, "rfseg convert: %s\n", rfs_last_error());
-        rc = 1;
+    cli_tmp t;
+    int rc = 1;
+    if (cli_tmp_begin(&t, "convert", out, overwrite)) {
+        if (rfs_model_save(m, t.tmp) != RFS_OK) {
+            fprintf(stderr, "rfseg convert: %s\n", rfs_last_error());
+            cli_tmp_abort(&t);
+        } else if (cli_tmp_commit(&t, "convert")) rc = 0;
     }
     rfs_model_free(m);
     return rc;

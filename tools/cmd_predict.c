@@ -1,176 +1,330 @@
 /* cmd_predict.c - `rfseg predict`: images in, one JSON document per image out (one line
- * each). A bad image is reported on stderr and the next one is processed; the exit status
- * is 1 when any image failed. */
+ * each). Operands are files, directories, glob patterns, `-` and (with --allow-urls) URLs
+ * (cli_inputs.h). A bad image is reported on stderr and the next one is processed; the
+ * exit status is 1 when any image failed, 2 for usage errors (found before any work),
+ * 130/143 after SIGINT/SIGTERM (the image in progress is finished first). */
 #include "cli.h"
-
-#include "io/image.h"
-#include "io/tensorfile.h"
-#include "model/model.h"
-#include "pipeline/response.h"
+#include "cli_inputs.h"
+#include "cli_opts.h"
+#include "cli_out.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct predict_args {
-    const char *model, *random_size, *raw_out, *device, *format, *annotate, *prec;
-    rfs_predict_opts po;
-    int no_auto_orient, max_mpix;
+    const char *model, *random_size, *raw_out, *device, *format, *annotate, *prec, *jsonl, *preset;
+    int no_auto_orient, max_mpix, recursive, allow_urls, overwrite, clip_boxes;
     float confidence;
     int have_confidence;
 } predict_args;
 
-/* --annotate: the frame with its masks, boxes and labels as a PNG. With several images
- * the destination is a directory and each PNG is named after its image. */
-static int write_annotated(cli_annot *ca, const char *dest, int many, const char *image,
-                           rfs_frame *f, const rfs_result *r, const rfs_model *m, int rfdetr) {
-    char path[4096], copy[4096];
-    if (many) {
-        snprintf(copy, sizeof copy, "%s", image);
-        char *base = basename(copy), *dot = strrchr(base, '.');
-        if (dot) *dot = 0;
-        if (mkdir(dest, 0755) != 0 && errno != EEXIST) {
-            fprintf(stderr, "rfseg predict: --annotate: cannot create %s: %s\n", dest, strerror(errno));
+static int ext_is(const char *path, const char *const *exts) {
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    if (!dot || (slash && dot < slash)) return 0;
+    for (int i = 0; exts[i]; i++)
+        if (!strcasecmp(dot, exts[i])) return 1;
+    return 0;
+}
+static const char *const JPEG_EXTS[] = {".jpg", ".jpeg", ".jpe", NULL};
+static const char *const WRITABLE_EXTS[] = {".png", ".jpg", ".jpeg", ".jpe", NULL};
+static const char *const IMAGE_EXTS[] = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".webp",
+                                         ".tif", ".tiff", ".gif", NULL};
+
+/* --annotate destinations, one per image (NULL for operands that are errors), all checked
+ * before any work. One image and OUT.png/OUT.jpg: that file; otherwise OUT is a directory
+ * (created when missing) and each image's file is named after it, keeping .jpg/.jpeg/.png
+ * and else taking .png, with -1, -2, ... where names would collide. */
+typedef struct annot_plan {
+    char **path;
+    int made_dir; /* created here: removed again if it stays empty */
+    char dir[4096];
+} annot_plan;
+
+static int plan_annotations(annot_plan *ap, const char *dest, const cli_inputs *in, int overwrite) {
+    ap->path = calloc((size_t)in->n + 1, sizeof *ap->path);
+    if (!ap->path) return 0;
+    struct stat sb;
+    int exists = stat(dest, &sb) == 0, is_dir = exists && S_ISDIR(sb.st_mode);
+    if (!is_dir && in->n_images == 1 && ext_is(dest, WRITABLE_EXTS)) {
+        if (!cli_out_check("predict", "--annotate", dest, overwrite, CLI_OUT_FILE)) return 0;
+        for (int i = 0; i < in->n; i++)
+            if (in->v[i].kind != CLI_IN_ERROR && !(ap->path[i] = strdup(dest))) return 0;
+        return 1;
+    }
+    if (!is_dir) {
+        if (ext_is(dest, IMAGE_EXTS)) {
+            if (in->n_images > 1)
+                fprintf(stderr, "rfseg predict: --annotate %s: %d images need a directory (give a name "
+                        "without an image extension, or an existing directory)\n", dest, in->n_images);
+            else
+                fprintf(stderr, "rfseg predict: --annotate %s: annotated images are written as .png or .jpg\n", dest);
             return 0;
         }
-        snprintf(path, sizeof path, "%s/%s.png", dest, base);
-    } else snprintf(path, sizeof path, "%s", dest);
-    if (cli_annotate(ca, f, r, m, rfdetr) != RFS_OK || rfs_image_write_png(path, f) != RFS_OK) {
+        if (exists) {
+            fprintf(stderr, "rfseg predict: --annotate %s: exists and is not a directory\n", dest);
+            return 0;
+        }
+    }
+    snprintf(ap->dir, sizeof ap->dir, "%s", dest);
+    size_t dl = strlen(ap->dir);
+    while (dl > 1 && ap->dir[dl - 1] == '/') ap->dir[--dl] = 0;
+    for (int i = 0; i < in->n; i++) {
+        const cli_input *e = &in->v[i];
+        if (e->kind == CLI_IN_ERROR) continue;
+        char base[1024], ext[16], cand[4096 + 1100];
+        if (e->kind == CLI_IN_STDIN) snprintf(base, sizeof base, "stdin");
+        else cli_display_base(base, sizeof base, e->name);
+        char *dot = strrchr(base, '.');
+        snprintf(ext, sizeof ext, ".png");
+        if (dot && dot != base && ext_is(base, WRITABLE_EXTS) && strlen(dot) < sizeof ext) {
+            snprintf(ext, sizeof ext, "%s", dot);
+        }
+        if (dot && dot != base) *dot = 0;
+        for (int k = 0;; k++) {
+            if (k) snprintf(cand, sizeof cand, "%s/%s-%d%s", ap->dir, base, k, ext);
+            else snprintf(cand, sizeof cand, "%s/%s%s", ap->dir, base, ext);
+            int taken = 0;
+            for (int j = 0; j < i && !taken; j++) taken = ap->path[j] && !strcmp(ap->path[j], cand);
+            if (!taken) break;
+        }
+        if (!(ap->path[i] = strdup(cand))) return 0;
+        if (is_dir && !cli_out_check("predict", "--annotate", cand, overwrite, CLI_OUT_FILE)) return 0;
+    }
+    if (!is_dir) {
+        if (mkdir(ap->dir, 0777) != 0) {
+            fprintf(stderr, "rfseg predict: --annotate: cannot create the directory %s: %s\n", ap->dir, strerror(errno));
+            return 0;
+        }
+        ap->made_dir = 1;
+    }
+    return 1;
+}
+
+static void annot_plan_free(annot_plan *ap, int n) {
+    if (ap->made_dir) rmdir(ap->dir); /* only when nothing was written into it */
+    for (int i = 0; ap->path && i < n; i++) free(ap->path[i]);
+    free(ap->path);
+}
+
+/* The annotated frame into `path` (temporary name, then renamed), PNG or JPEG by extension. */
+static int write_annotated(cli_annot *ca, const char *path, int overwrite, rfs_frame *f, const rfs_result *r,
+                           const rfs_model *m, rfs_preset preset) {
+    if (cli_annotate(ca, f, r, m, preset) != RFS_OK) {
         fprintf(stderr, "rfseg predict: --annotate: %s\n", rfs_last_error());
+        return 0;
+    }
+    cli_tmp t;
+    if (!cli_tmp_begin(&t, "predict", path, overwrite)) return 0;
+    rfs_status st = ext_is(path, JPEG_EXTS) ? rfs_image_write_jpeg(t.tmp, f, 95) : rfs_image_write_png(t.tmp, f);
+    if (st != RFS_OK) {
+        fprintf(stderr, "rfseg predict: --annotate %s: %s\n", path, rfs_last_error());
+        cli_tmp_abort(&t);
+        return 0;
+    }
+    return cli_tmp_commit(&t, "predict");
+}
+
+static int parse(predict_args *a, cli_inputs *in, int argc, char **argv) {
+    cli_parser p;
+    cli_parser_init(&p, &cli_cmd_predict, argc, argv);
+    const char *opt, *val;
+    int r, ok = 1;
+    const char **ops = calloc((size_t)argc + 1, sizeof *ops);
+    int nops = 0;
+    if (!ops) return 0;
+    while (ok && (r = cli_next(&p, &opt, &val)) > 0) {
+        if (r == CLI_OPERAND) ops[nops++] = val;
+        else if (!strcmp(opt, "--model")) a->model = val;
+        else if (!strcmp(opt, "--random-weights")) a->random_size = val;
+        else if (!strcmp(opt, "--preset")) ok = cli_to_choice(&p, opt, val, "roboflow|rfdetr|rfdetr-1.4") && (a->preset = val);
+        else if (!strcmp(opt, "--confidence") || !strcmp(opt, "--threshold"))
+            ok = a->have_confidence = cli_to_confidence(&p, opt, val, &a->confidence);
+        else if (!strcmp(opt, "--format")) ok = cli_to_choice(&p, opt, val, "polygon|rle") && (a->format = val);
+        else if (!strcmp(opt, "--clip-boxes")) a->clip_boxes = 1;
+        else if (!strcmp(opt, "--no-auto-orient")) a->no_auto_orient = 1;
+        else if (!strcmp(opt, "--max-megapixels")) ok = cli_to_int(&p, opt, val, 1, 100000, &a->max_mpix);
+        else if (!strcmp(opt, "--recursive")) a->recursive = 1;
+        else if (!strcmp(opt, "--allow-urls")) a->allow_urls = 1;
+        else if (!strcmp(opt, "--jsonl")) a->jsonl = val;
+        else if (!strcmp(opt, "--annotate")) a->annotate = val;
+        else if (!strcmp(opt, "--raw-out")) a->raw_out = val;
+        else if (!strcmp(opt, "--overwrite")) a->overwrite = 1;
+        else if (!strcmp(opt, "--device")) ok = cli_to_choice(&p, opt, val, "cpu|cuda") && (a->device = val);
+        else if (!strcmp(opt, "--precision")) ok = cli_to_choice(&p, opt, val, "fp32|fp16|bf16") && (a->prec = val);
+    }
+    if (ok && r < 0) {
+        free(ops);
+        return r == CLI_HELP ? -1 : 0;
+    }
+    /* operands after the options: --recursive and --allow-urls apply wherever they stand */
+    for (int i = 0; ok && i < nops; i++) ok = cli_inputs_add(in, ops[i], a->recursive, a->allow_urls);
+    free(ops);
+    if (!ok) return 0;
+    if (!a->model == !a->random_size) {
+        fprintf(stderr, "rfseg predict: give --model MODEL or --random-weights SIZE (one of them)\n");
+        return 0;
+    }
+    if (in->n == 0) {
+        fprintf(stderr, "rfseg predict: no images given (see rfseg predict --help)\n");
+        return 0;
+    }
+    if (in->n_images == 0) { /* every operand expanded to nothing */
+        for (int i = 0; i < in->n; i++) fprintf(stderr, "rfseg predict: %s\n", in->v[i].error);
         return 0;
     }
     return 1;
 }
 
+/* The encoded bytes of a URL or standard input, decoded. */
+static rfs_status load_bytes(rfs_frame *f, const cli_input *e, const rfs_decode_opts *o, char *err, size_t cap) {
+    uint8_t *b = NULL;
+    size_t n = 0;
+    int ok = e->kind == CLI_IN_STDIN ? cli_read_stdin(&b, &n, (size_t)1 << 30, err, cap)
+                                     : cli_fetch_url(&b, &n, e->name, CLI_URL_MAX_BYTES, CLI_URL_TIMEOUT_MS, err, cap);
+    if (!ok) return RFS_ERR_IO;
+    rfs_status st = rfs_image_decode(f, b, n, o);
+    if (st) snprintf(err, cap, "%s", rfs_last_error());
+    free(b);
+    return st;
+}
+
 int cmd_predict(int argc, char **argv) {
-    predict_args a = {.device = "cpu", .format = "polygon", .prec = "fp32"};
-    a.po = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
-    const char **images = calloc((size_t)argc, sizeof *images);
-    int n_images = 0;
-    const char *preset = "roboflow";
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        int ok = 1;
-        if (!strcmp(o, "--model")) ok = cli_str(argc, argv, &i, &a.model);
-        else if (!strcmp(o, "--random-weights")) ok = cli_str(argc, argv, &i, &a.random_size);
-        else if (!strcmp(o, "--preset")) ok = cli_str(argc, argv, &i, &preset);
-        else if (!strcmp(o, "--threshold") || !strcmp(o, "--confidence")) {
-            ok = cli_float(argc, argv, &i, &a.confidence, 0.f, 1.f);
-            a.have_confidence = 1;
-        } else if (!strcmp(o, "--raw-out")) ok = cli_str(argc, argv, &i, &a.raw_out);
-        else if (!strcmp(o, "--annotate")) ok = cli_str(argc, argv, &i, &a.annotate);
-        else if (!strcmp(o, "--device")) ok = cli_str(argc, argv, &i, &a.device);
-        else if (!strcmp(o, "--precision")) ok = cli_str(argc, argv, &i, &a.prec);
-        else if (!strcmp(o, "--format")) ok = cli_str(argc, argv, &i, &a.format);
-        else if (!strcmp(o, "--clip-boxes")) a.po.clip_boxes = 1;
-        else if (!strcmp(o, "--no-auto-orient")) a.no_auto_orient = 1;
-        else if (!strcmp(o, "--max-megapixels")) ok = cli_int(argc, argv, &i, &a.max_mpix, 1, 100000);
-        else if (o[0] == '-' && o[1]) {
-            fprintf(stderr, "rfseg predict: unknown option %s\n", o);
-            ok = 0;
-        } else images[n_images++] = o;
-        if (!ok) {
-            free(images);
-            return 2;
-        }
+    predict_args a = {.device = "cpu", .format = "polygon", .prec = "fp32", .preset = "roboflow", .max_mpix = 100};
+    cli_inputs in = {0};
+    annot_plan ap = {0};
+    int rc = 2;
+    rfs_model *m = NULL;
+    rfs_session *s = NULL;
+    cli_stream out = {.fd = -1};
+    int out_open = 0;
+
+    int pr = parse(&a, &in, argc, argv);
+    if (pr <= 0) {
+        rc = pr < 0 ? 0 : 2;
+        goto done;
     }
-    rfs_mask_format fmt = RFS_MASK_POLYGON;
-    if (!strcmp(a.format, "rle")) fmt = RFS_MASK_RLE;
-    else if (strcmp(a.format, "polygon")) {
-        fprintf(stderr, "rfseg predict: --format must be polygon or rle\n");
-        free(images);
-        return 2;
+    rfs_preset preset = RFS_PRESET_ROBOFLOW;
+    rfs_preset_parse(a.preset, &preset); /* checked by cli_to_choice */
+    rfs_predict_opts po = rfs_predict_defaults(preset);
+    if (a.have_confidence) po.threshold = a.confidence;
+    po.clip_boxes = a.clip_boxes;
+    rfs_mask_format fmt = !strcmp(a.format, "rle") ? RFS_MASK_RLE : RFS_MASK_POLYGON;
+    const int many = in.n > 1;
+
+    /* every output checked before any work */
+    if (a.jsonl && !cli_out_check("predict", "--jsonl", a.jsonl, a.overwrite, CLI_OUT_STREAM)) goto done;
+    if (a.raw_out && !cli_out_check("predict", "--raw-out", a.raw_out, a.overwrite, CLI_OUT_FILE)) goto done;
+    if ((a.jsonl && a.raw_out && !strcmp(a.jsonl, a.raw_out)) || (a.annotate && a.jsonl && !strcmp(a.annotate, a.jsonl)) ||
+        (a.annotate && a.raw_out && !strcmp(a.annotate, a.raw_out))) {
+        fprintf(stderr, "rfseg predict: two outputs name the same file\n");
+        goto done;
     }
-    if (!strcmp(preset, "rfdetr")) a.po = rfs_predict_defaults(RFS_PRESET_RFDETR);
-    else if (!strcmp(preset, "rfdetr-1.4")) a.po = rfs_predict_defaults(RFS_PRESET_RFDETR_14);
-    else if (strcmp(preset, "roboflow")) {
-        fprintf(stderr, "rfseg predict: --preset must be roboflow, rfdetr or rfdetr-1.4\n");
-        free(images);
-        return 2;
-    }
-    if (a.have_confidence) a.po.threshold = a.confidence;
-    if (!n_images) {
-        fprintf(stderr, "rfseg predict: no images given\n");
-        free(images);
-        return 2;
-    }
-    rfs_model *m = cli_load_model(a.model, a.random_size);
-    if (!m) {
-        free(images);
-        return 1;
-    }
+    if (a.annotate && !plan_annotations(&ap, a.annotate, &in, a.overwrite)) goto done;
+    rc = 1;
+    if (!(m = cli_load_model(a.model, a.random_size))) goto done;
     rfs_session_opts so = rfs_session_defaults();
     if (!strcmp(a.device, "cuda")) so.backend = RFS_BACKEND_CUDA;
     if (!strcmp(a.prec, "fp16")) so.precision = RFS_FP16;
     else if (!strcmp(a.prec, "bf16")) so.precision = RFS_BF16;
-    rfs_session *s = NULL;
     if (rfs_session_create(&s, m, &so) != RFS_OK) {
         fprintf(stderr, "rfseg predict: %s\n", rfs_last_error());
-        rfs_model_free(m);
-        free(images);
-        return 1;
+        goto done;
     }
+    if (a.jsonl) {
+        if (!cli_stream_open(&out, "predict", a.jsonl, a.overwrite)) goto done;
+    } else cli_stream_stdout(&out, "predict");
+    out_open = 1;
+    cli_signals_install();
+
     rfs_frame frame = {0};
     rfs_result res = {0};
-    rfs_jbuf out = {0};
-    rfs_shape_ctx shapes = {0};
+    rfs_text line = {0};
+    rfs_shapes *shapes = NULL;
     cli_annot annot = {0};
+    if (rfs_shapes_create(&shapes) != RFS_OK) {
+        fprintf(stderr, "rfseg predict: %s\n", rfs_last_error());
+        goto done;
+    }
     /* EXIF orientation unless disabled here or by the model's package (as serve does) */
-    rfs_decode_opts dopt = {.no_auto_orient = a.no_auto_orient || !m->pkg.auto_orient,
+    rfs_decode_opts dopt = {.no_auto_orient = a.no_auto_orient || !rfs_model_auto_orient(m),
                             .max_pixels = (uint64_t)a.max_mpix * 1000000};
-    int failures = 0, last_ok = 0;
-    for (int i = 0; i < n_images; i++) {
-        double t0 = cli_now_ms();
-        rfs_image img;
-        rfs_status st = rfs_image_load(&frame, images[i], &dopt);
-        if (st == RFS_OK) {
-            img = rfs_frame_image(&frame);
-            st = rfs_predict(s, &img, 1, &a.po, &res);
+    int failures = 0, last_ok = 0, write_failed = 0;
+    for (int i = 0; i < in.n && !cli_stop && !write_failed; i++) {
+        const cli_input *e = &in.v[i];
+        char shown[4096], err[512] = "";
+        cli_display_source(shown, sizeof shown, e->name);
+        if (e->kind == CLI_IN_ERROR) {
+            fprintf(stderr, "rfseg predict: %s\n", e->error);
+            failures++;
+            last_ok = 0;
+            continue;
         }
-        rfs_jbuf_reset(&out);
+        double t0 = cli_now_ms();
+        rfs_status st = e->kind == CLI_IN_FILE ? rfs_image_load(&frame, e->name, &dopt)
+                                               : load_bytes(&frame, e, &dopt, err, sizeof err);
         if (st == RFS_OK) {
-            if (a.po.preset != RFS_PRESET_ROBOFLOW) {
-                rfs_response_opts ro = {.format = fmt, .time = -1, .frame_id = -1, .source = images[i]};
-                st = rfs_response_rfdetr(&out, &shapes, &res, m, &ro);
-            }
-            else {
-                rfs_response_opts ro = {.format = fmt, .time = (cli_now_ms() - t0) / 1e3, .frame_id = -1};
-                st = rfs_response_roboflow(&out, &shapes, &res, m, &ro);
+            rfs_image img = rfs_frame_image(&frame);
+            st = rfs_predict(s, &img, 1, &po, &res);
+        }
+        rfs_text_reset(&line);
+        if (st == RFS_OK) {
+            rfs_response_opts ro = rfs_response_defaults();
+            ro.format = fmt;
+            if (po.preset != RFS_PRESET_ROBOFLOW) { /* the image's name is the rfdetr result's "image" */
+                ro.source = shown;
+                st = rfs_response_rfdetr(&line, shapes, &res, m, &ro);
+            } else {
+                ro.time = (cli_now_ms() - t0) / 1e3;
+                ro.source = many ? shown : NULL;
+                st = rfs_response_roboflow(&line, shapes, &res, m, &ro);
             }
         }
         if (st != RFS_OK) {
-            const char *msg = rfs_last_error(); /* decode errors already name the file */
-            if (!strncmp(msg, images[i], strlen(images[i]))) fprintf(stderr, "rfseg predict: %s\n", msg);
-            else fprintf(stderr, "rfseg predict: %s: %s\n", images[i], msg);
+            const char *msg = err[0] ? err : rfs_last_error(); /* decode errors already name the file */
+            if (!strncmp(msg, e->name, strlen(e->name))) fprintf(stderr, "rfseg predict: %s\n", msg);
+            else fprintf(stderr, "rfseg predict: %s: %s\n", shown, msg);
             failures++;
             last_ok = 0;
             continue;
         }
         last_ok = 1;
-        fwrite(out.p, 1, out.len, stdout);
-        fputc('\n', stdout);
-        if (a.annotate && !write_annotated(&annot, a.annotate, n_images > 1, images[i], &frame,
-                                           &res, m, a.po.preset != RFS_PRESET_ROBOFLOW))
+        rfs_text_put(&line, "\n", 1);
+        if (line.oom || !cli_stream_write(&out, line.p, line.len)) {
+            write_failed = 1;
+            break;
+        }
+        if (ap.path && !write_annotated(&annot, ap.path[i], a.overwrite, &frame, &res, m, po.preset))
             failures++;
+        else if (ap.path) ap.made_dir = 0; /* holds a file now */
     }
-    if (a.raw_out) {
+    if (a.raw_out && !cli_stop && !write_failed) {
+        cli_tmp t;
         if (!last_ok) {
             fprintf(stderr, "rfseg predict: --raw-out: the last image failed, nothing written\n");
             failures++;
-        } else if (rfs_session_save_raw(s, a.raw_out) != RFS_OK) {
-            fprintf(stderr, "rfseg predict: --raw-out: %s\n", rfs_last_error());
-            failures++;
-        }
+        } else if (cli_tmp_begin(&t, "predict", a.raw_out, a.overwrite)) {
+            if (rfs_session_save_raw(s, t.tmp) != RFS_OK) {
+                fprintf(stderr, "rfseg predict: --raw-out %s: %s\n", a.raw_out, rfs_last_error());
+                cli_tmp_abort(&t);
+                failures++;
+            } else if (!cli_tmp_commit(&t, "predict")) failures++;
+        } else failures++;
     }
-    rfs_shape_ctx_free(&shapes);
+    rfs_shapes_free(shapes);
     cli_annot_free(&annot);
-    rfs_jbuf_free(&out);
+    rfs_text_free(&line);
     rfs_result_free(&res);
     rfs_frame_free(&frame);
+    rc = failures || write_failed ? 1 : 0;
+done:
+    if (out_open && !cli_stream_close(&out)) rc = 1;
+    annot_plan_free(&ap, in.n);
+    cli_inputs_free(&in);
     rfs_session_free(s);
     rfs_model_free(m);
-    free(images);
-    return failures ? 1 : 0;
+    return rc == 2 ? 2 : cli_exit_code(rc);
 }

@@ -1,52 +1,40 @@
-/* rfseg - the command line: info, predict, bench (video and serve join as they land).
+/* rfseg - the command line: info, predict, video, bench, serve, worker, convert.
  *
- *   rfseg info MODEL
- *   rfseg predict --model MODEL [--preset roboflow|rfdetr|rfdetr-1.4] [--confidence C]
- *                 [--format polygon|rle] [--raw-out OUT.safetensors] IMAGE...
- *   rfseg video --model MODEL IN [--jsonl OUT.jsonl] [--annotate OUT.mp4]
- *   rfseg serve --model MODEL[:ID]... [--host H] [--port P]  (docs/serve.md)
- *   rfseg bench --device cpu|cuda (--model MODEL | --random-weights SIZE) [--batch B]
- *               [--precision fp32|fp16|bf16] [--frames N] [--threads T]
- *
- * MODEL is a checkpoint file (.pth / .safetensors), or an official size name (seg-nano,
- * ...), downloaded once into ~/.cache/rfseg. --random-weights SIZE builds a full-size
- * model with deterministic random weights instead (no file, no download).
+ * Every command takes -h/--help (its options with their defaults), --opt=value, `--` to end
+ * the options and `-` for standard input where it reads one (tools/cli_opts.h); `rfseg help
+ * CMD` is `rfseg CMD --help`. The manual is docs/rfseg.1.
  */
 #include "rfseg.h"
 
 #include "cli.h"
+#include "cli_opts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+int cmd_worker(int argc, char **argv); /* tools/cmd_worker.c */
+
+extern const cli_command cli_cmd_worker; /* tools/cmd_worker.c */
+
 static void usage(FILE *f) {
+    fprintf(f, "rfseg %s - RF-DETR instance segmentation\n\n", RFSEG_VERSION);
+    cli_usage_print(f);
+    fprintf(f, "  rfseg worker --redis redis://HOST:PORT --model MODEL[:ID]... [options]  (docs/scale-out.md)\n");
     fprintf(f,
-            "rfseg %s - RF-DETR instance segmentation\n"
             "\n"
-            "usage:\n"
-            "  rfseg info MODEL | --random-weights SIZE\n"
-            "  rfseg predict --model MODEL [--preset roboflow|rfdetr|rfdetr-1.4] [--confidence C]\n"
-            "                [--format polygon|rle] [--clip-boxes] [--raw-out OUT.safetensors]\n"
-            "                [--annotate OUT.png|DIR] [--max-megapixels N (default 100)]\n"
-            "                [--device cpu|cuda] [--precision fp32|fp16|bf16] IMAGE...\n"
-            "  rfseg video --model MODEL IN [--jsonl OUT.jsonl] [--annotate OUT.mp4]\n"
-            "              [--preset roboflow|rfdetr] [--confidence C] [--format polygon|rle]\n"
-            "              [--device cpu|cuda] [--precision fp32|fp16|bf16] [--batch B] [--max-frames N]\n"
-            "              [--max-megapixels N]\n"
-            "  rfseg bench --device cpu|cuda (--model MODEL | --random-weights SIZE)\n"
-            "              [--batch B] [--precision fp32|fp16|bf16] [--frames N] [--threads T]\n"
-            "              [--source VIDEO|y4m|synthetic:WxH [--preset roboflow|rfdetr]\n"
-            "               [--format polygon|rle] [--inflight 1|2] [--workers N] [--decode-frames N]]\n"
-            "  rfseg serve --model MODEL[:ID]... [--host H] [--port P] [--device cpu|cuda] [--precision P]\n"
-            "              [--max-batch B] [--batch-wait-ms MS] [--allow-urls] ...  (docs/serve.md)\n"
-            "  rfseg worker --redis redis://HOST:PORT[/DB] --model MODEL[:ID]... [--device cpu|cuda|cuda:all]\n"
-            "               [--jobs STREAM] [--group G] [--results STREAM] [--max-batch B] ...  (docs/scale-out.md)\n"
-            "  rfseg convert MODEL OUT.safetensors\n"
-            "\n"
-            "MODEL: a checkpoint (.pth or .safetensors), or an official size, downloaded once:\n"
-            "  seg-preview seg-nano seg-small seg-medium seg-large seg-xlarge seg-2xlarge\n",
-            RFSEG_VERSION);
+            "MODEL: a checkpoint (.pth or .safetensors), a Roboflow model package directory, or an\n"
+            "official size, downloaded once: seg-preview seg-nano seg-small seg-medium seg-large\n"
+            "seg-xlarge seg-2xlarge\n");
+}
+
+/* -h/--help among a command's options (before any `--`). */
+static int wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) return 0;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -56,6 +44,17 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        if (argc > 2 && strcmp(cmd, "help") == 0) {
+            const cli_command *c = cli_command_find(argv[2]);
+            if (!c && !strcmp(argv[2], "worker")) c = &cli_cmd_worker;
+            if (!c) {
+                fprintf(stderr, "rfseg: no command '%s'\n\n", argv[2]);
+                usage(stderr);
+                return 2;
+            }
+            cli_help_print(stdout, c);
+            return 0;
+        }
         usage(stdout);
         return 0;
     }
@@ -63,17 +62,35 @@ int main(int argc, char **argv) {
         printf("rfseg %s\n", RFSEG_VERSION);
         return 0;
     }
+    const cli_command *c = cli_command_find(cmd);
+    if (!c && !strcmp(cmd, "worker")) c = &cli_cmd_worker;
+    if (!c) {
+        fprintf(stderr, "rfseg: unknown command '%s'\n\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    int cargc = argc - 1;
+    char **cargv = argv + 1, **split = NULL;
+    if (!strcmp(cmd, "bench") || !strcmp(cmd, "serve") || !strcmp(cmd, "worker")) {
+        /* these parse their own options: help and --opt=value are handled here */
+        if (wants_help(cargc, cargv)) {
+            cli_help_print(stdout, c);
+            return 0;
+        }
+        if (!(split = malloc(sizeof *split * (size_t)(2 * cargc + 1)))) return 1;
+        cargc = cli_split_equals(c, cargc, cargv, split);
+        cargv = split;
+    }
     cli_prefer_passive_omp(argv);
     cli_init_logging();
-    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
-    if (!strcmp(cmd, "predict")) return cmd_predict(argc - 1, argv + 1);
-    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
-    if (!strcmp(cmd, "convert")) return cmd_convert(argc - 1, argv + 1);
-    if (!strcmp(cmd, "video")) return cmd_video(argc - 1, argv + 1);
-    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
-    int cmd_worker(int argc, char **argv); /* tools/cmd_worker.c */
-    if (!strcmp(cmd, "worker")) return cmd_worker(argc - 1, argv + 1);
-    fprintf(stderr, "rfseg: unknown command '%s'\n\n", cmd);
-    usage(stderr);
-    return 2;
+    int rc;
+    if (!strcmp(cmd, "info")) rc = cmd_info(cargc, cargv);
+    else if (!strcmp(cmd, "predict")) rc = cmd_predict(cargc, cargv);
+    else if (!strcmp(cmd, "bench")) rc = cmd_bench(cargc, cargv);
+    else if (!strcmp(cmd, "convert")) rc = cmd_convert(cargc, cargv);
+    else if (!strcmp(cmd, "video")) rc = cmd_video(cargc, cargv);
+    else if (!strcmp(cmd, "worker")) rc = cmd_worker(cargc, cargv);
+    else rc = cmd_serve(cargc, cargv);
+    if (split) cli_split_free(split, cargc, argc - 1, argv + 1);
+    return rc;
 }

@@ -3,6 +3,7 @@
  * session's thread count. */
 #include "cpu/cpu.h"
 
+#include "cpu/attention.h"
 #include "cpu/ops.h"
 #include "util/err.h"
 
@@ -15,29 +16,43 @@ static size_t max3(size_t a, size_t b, size_t c) {
     return m > c ? m : c;
 }
 
+/* The largest K of any product (per-thread GEMM scratch). */
+static int max_k(const rfs_config *c) {
+    int k[] = {c->vit_mlp, c->vit_dim, c->num_taps * c->vit_dim, 9 * (c->hidden_dim / 2),
+               (2 + c->proj_blocks) * (c->hidden_dim / 2), c->dim_feedforward, c->seg_mlp,
+               2 * c->hidden_dim, 3 * c->patch_size * c->patch_size, c->hidden_dim + 1};
+    int m = 0;
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) m = k[i] > m ? k[i] : m;
+    return m;
+}
+
 /* Lays out the activations in one arena: a first pass with base NULL counts. */
-static size_t layout_acts(rfs_cpu_acts *a, const rfs_config *c, int threads, float *base) {
+static size_t layout_acts(rfs_cpu_acts *a, const rfs_config *c, int threads, size_t per,
+                          float *base) {
     const size_t D = c->vit_dim, M = c->vit_mlp, C = c->hidden_dim, hc = C / 2;
     const size_t G = c->grid, N = G * G, nw = c->num_windows, gw = G / nw;
-    const size_t Tw = 1 + gw * gw, NT = nw * nw * Tw, ps = c->patch_size, K = c->num_classes;
+    const size_t Tw = 1 + gw * gw, NT = nw * nw * Tw, K = c->num_classes;
     const size_t nq = c->num_queries, HP = (size_t)c->ca_heads * c->dec_points;
     const size_t F = c->dim_feedforward, S = c->seg_mlp, H4 = c->mask_side, P = H4 * H4;
-    const size_t T_att = NT > nq ? NT : nq;
+    const int vh = c->vit_heads, vdh = c->vit_dim / c->vit_heads;
+    size_t shared = rfs_attention_shared((int)(nw * nw), (int)Tw, vh, vdh);
+    size_t sg = rfs_attention_shared(1, (int)NT, vh, vdh);
+    size_t sd = rfs_attention_shared(1, (int)nq, c->sa_heads, c->hidden_dim / c->sa_heads);
+    shared = shared > sg ? shared : sg;
+    shared = shared > sd ? shared : sd;
     size_t off = 0;
 #define TAKE(field, n)                                                                     \
     do {                                                                                   \
         a->field = base ? base + off : NULL;                                               \
         off += ((size_t)(n) + 15) & ~(size_t)15;                                           \
     } while (0)
-    TAKE(patches, N * 3 * ps * ps);
     TAKE(x, NT * D);
     TAKE(xn, (NT > N ? NT : N) * D);
     TAKE(qkv, NT * 3 * D);
     TAKE(att, NT * D);
-    TAKE(mlp, NT * (M > D ? M : D));
+    TAKE(mlp, NT * M);
     TAKE(taps, N * c->num_taps * D);
     TAKE(pj_cat, N * (2 + c->proj_blocks) * hc);
-    TAKE(pj_col, N * 9 * hc);
     TAKE(pj_tmp, N * hc);
     TAKE(p4, N * C);
     TAKE(omem, N * C);
@@ -66,16 +81,33 @@ static size_t layout_acts(rfs_cpu_acts *a, const rfs_config *c, int threads, flo
     TAKE(f0, P * C);
     TAKE(f1, P * C);
     TAKE(qf, nq * C);
-    TAKE(seg_blk, (P < RFS_SEG_ROWS ? P : RFS_SEG_ROWS) * C);
+    TAKE(qx, nq * (C + 1));
+    TAKE(fpk, rfs_act_packed_floats((int)P, (int)C + 1) + (P + RFS_GEMM_NR) / RFS_GEMM_NR * RFS_GEMM_NR);
     TAKE(deltas, nq * 4);
-    TAKE(att_scratch, rfs_attention_scratch((int)T_att, threads));
+    TAKE(att_shared, shared);
+    TAKE(scratch, per * (size_t)threads);
+    /* the largest A: the seg head's pixels, the ViT's tokens or the projector's im2col */
+    size_t as = rfs_gemm_shared((int)P, (int)C), at = rfs_gemm_shared((int)NT, max_k(c));
+    TAKE(ashared, as > at ? as : at);
 #undef TAKE
     return off;
+}
+
+/* one thread's scratch: the largest of the GEMM's and the attention's */
+static size_t scratch_per(const rfs_config *c) {
+    const size_t nw = c->num_windows, gw = c->grid / nw, NT = nw * nw * (1 + gw * gw);
+    size_t g = rfs_gemm_scratch(max_k(c));
+    size_t av = rfs_attention_thread_scratch((int)NT, c->vit_dim / c->vit_heads);
+    size_t ad = rfs_attention_thread_scratch(c->num_queries, c->hidden_dim / c->sa_heads);
+    size_t m = g > av ? g : av;
+    m = m > ad ? m : ad;
+    return (m + 15) & ~(size_t)15;
 }
 
 static void cpu_destroy(rfs_net *n) {
     rfs_cpu_net *s = (rfs_cpu_net *)n;
     if (!s) return;
+    if (s->w) rfs_model_form_release(s->base.m, RFS_BACKEND_CPU, 0, s->form_kind);
     free(s->arena);
     rfs_net_release(&s->base);
     free(s);
@@ -83,8 +115,12 @@ static void cpu_destroy(rfs_net *n) {
 
 static rfs_status cpu_create(rfs_net **out, const rfs_model *m, const rfs_session_opts *o) {
     *out = NULL;
-    if (o->precision != RFS_FP32)
-        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "the CPU backend runs fp32 only");
+    const rfs_cpu_isa isa = rfs_cpu_isa_active();
+    if (o->precision == RFS_FP16)
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "the CPU backend runs fp32 or bf16, not fp16");
+    if (o->precision == RFS_BF16 && isa < RFS_ISA_AVX512BF16)
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "bf16 on the CPU needs AVX512_BF16 or AMX (this "
+                        "CPU path: %s)", rfs_cpu_isa_name(isa));
     rfs_cpu_net *s = rfs_calloc(1, sizeof *s);
     if (!s) return RFS_ERR_NOMEM;
     rfs_status st = rfs_net_init(&s->base, &rfs_backend_cpu, m, o);
@@ -94,13 +130,22 @@ static rfs_status cpu_create(rfs_net **out, const rfs_model *m, const rfs_sessio
     }
     /* fixed for the session's life: the scratch below is sized for this team */
     s->threads = o->threads > 0 ? o->threads : omp_get_max_threads();
-    size_t n = layout_acts(&s->a, &m->cfg, s->threads, NULL);
+    s->isa = isa;
+    s->form_kind = o->precision == RFS_BF16 ? 1 : 0;
+    s->w = rfs_model_form_acquire(m, RFS_BACKEND_CPU, 0, s->form_kind, rfs_cpu_form_make);
+    if (!s->w) {
+        st = rfs_fail_context(RFS_ERR_NOMEM, "CPU session");
+        cpu_destroy(&s->base);
+        return st;
+    }
+    s->scratch_per = scratch_per(&m->cfg);
+    size_t n = layout_acts(&s->a, &m->cfg, s->threads, s->scratch_per, NULL);
     s->arena = rfs_aligned_alloc(sizeof(float) * n);
     if (!s->arena) {
         cpu_destroy(&s->base);
         return RFS_FAIL(RFS_ERR_NOMEM, "out of memory for the activations of %s", m->cfg.size);
     }
-    layout_acts(&s->a, &m->cfg, s->threads, s->arena);
+    layout_acts(&s->a, &m->cfg, s->threads, s->scratch_per, s->arena);
     *out = &s->base;
     return RFS_OK;
 }
@@ -159,7 +204,10 @@ static rfs_status cpu_profile(rfs_net *n, const float *input, int batch, int ite
         out->stage_ms[k] = stage[k] / iters;
     }
     out->threads = s->threads;
-    snprintf(out->device, sizeof out->device, "cpu (OpenBLAS, fp32)");
+    /* the kernels' path (the fp32 form never uses the bf16 units), then what the CPU has */
+    const rfs_cpu_isa path = rfs_gemm_isa(s->form_kind ? RFS_WF_BF16 : RFS_WF_F32, s->isa);
+    snprintf(out->device, sizeof out->device, "cpu (%s kernels, %s; cpu path %s)",
+             rfs_cpu_isa_name(path), s->form_kind ? "bf16" : "fp32", rfs_cpu_isa_name(s->isa));
     return RFS_OK;
 }
 

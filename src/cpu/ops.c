@@ -1,12 +1,15 @@
-/* ops.c - reference CPU ops (see ops.h for layouts). GEMMs go to OpenBLAS; everything
- * else is plain C with OpenMP over rows. Reductions that decide accuracy (LayerNorm
+/* ops.c - reference CPU ops (see ops.h for layouts). The products and the attention run on
+ * the engine's kernels (gemm.h, attention.h; weights packed per call, buffers allocated per
+ * call: these serve the tests and the trace, the forward pass packs once); everything else
+ * is plain C with OpenMP over rows. Reductions that decide accuracy (LayerNorm
  * statistics, softmax sums, sampling coordinates) run in double: the CPU path is the
  * oracle the GPU is checked against, and it is checked against float64 references. */
 #include "cpu/ops.h"
 
+#include "cpu/attention.h"
 #include "cpu/fastmath.h"
+#include "cpu/gemm.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -25,9 +28,6 @@ RFS_CLONES static void gelu_span(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = rfs_gelu(x[i]);
 }
 
-RFS_CLONES static void exp_span(float *x, int n, float shift) {
-    for (int j = 0; j < n; j++) x[j] = rfs_expf(x[j] - shift);
-}
 
 void rfs_act_cpu(float *x, size_t n, rfs_act act) {
     switch (act) {
@@ -51,26 +51,42 @@ void rfs_act_cpu(float *x, size_t n, rfs_act act) {
     }
 }
 
-static void act_rows(float *y, int ldy, int M, int N, rfs_act act) {
-    if (act == RFS_ACT_NONE) return;
-    if (ldy == N) {
-        rfs_act_cpu(y, (size_t)M * N, act);
-        return;
-    }
-    for (int i = 0; i < M; i++) rfs_act_cpu(y + (size_t)i * ldy, (size_t)N, act);
+/* Naive product for when the packed one cannot get its buffers. */
+static void linear_naive(float *y, int ldy, const float *x, int ldx, const float *w,
+                         const float *b, int M, int N, int K) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = b ? b[j] : 0.0;
+            for (int k = 0; k < K; k++) s += (double)x[(size_t)i * ldx + k] * w[(size_t)j * K + k];
+            y[(size_t)i * ldy + j] = (float)s;
+        }
 }
 
 void rfs_linear_cpu(float *y, int ldy, const float *x, int ldx, const float *w,
                     const float *b, int M, int N, int K, rfs_act act) {
     if (M <= 0 || N <= 0) return;
-    float beta = 0.f;
-    if (b) {
-        for (int i = 0; i < M; i++) memcpy(y + (size_t)i * ldy, b, sizeof(float) * (size_t)N);
-        beta = 1.f;
+    const int nt = omp_get_max_threads();
+    rfs_packed p;
+    float *scratch = NULL, *shared = NULL;
+    int packed = rfs_pack_linear(&p, w, K, b, N, K, RFS_WF_F32) == 0;
+    if (packed) {
+        scratch = malloc(sizeof(float) * rfs_gemm_scratch(K) * (size_t)nt);
+        shared = malloc(sizeof(float) * rfs_gemm_shared(M, K));
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.f, x, ldx, w, K, beta, y,
-                ldy);
-    act_rows(y, ldy, M, N, act);
+    if (packed && scratch && shared) {
+        rfs_gemm_desc g = {.M = M, .w = &p, .a = x, .lda = ldx,
+                           .act = act == RFS_ACT_SILU ? RFS_ACT_NONE : act, .c = y, .ldc = ldy};
+        rfs_gemm(&g, rfs_cpu_isa_active(), nt, scratch, rfs_gemm_scratch(K), shared);
+        if (act == RFS_ACT_SILU)
+            for (int i = 0; i < M; i++) rfs_act_cpu(y + (size_t)i * ldy, (size_t)N, act);
+    } else {
+        linear_naive(y, ldy, x, ldx, w, b, M, N, K);
+        for (int i = 0; i < M; i++) rfs_act_cpu(y + (size_t)i * ldy, (size_t)N, act);
+    }
+    if (packed) rfs_packed_free(&p);
+    free(scratch);
+    free(shared);
 }
 
 void rfs_layernorm_cpu(float *y, int ldy, const float *x, int ldx, const float *g,
@@ -91,48 +107,62 @@ void rfs_layernorm_cpu(float *y, int ldy, const float *x, int ldx, const float *
     }
 }
 
-/* Query rows are processed in blocks so that scratch stays small for long sequences
- * (seg-2xlarge's global layers attend over 4100 tokens). */
-enum { ATT_QB = 64 };
+size_t rfs_attention_scratch(int T, int threads) {
+    (void)T, (void)threads;
+    return 16; /* the engine's attention takes its buffers itself (see ops.h) */
+}
 
-size_t rfs_attention_scratch(int T, int threads) { return (size_t)threads * ATT_QB * T; }
+/* softmax(q k^T / sqrt(dh)) v row by row in double, online (running max and sum), no
+ * buffers: for when the engine's cannot be had */
+void rfs_attention_naive_cpu(float *out, int ldo, const float *q, int ldq, const float *k,
+                             int ldk, const float *v, int ldv, int nseq, int T, int heads,
+                             int dh) {
+    enum { CH = 256 };
+    const double scale = 1.0 / sqrt((double)dh);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long r = 0; r < (long)nseq * T; r++) {
+        const long base = r / T * T;
+        for (int h = 0; h < heads; h++)
+            for (int c0 = 0; c0 < dh; c0 += CH) {
+                const int nc = dh - c0 < CH ? dh - c0 : CH;
+                const float *qr = q + r * ldq + h * dh;
+                double acc[CH] = {0}, mx = -INFINITY, sum = 0;
+                for (int j = 0; j < T; j++) {
+                    const float *kj = k + (base + j) * ldk + h * dh;
+                    const float *vj = v + (base + j) * ldv + h * dh + c0;
+                    double sc = 0;
+                    for (int d = 0; d < dh; d++) sc += (double)qr[d] * kj[d];
+                    sc *= scale;
+                    if (sc > mx) {
+                        double f = exp(mx - sc);
+                        sum *= f;
+                        for (int d = 0; d < nc; d++) acc[d] *= f;
+                        mx = sc;
+                    }
+                    double p = exp(sc - mx);
+                    sum += p;
+                    for (int d = 0; d < nc; d++) acc[d] += p * vj[d];
+                }
+                for (int d = 0; d < nc; d++) out[r * ldo + h * dh + c0 + d] = (float)(acc[d] / sum);
+            }
+    }
+}
 
 void rfs_attention_cpu(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                        const float *v, int ldv, int nseq, int T, int heads, int dh,
                        int threads, float *scratch) {
-    const int nqb = (T + ATT_QB - 1) / ATT_QB;
-    const long jobs = (long)nseq * heads * nqb;
-    const float scale = (float)(1.0 / sqrt((double)dh));
-    /* the team never exceeds `threads`, so every thread number owns a scratch block */
-#pragma omp parallel num_threads(threads)
-    {
-        float *S = scratch + (size_t)omp_get_thread_num() * ATT_QB * T;
-#pragma omp for schedule(dynamic, 1)
-        for (long job = 0; job < jobs; job++) {
-            int qb = (int)(job % nqb);
-            int h = (int)(job / nqb % heads);
-            int sq = (int)(job / nqb / heads);
-            int r0 = qb * ATT_QB, nr = T - r0 < ATT_QB ? T - r0 : ATT_QB;
-            size_t base = (size_t)sq * T;
-            const float *qh = q + (base + r0) * ldq + h * dh;
-            const float *kh = k + base * ldk + h * dh;
-            const float *vh = v + base * ldv + h * dh;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, T, dh, scale, qh, ldq, kh,
-                        ldk, 0.f, S, T);
-            for (int r = 0; r < nr; r++) {
-                float *row = S + (size_t)r * T;
-                float mx = row[0];
-                for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
-                double sum = 0;
-                exp_span(row, T, mx);
-                for (int j = 0; j < T; j++) sum += row[j];
-                float inv = (float)(1.0 / sum);
-                for (int j = 0; j < T; j++) row[j] *= inv;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, dh, T, 1.f, S, T, vh, ldv,
-                        0.f, out + (base + r0) * ldo + h * dh, ldo);
-        }
+    (void)scratch;
+    const size_t per = rfs_attention_thread_scratch(T, dh);
+    float *shared = malloc(sizeof(float) * rfs_attention_shared(nseq, T, heads, dh));
+    float *thr = malloc(sizeof(float) * per * (size_t)(threads > 0 ? threads : 1));
+    if (shared && thr) {
+        rfs_attn_desc d = {out, ldo, q, k, v, ldq, ldk, ldv, nseq, T, heads, dh, 0};
+        rfs_attention(&d, rfs_cpu_isa_active(), threads > 0 ? threads : 1, shared, thr, per);
+    } else {
+        rfs_attention_naive_cpu(out, ldo, q, ldq, k, ldk, v, ldv, nseq, T, heads, dh);
     }
+    free(shared);
+    free(thr);
 }
 
 void rfs_im2col3x3_cpu(float *col, const float *x, int ldx, int H, int W, int C) {
@@ -216,7 +246,8 @@ void rfs_resize_bilinear_hwc_cpu(float *y, int Ho, int Wo, const float *x, int H
 void rfs_msda_cpu(float *out, const float *value, int H, int W, const float *offaw, int ldoa,
                   const float *ref, int nq, int heads, int dh, int npts) {
     const int C = heads * dh;
-#pragma omp parallel for schedule(static)
+/* ~200 thousand multiply-adds for seg-nano: a team costs more than it saves */
+#pragma omp parallel for schedule(static) if ((long)nq * heads * npts * dh > (1L << 21))
     for (int q = 0; q < nq; q++) {
         const float *off = offaw + (size_t)q * ldoa;
         const float *aw = off + heads * npts * 2;
@@ -344,13 +375,15 @@ void rfs_two_stage_select_cpu(float *ref, int *order, float *enc_boxes, float *s
 void rfs_sine_embed_cpu(float *sine, const float *ref, int rows, int C) {
     static const int comp[4] = {1, 0, 2, 3};
     const int F = C / 2;
+    float dt[512]; /* the same powf per frequency as before, computed once */
+    for (int k = 0; k < F && k < 512; k++) dt[k] = powf(10000.f, (float)(2 * (k / 2)) / (float)F);
+#pragma omp parallel for schedule(static) if (rows > 32)
     for (int q = 0; q < rows; q++)
         for (int j = 0; j < 4; j++) {
             float v = ref[q * 4 + comp[j]] * (float)(2 * M_PI);
             float *e = sine + (size_t)q * 2 * C + j * F;
             for (int k = 0; k < F; k++) {
-                float dt = powf(10000.f, (float)(2 * (k / 2)) / (float)F);
-                float u = v / dt;
+                float u = v / (k < 512 ? dt[k] : powf(10000.f, (float)(2 * (k / 2)) / (float)F));
                 e[k] = k % 2 ? cosf(u) : sinf(u);
             }
         }

@@ -1,4 +1,4 @@
-/* ops.h - the reference CPU ops of the network (fp32, OpenBLAS + OpenMP).
+/* ops.h - the reference CPU ops of the network (fp32, on the engine's kernels + OpenMP).
  *
  * Layout conventions: activations are row-major "token-major" matrices: a sequence of T
  * tokens of C channels is (T, C); a feature map of H x W pixels is stored HWC, i.e. the
@@ -16,7 +16,8 @@
 
 typedef enum rfs_act { RFS_ACT_NONE, RFS_ACT_RELU, RFS_ACT_GELU, RFS_ACT_SILU } rfs_act;
 
-/* y (M, N) = act(x (M, K) . w (N, K)^T + b (N)); b may be NULL. y must not alias x. */
+/* y (M, N) = act(x (M, K) . w (N, K)^T + b (N)); b may be NULL. y must not alias x. The
+ * weight is packed per call (tests and the trace; the forward pass packs once). */
 void rfs_linear_cpu(float *y, int ldy, const float *x, int ldx, const float *w,
                     const float *b, int M, int N, int K, rfs_act act);
 
@@ -31,12 +32,18 @@ void rfs_act_cpu(float *x, size_t n, rfs_act act);
 /* Multi-head scaled-dot-product attention over nseq independent sequences of T tokens.
  * q, k, v: (nseq*T, heads*dh) slices with row strides ldq/ldk/ldv; head h owns channels
  * [h*dh, (h+1)*dh). out: (nseq*T, heads*dh) with row stride ldo. softmax(q k^T / sqrt(dh)) v.
- * Runs on a team of at most `threads` threads; scratch: rfs_attention_scratch(T, threads)
- * floats (one block per thread of the team). */
+ * Runs on a team of at most `threads` threads. Its buffers are allocated per call (it
+ * serves the tests; the forward pass uses attention.h on the session's buffers);
+ * scratch (rfs_attention_scratch floats) is kept for the callers and unused. */
 size_t rfs_attention_scratch(int T, int threads);
 void rfs_attention_cpu(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                        const float *v, int ldv, int nseq, int T, int heads, int dh,
                        int threads, float *scratch);
+
+/* The same in double, online softmax, no buffers (rfs_attention_cpu's fallback). */
+void rfs_attention_naive_cpu(float *out, int ldo, const float *q, int ldq, const float *k,
+                             int ldk, const float *v, int ldv, int nseq, int T, int heads,
+                             int dh);
 
 /* im2col for a 3x3, stride 1, padding 1 convolution on an HWC map (H*W, C) with row
  * stride ldx: col (H*W, C*9), column index c*9 + ky*3 + kx (PyTorch weight order). */

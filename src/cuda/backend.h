@@ -41,6 +41,8 @@ int rfs_cuda_device_count(void);           /* 0 when no driver or no device */
  * no bf16. */
 int rfs_cuda_arch(void);
 int rfs_cuda_sm_count(void);               /* multiprocessors of the current device */
+/* cudaMemGetInfo of the current device: 0 on success. */
+int rfs_cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
 const char *rfs_cuda_device_name(int dev); /* static buffer */
 void *rfs_cuda_alloc(size_t bytes);        /* aborts on failure (test helper) */
 void rfs_cuda_free(void *p);

@@ -97,10 +97,16 @@ typedef struct dev_axis64 {      /* rfs_aa_axis64 on the device */
     int K, identity;
 } dev_axis64;
 
+typedef struct dev_bl {         /* rfs_bl64_axis on the device */
+    const int *i0, *i1;
+    const double *w0, *w1;
+} dev_bl;
+
 typedef struct pipe_tabs {
     const int32_t *xofs, *yrow;  /* roboflow resize (rfs_resize_plan) */
     const int16_t *alpha, *beta;
-    dev_axis64 px, py;           /* rfdetr resize (rfs_aa_plan) */
+    dev_axis64 px, py;           /* rfdetr-1.4 resize (rfs_aa_plan) */
+    dev_bl bx, by;               /* rfdetr resize (rfs_bl64_plan) */
     dev_axis mx, my;             /* mask upsampling (rfs_maskup_plan) */
     const int *xcov, *ycov;
     const int *cls_of;           /* logit index -> class id, -1: dropped */
@@ -216,6 +222,31 @@ __global__ void pre_rfdetr_kernel(float *out, const uint8_t *frames, pipe_geom g
             v = __double2float_rn(acc);
         }
         o[(size_t)ch * R * R] = v;
+    }
+}
+
+/* Today's rfdetr: each pixel u8 / 255.0f, the two-tap bilinear resize (no antialias)
+ * evaluated in double as rfs_bl64_run_u8 does (same taps, same order: each horizontal
+ * value recomputed per vertical tap is the same double), rounded once, then normalised. */
+__device__ __forceinline__ double bl_row(const uint8_t *row, int x, int bi, const dev_bl &ax) {
+    return __dadd_rn(__dmul_rn(ax.w0[x], (double)__fdiv_rn((float)row[3 * ax.i0[x] + bi], 255.0f)),
+                     __dmul_rn(ax.w1[x], (double)__fdiv_rn((float)row[3 * ax.i1[x] + bi], 255.0f)));
+}
+
+__global__ void pre_rfdetr_bl_kernel(float *out, const uint8_t *frames, pipe_geom g, pipe_tabs t) {
+    const int R = g.fg.R, b = blockIdx.y;
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= R * R) return;
+    const int x = i % R, y = i / R;
+    const size_t fs = (size_t)3 * g.fg.W;
+    const uint8_t *img = frames + (size_t)b * g.fg.H * fs;
+    float *o = out + (size_t)b * 3 * R * R + i;
+    for (int ch = 0; ch < 3; ch++) {
+        const int bi = g.rgb ? ch : 2 - ch;
+        const double t0 = bl_row(img + (size_t)t.by.i0[y] * fs, x, bi, t.bx);
+        const double t1 = bl_row(img + (size_t)t.by.i1[y] * fs, x, bi, t.bx);
+        const float v = __double2float_rn(__dadd_rn(__dmul_rn(t.by.w0[y], t0), __dmul_rn(t.by.w1[y], t1)));
+        o[(size_t)ch * R * R] = __fdiv_rn(__fsub_rn(v, norm_mean(ch)), norm_std(ch));
     }
 }
 
@@ -782,6 +813,7 @@ static rfs_status graph_tables(pipe_graph *gr, const pipe_lane *pl) {
     size_t o_xofs = 0, o_yrow = 0, o_alpha = 0, o_beta = 0;
     size_t o_px[3] = {0, 0, 0}, o_py[3] = {0, 0, 0}, o_mx[3] = {0, 0, 0}, o_my[3] = {0, 0, 0};
     size_t o_xcov = 0, o_ycov = 0, o_cls = 0;
+    size_t o_bx[4] = {0, 0, 0, 0}, o_by[4] = {0, 0, 0, 0};
     int linear = 0;
     rfs_status st = RFS_OK;
     memset(t, 0, sizeof *t);
@@ -799,7 +831,20 @@ static rfs_status graph_tables(pipe_graph *gr, const pipe_lane *pl) {
         }
         rfs_resize_plan_free(&rp);
     }
-    if (g->fg.preset != RFS_PRESET_ROBOFLOW) {
+    if (g->fg.preset == RFS_PRESET_RFDETR) {
+        rfs_bl64_plan bp;
+        if ((st = rfs_bl64_plan_init(&bp, g->fg.W, g->fg.H, g->fg.R, g->fg.R)) != RFS_OK) goto done;
+        const rfs_bl64_axis *ax[2] = {&bp.ax, &bp.ay};
+        size_t *o[2] = {o_bx, o_by};
+        for (int a = 0; a < 2; a++) {
+            o[a][0] = blob_put(&b, ax[a]->i0, (size_t)ax[a]->out * 4);
+            o[a][1] = blob_put(&b, ax[a]->i1, (size_t)ax[a]->out * 4);
+            o[a][2] = blob_put(&b, ax[a]->w0, (size_t)ax[a]->out * 8);
+            o[a][3] = blob_put(&b, ax[a]->w1, (size_t)ax[a]->out * 8);
+        }
+        rfs_bl64_plan_free(&bp);
+    }
+    if (g->fg.preset == RFS_PRESET_RFDETR_14) {
         rfs_aa_plan ap;
         if ((st = rfs_aa_plan_init(&ap, g->fg.W, g->fg.H, g->fg.R, g->fg.R)) != RFS_OK) goto done;
         const rfs_aa_axis64 *ax[2] = {&ap.ax, &ap.ay};
@@ -844,7 +889,15 @@ static rfs_status graph_tables(pipe_graph *gr, const pipe_lane *pl) {
             t->xofs = (const int32_t *)(d + o_xofs), t->alpha = (const int16_t *)(d + o_alpha);
             t->yrow = (const int32_t *)(d + o_yrow), t->beta = (const int16_t *)(d + o_beta);
         }
-        if (g->fg.preset != RFS_PRESET_ROBOFLOW) {
+        if (g->fg.preset == RFS_PRESET_RFDETR) {
+            dev_bl *bl[2] = {&t->bx, &t->by};
+            const size_t *o[2] = {o_bx, o_by};
+            for (int a = 0; a < 2; a++) {
+                bl[a]->i0 = (const int *)(d + o[a][0]), bl[a]->i1 = (const int *)(d + o[a][1]);
+                bl[a]->w0 = (const double *)(d + o[a][2]), bl[a]->w1 = (const double *)(d + o[a][3]);
+            }
+        }
+        if (g->fg.preset == RFS_PRESET_RFDETR_14) {
             t->px.xmin = (const int *)(d + o_px[0]), t->px.n = (const int *)(d + o_px[1]);
             t->px.w = (const double *)(d + o_px[2]);
             t->py.xmin = (const int *)(d + o_py[0]), t->py.n = (const int *)(d + o_py[1]);
@@ -884,6 +937,8 @@ static void pipe_enqueue(const rfs_model *m, pipe_lane *pl, const pipe_graph *gr
     const dim3 pgrid(nblocks((size_t)g.fg.R * g.fg.R, 128), B);
     if (g.fg.preset == RFS_PRESET_ROBOFLOW)
         pre_roboflow_kernel<<<pgrid, 128, 0, st>>>(cs->input, pl->d_frames, g, gr->t);
+    else if (g.fg.preset == RFS_PRESET_RFDETR)
+        pre_rfdetr_bl_kernel<<<pgrid, 128, 0, st>>>(cs->input, pl->d_frames, g, gr->t);
     else
         pre_rfdetr_kernel<<<pgrid, 128, 0, st>>>(cs->input, pl->d_frames, g, gr->t);
     CUDA_LAUNCH_CHECK();
@@ -1157,7 +1212,7 @@ rfs_status rfs_cuda_pipe_collect(rfs_net *base, int lane, rfs_result *results,
         if (!rf && nd > base->m->cfg.num_select) nd = base->m->cfg.num_select;
         /* the result: detections, then the masks in one pool */
         rfs_result *res = &results[b];
-        if (rfs_result_reserve(res, nd) != RFS_OK)
+        if (rfs_result_reserve(res, nd) != RFS_OK || rfs_result_set_preset(res, g->fg.preset) != RFS_OK)
             return rfs_fail(RFS_ERR_NOMEM, "out of memory for %d detections", nd);
         res->width = g->fg.W, res->height = g->fg.H, res->count = nd;
         size_t pool = 0;

@@ -18,6 +18,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <stdarg.h>
+#if RFS_HAVE_WEBP
+#include <webp/decode.h>
+#endif
+#if RFS_HAVE_TIFF
+#include <tiffio.h>
+#endif
+
 #include <jpeglib.h> /* before jerror.h: it selects the message list */
 #include <jerror.h>
 #include <png.h>
@@ -606,6 +614,202 @@ static rfs_status decode_bmp(rfs_frame *out, const uint8_t *b, size_t n, const d
     return RFS_OK;
 }
 
+/* ---- WebP (libwebp, as OpenCV's WebPDecoder) ------------------------------------------------ */
+
+#if RFS_HAVE_WEBP
+/* OpenCV reads the features from the first 32 bytes, decodes BGR straight into the image,
+ * or BGRA when the file has alpha and then drops the alpha (no compositing); no EXIF
+ * orientation. Animated files are refused (cv2 refuses them too). */
+static rfs_status decode_webp(rfs_frame *out, const uint8_t *b, size_t n, const dec_cfg *c) {
+    enum { HEADER = 32 };
+    WebPBitstreamFeatures ft;
+    if (n < HEADER || WebPGetFeatures(b, HEADER, &ft) != VP8_STATUS_OK)
+        return RFS_FAIL(RFS_ERR_FORMAT, "WebP: malformed header");
+    if (ft.has_animation) return RFS_FAIL(RFS_ERR_UNSUPPORTED, "WebP: animated images are not supported");
+    rfs_status st = check_size("WebP", ft.width, ft.height, c);
+    if (st) return st;
+    if ((st = rfs_frame_alloc(out, ft.width, ft.height, 0, c->rgb ? RFS_PIX_RGB8 : RFS_PIX_BGR8))) return st;
+    size_t size = (size_t)out->stride * (size_t)out->h;
+    if (!ft.has_alpha) {
+        uint8_t *r = c->rgb ? WebPDecodeRGBInto(b, n, out->data, size, out->stride)
+                            : WebPDecodeBGRInto(b, n, out->data, size, out->stride);
+        return r == out->data ? RFS_OK : RFS_FAIL(RFS_ERR_FORMAT, "WebP: corrupt or truncated data");
+    }
+    size_t stride4 = (size_t)ft.width * 4, bytes4;
+    if (rfs_mul_size(&bytes4, stride4, (size_t)ft.height)) return RFS_FAIL(RFS_ERR_LIMIT, "WebP: image too large");
+    uint8_t *tmp = rfs_malloc(bytes4);
+    if (!tmp) return RFS_ERR_NOMEM;
+    uint8_t *r = c->rgb ? WebPDecodeRGBAInto(b, n, tmp, bytes4, (int)stride4)
+                        : WebPDecodeBGRAInto(b, n, tmp, bytes4, (int)stride4);
+    if (r != tmp) {
+        free(tmp);
+        return RFS_FAIL(RFS_ERR_FORMAT, "WebP: corrupt or truncated data");
+    }
+    for (int y = 0; y < ft.height; y++) {
+        const uint8_t *s4 = tmp + (size_t)y * stride4;
+        uint8_t *d = out->data + (size_t)y * out->stride;
+        for (int x = 0; x < ft.width; x++) d[3 * x] = s4[4 * x], d[3 * x + 1] = s4[4 * x + 1], d[3 * x + 2] = s4[4 * x + 2];
+    }
+    free(tmp);
+    return RFS_OK;
+}
+#endif
+
+/* ---- TIFF (libtiff, as OpenCV's TiffDecoder for 8-bit colour output) ------------------------- */
+
+#if RFS_HAVE_TIFF
+/* cv2.imdecode(IMREAD_COLOR) reads every TIFF it accepts through libtiff's RGBA interface
+ * (TIFFReadRGBAStrip / TIFFReadRGBATile), strip by strip or tile by tile, placing rows as
+ * OpenCV's loop does (the RGBA raster is bottom-up; files whose Orientation is a bottom
+ * one are flipped back), and drops the alpha (libtiff has already premultiplied an
+ * unassociated alpha). Its header rules are kept: bits per sample 1, 8, 16, 32 or 64 (more
+ * than 8 with a non-gray/RGB photometric or odd channel counts counts as 8), 1 to 4
+ * samples, TIFFRGBAImageOK. The first directory only; orientations 5-8 are turned as
+ * OpenCV turns them (see tiff_pixels), whatever the decode options say, as in cv2. */
+typedef struct tiff_mem {
+    const uint8_t *b;
+    size_t n, pos;
+    char msg[256];
+} tiff_mem;
+
+static tmsize_t tiff_read(thandle_t h, void *dst, tmsize_t n) {
+    tiff_mem *m = (tiff_mem *)h;
+    if (n < 0) return 0;
+    size_t k = (size_t)n > m->n - m->pos ? m->n - m->pos : (size_t)n;
+    memcpy(dst, m->b + m->pos, k);
+    m->pos += k;
+    return (tmsize_t)k;
+}
+static tmsize_t tiff_write(thandle_t h, void *src, tmsize_t n) { (void)h, (void)src, (void)n; return 0; }
+static toff_t tiff_seek(thandle_t h, toff_t off, int whence) {
+    tiff_mem *m = (tiff_mem *)h;
+    uint64_t p = whence == SEEK_SET ? off : whence == SEEK_CUR ? m->pos + off : m->n + off;
+    m->pos = p > m->n ? m->n : (size_t)p;
+    return m->pos;
+}
+static int tiff_close(thandle_t h) { (void)h; return 0; }
+static toff_t tiff_size(thandle_t h) { return ((tiff_mem *)h)->n; }
+static int tiff_map(thandle_t h, void **base, toff_t *size) {
+    tiff_mem *m = (tiff_mem *)h;
+    *base = (void *)m->b;
+    *size = m->n;
+    return 0;
+}
+static void tiff_unmap(thandle_t h, void *base, toff_t size) { (void)h, (void)base, (void)size; }
+
+static int tiff_on_error(TIFF *t, void *user, const char *module, const char *fmt, va_list ap) {
+    (void)t, (void)module;
+    tiff_mem *m = user;
+    if (!m->msg[0]) vsnprintf(m->msg, sizeof m->msg, fmt, ap);
+    return 1;
+}
+static int tiff_on_warning(TIFF *t, void *user, const char *module, const char *fmt, va_list ap) {
+    (void)t, (void)user, (void)module, (void)fmt, (void)ap;
+    return 1;
+}
+
+static rfs_status tiff_pixels(TIFF *tif, tiff_mem *m, rfs_frame *out, const dec_cfg *c) {
+    uint32_t w = 0, h = 0;
+    uint16_t photometric = 0, bpp = 8, ncn, orient = ORIENTATION_TOPLEFT;
+    if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h) ||
+        !TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric))
+        return RFS_FAIL(RFS_ERR_FORMAT, "TIFF: missing image size or photometric tag");
+    int gray = photometric == PHOTOMETRIC_MINISWHITE || photometric == PHOTOMETRIC_MINISBLACK;
+    ncn = gray ? 1 : 3;
+    if (!TIFFGetField(tif, TIFFTAG_BITSPERSAMPLE, &bpp)) bpp = 1;
+    TIFFGetField(tif, TIFFTAG_SAMPLESPERPIXEL, &ncn);
+    if (ncn == 3 && photometric == PHOTOMETRIC_LOGLUV)
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "TIFF: LogLuv HDR images are not supported");
+    if (bpp > 8 && (photometric > 2 || (ncn != 1 && ncn != 3 && ncn != 4))) bpp = 8;
+    if (bpp != 1 && bpp != 8 && bpp != 16 && bpp != 32 && bpp != 64)
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "TIFF: %u bits per sample (1, 8, 16, 32 or 64 are read)", bpp);
+    if (ncn < 1 || ncn > 4) return RFS_FAIL(RFS_ERR_UNSUPPORTED, "TIFF: %u samples per pixel", ncn);
+    rfs_status st = check_size("TIFF", w, h, c);
+    if (st) return st;
+    char emsg[1024];
+    if (!TIFFRGBAImageOK(tif, emsg)) return RFS_FAIL(RFS_ERR_UNSUPPORTED, "TIFF: %s", emsg);
+    TIFFGetField(tif, TIFFTAG_ORIENTATION, &orient);
+    const int vflip = orient == ORIENTATION_BOTRIGHT || orient == ORIENTATION_RIGHTBOT ||
+                      orient == ORIENTATION_BOTLEFT || orient == ORIENTATION_LEFTBOT;
+    const int tiled = TIFFIsTiled(tif) != 0;
+    uint32_t tw = w, th = 0;
+    if (tiled) {
+        if (!TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw) || !TIFFGetField(tif, TIFFTAG_TILELENGTH, &th))
+            return RFS_FAIL(RFS_ERR_FORMAT, "TIFF: tiled without a tile size");
+    } else TIFFGetField(tif, TIFFTAG_ROWSPERSTRIP, &th);
+    if (tw == 0) tw = w;
+    if (th == 0 || (!tiled && th == UINT32_MAX)) th = h;
+    if (tw > (uint32_t)INT_MAX / 4 || th > (uint32_t)INT_MAX / 4 ||
+        (uint64_t)tw * th * ncn * (bpp / 8) >= ((uint64_t)1 << 30) || (uint64_t)tw * th > ((uint64_t)1 << 28))
+        return RFS_FAIL(RFS_ERR_LIMIT, "TIFF: %ux%u tiles are too large", tw, th);
+    if (tiled && (tw > w * 2 + 64 || th > h * 2 + 64)) /* no giant buffers for a small image */
+        return RFS_FAIL(RFS_ERR_LIMIT, "TIFF: %ux%u tiles for a %ux%u image", tw, th, w, h);
+    if (!tiled && th > h) th = h;
+    if ((st = rfs_frame_alloc(out, (int)w, (int)h, 0, c->rgb ? RFS_PIX_RGB8 : RFS_PIX_BGR8))) return st;
+    uint32_t *buf = rfs_malloc((size_t)tw * th * 4);
+    if (!buf) return RFS_ERR_NOMEM;
+    const int W = (int)w, H = (int)h;
+    for (int y = 0; y < H; y += (int)th) {
+        int rows = (int)th < H - y ? (int)th : H - y;
+        int img_y = vflip ? H - y - rows : y;
+        for (int x = 0; x < W; x += (int)tw) {
+            int cols = (int)tw < W - x ? (int)tw : W - x;
+            const uint8_t *start = (const uint8_t *)buf;
+            int ok = tiled ? TIFFReadRGBATile(tif, (uint32_t)x, (uint32_t)y, buf)
+                           : TIFFReadRGBAStrip(tif, (uint32_t)y, buf);
+            if (!ok) {
+                free(buf);
+                return RFS_FAIL(RFS_ERR_FORMAT, "TIFF: %s", m->msg[0] ? m->msg : "cannot read the pixels");
+            }
+            if (tiled) start += (size_t)(th - (uint32_t)rows) * tw * 4; /* tiles fill from the bottom */
+            for (int i = 0; i < rows; i++) {
+                const uint8_t *s4 = start + (size_t)i * tw * 4; /* R, G, B, A bytes */
+                uint8_t *d = out->data + (size_t)(img_y + rows - i - 1) * out->stride + 3 * (size_t)x;
+                for (int k = 0; k < cols; k++, s4 += 4, d += 3) {
+                    d[0] = c->rgb ? s4[0] : s4[2];
+                    d[1] = s4[1];
+                    d[2] = c->rgb ? s4[2] : s4[0];
+                }
+            }
+        }
+    }
+    free(buf);
+    if (orient < ORIENTATION_LEFTTOP || orient > ORIENTATION_LEFTBOT) return RFS_OK;
+    /* Orientations 5-8 (rows and columns exchanged): libtiff's RGBA reader treats them as
+     * flips only; OpenCV 4.6 then turns the image a quarter, which amounts to the
+     * transpose (5, 7) or the anti-transpose (6, 8) of what was read. */
+    rfs_frame t = {0};
+    if ((st = rfs_frame_alloc(&t, H, W, 0, out->fmt))) return st;
+    const int anti = orient == ORIENTATION_RIGHTTOP || orient == ORIENTATION_LEFTBOT;
+    for (int y = 0; y < H; y++) {
+        const uint8_t *srow = out->data + (size_t)y * out->stride;
+        for (int x = 0; x < W; x++) {
+            int ty = anti ? W - 1 - x : x, tx = anti ? H - 1 - y : y;
+            memcpy(t.data + (size_t)ty * t.stride + 3 * (size_t)tx, srow + 3 * (size_t)x, 3);
+        }
+    }
+    rfs_frame_free(out);
+    *out = t;
+    return RFS_OK;
+}
+
+static rfs_status decode_tiff(rfs_frame *out, const uint8_t *b, size_t n, const dec_cfg *c) {
+    tiff_mem m = {.b = b, .n = n};
+    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
+    if (!opts) return RFS_ERR_NOMEM;
+    TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, &m);
+    TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_on_warning, &m);
+    /* "m": no memory mapping (the bytes are ours), read through the callbacks */
+    TIFF *tif = TIFFClientOpenExt("", "rm", (thandle_t)&m, tiff_read, tiff_write, tiff_seek, tiff_close,
+                                  tiff_size, tiff_map, tiff_unmap, opts);
+    TIFFOpenOptionsFree(opts);
+    if (!tif) return RFS_FAIL(RFS_ERR_FORMAT, "TIFF: %s", m.msg[0] ? m.msg : "malformed header");
+    rfs_status st = tiff_pixels(tif, &m, out, c);
+    TIFFClose(tif);
+    return st;
+}
+#endif
+
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 rfs_image_format rfs_image_sniff(const uint8_t *b, size_t n) {
@@ -613,6 +817,10 @@ rfs_image_format rfs_image_sniff(const uint8_t *b, size_t n) {
     if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return RFS_IMG_JPEG;
     if (n >= 8 && memcmp(b, png_sig, 8) == 0) return RFS_IMG_PNG;
     if (n >= 2 && b[0] == 'B' && b[1] == 'M') return RFS_IMG_BMP;
+    if (n >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return RFS_IMG_WEBP;
+    if (n >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4) || !memcmp(b, "II+\0", 4) ||
+                   !memcmp(b, "MM\0+", 4)))
+        return RFS_IMG_TIFF;
     return RFS_IMG_UNKNOWN;
 }
 
@@ -621,6 +829,8 @@ const char *rfs_image_format_name(rfs_image_format f) {
     case RFS_IMG_JPEG: return "JPEG";
     case RFS_IMG_PNG: return "PNG";
     case RFS_IMG_BMP: return "BMP";
+    case RFS_IMG_WEBP: return "WebP";
+    case RFS_IMG_TIFF: return "TIFF";
     default: return "unknown";
     }
 }
@@ -634,6 +844,16 @@ rfs_status rfs_image_decode(rfs_frame *out, const uint8_t *bytes, size_t n,
     case RFS_IMG_JPEG: return decode_jpeg(out, bytes, n, &c);
     case RFS_IMG_PNG: return decode_png(out, bytes, n, &c);
     case RFS_IMG_BMP: return decode_bmp(out, bytes, n, &c);
+#if RFS_HAVE_WEBP
+    case RFS_IMG_WEBP: return decode_webp(out, bytes, n, &c);
+#else
+    case RFS_IMG_WEBP: return RFS_FAIL(RFS_ERR_UNSUPPORTED, "WebP images need libwebp, which this build lacks");
+#endif
+#if RFS_HAVE_TIFF
+    case RFS_IMG_TIFF: return decode_tiff(out, bytes, n, &c);
+#else
+    case RFS_IMG_TIFF: return RFS_FAIL(RFS_ERR_UNSUPPORTED, "TIFF images need libtiff, which this build lacks");
+#endif
     default: break;
     }
     if (n == 0) return RFS_FAIL(RFS_ERR_FORMAT, "empty image data");
@@ -710,5 +930,97 @@ rfs_status rfs_image_write_png(const char *path, const rfs_frame *fr) {
     png_destroy_write_struct(&p, &info);
     if (fclose(f) != 0 && st == RFS_OK) st = RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
     if (st) remove(path);
+    return st;
+}
+
+/* ---- JPEG writer ----------------------------------------------------------------------------- */
+
+typedef struct jpeg_wctx {
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr em;
+    jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX];
+    FILE *f;
+    const rfs_frame *fr;
+    int quality;
+    uint8_t *row; /* a one-row RGB buffer for BGR frames when libjpeg lacks JCS_EXT_BGR */
+} jpeg_wctx;
+
+static void jpeg_w_bail(j_common_ptr c) {
+    jpeg_wctx *j = (jpeg_wctx *)c->client_data;
+    (*c->err->format_message)(c, j->msg);
+    longjmp(j->jb, 1);
+}
+
+static void jpeg_write_body(jpeg_wctx *j) {
+    const rfs_frame *fr = j->fr;
+    uint8_t *row = j->row;
+    jpeg_stdio_dest(&j->ci, j->f);
+    j->ci.image_width = (JDIMENSION)fr->w;
+    j->ci.image_height = (JDIMENSION)fr->h;
+    j->ci.input_components = 3;
+#ifdef JCS_EXTENSIONS
+    j->ci.in_color_space = fr->fmt == RFS_PIX_BGR8 ? JCS_EXT_BGR : JCS_RGB;
+    row = NULL;
+#else
+    j->ci.in_color_space = JCS_RGB;
+    if (fr->fmt != RFS_PIX_BGR8) row = NULL;
+#endif
+    jpeg_set_defaults(&j->ci);
+    jpeg_set_quality(&j->ci, j->quality, TRUE);
+    jpeg_start_compress(&j->ci, TRUE);
+    while (j->ci.next_scanline < j->ci.image_height) {
+        const uint8_t *src = fr->data + (size_t)j->ci.next_scanline * fr->stride;
+        JSAMPROW r = (JSAMPROW)src;
+        if (row) {
+            for (int x = 0; x < fr->w; x++)
+                row[3 * x] = src[3 * x + 2], row[3 * x + 1] = src[3 * x + 1], row[3 * x + 2] = src[3 * x];
+            r = row;
+        }
+        jpeg_write_scanlines(&j->ci, &r, 1);
+    }
+    jpeg_finish_compress(&j->ci);
+}
+
+/* 0, or -1 with j->msg set. */
+static int jpeg_write_guarded(jpeg_wctx *j) {
+    j->ci.err = jpeg_std_error(&j->em);
+    j->em.error_exit = jpeg_w_bail;
+    j->em.output_message = jpeg_silent;
+    j->ci.client_data = j;
+    int r = 0;
+    if (setjmp(j->jb) == 0) {
+        jpeg_create_compress(&j->ci);
+        jpeg_write_body(j);
+    } else {
+        r = -1;
+    }
+    jpeg_destroy_compress(&j->ci);
+    return r;
+}
+
+rfs_status rfs_image_write_jpeg(const char *path, const rfs_frame *fr, int quality) {
+    if (!fr || !fr->data || fr->w <= 0 || fr->h <= 0)
+        return RFS_FAIL(RFS_ERR_ARG, "%s: empty frame", path);
+    if (fr->w > 65500 || fr->h > 65500)
+        return RFS_FAIL(RFS_ERR_LIMIT, "%s: %dx%d is larger than JPEG allows (65500)", path, fr->w, fr->h);
+    jpeg_wctx *j = rfs_calloc(1, sizeof *j);
+    uint8_t *row = rfs_malloc((size_t)fr->w * 3);
+    if (!j || !row) {
+        free(j), free(row);
+        return RFS_ERR_NOMEM;
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        free(j), free(row);
+        return RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    j->f = f, j->fr = fr, j->row = row;
+    j->quality = quality <= 0 || quality > 100 ? 95 : quality;
+    rfs_status st = RFS_OK;
+    if (jpeg_write_guarded(j)) st = RFS_FAIL(RFS_ERR_IO, "%s: JPEG write failed: %s", path, j->msg);
+    if (fflush(f) != 0 && st == RFS_OK) st = RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
+    if (fclose(f) != 0 && st == RFS_OK) st = RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
+    free(j), free(row);
     return st;
 }

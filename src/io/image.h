@@ -16,6 +16,11 @@
  *   - BMP (own parser, OpenCV's rules): 1/4/8-bit palette, 16-bit 555/565, 24, 32-bit
  *     (alpha dropped), bottom-up and top-down, BITMAPINFOHEADER and OS/2 headers. RLE4/RLE8
  *     compressed BMPs are RFS_ERR_UNSUPPORTED.
+ *   - WebP (libwebp, optional): OpenCV's WebPDecoder: features from the first 32 bytes,
+ *     BGR decoded directly, or BGRA with the alpha dropped; animated files refused.
+ *   - TIFF (libtiff, optional): OpenCV's TiffDecoder for 8-bit colour output: libtiff's
+ *     RGBA reader strip by strip or tile by tile, OpenCV's row placement and its turn of
+ *     orientations 5-8; the first directory.
  */
 #ifndef RFS_IO_IMAGE_H
 #define RFS_IO_IMAGE_H

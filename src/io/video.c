@@ -24,7 +24,12 @@
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 #include <pthread.h>
+#if RFS_HAVE_AVDEVICE
+#include <libavdevice/avdevice.h>
 #endif
+#endif
+#include <ctype.h>
+#include <sys/stat.h>
 
 struct rfs_video {
     int rgb;
@@ -93,7 +98,13 @@ static void ff_log(void *avcl, int level, const char *fmt, va_list vl) {
 }
 
 static pthread_once_t ff_once = PTHREAD_ONCE_INIT;
-static void ff_init(void) { av_log_set_callback(ff_log); }
+static void ff_init(void) {
+    av_log_set_callback(ff_log);
+    avformat_network_init();
+#if RFS_HAVE_AVDEVICE
+    avdevice_register_all();
+#endif
+}
 
 static const char *ff_err(int e, char *buf, size_t n) {
     av_strerror(e, buf, n);
@@ -114,10 +125,51 @@ static int bgr_stride_like_ffmpeg(int w) {
 
 static double r2d(AVRational r) { return r.num == 0 || r.den == 0 ? 0.0 : (double)r.num / r.den; }
 
+/* Opens the demuxer for a source string: standard input, a camera through libavdevice's
+ * V4L2 input, a network URL with a read timeout, or a file; interruptible. */
+static int ff_open_input(rfs_video *v, const char *path, const rfs_video_opts *o) {
+    rfs_video_source_kind kind = rfs_video_source_kind_of(path);
+    const AVInputFormat *ifmt = NULL;
+    AVDictionary *dict = NULL;
+    char dev[64];
+    if (kind == RFS_VIDEO_STDIN) path = "pipe:0";
+    if (kind == RFS_VIDEO_CAMERA) {
+#if RFS_HAVE_AVDEVICE
+        if (isdigit((unsigned char)path[0])) {
+            snprintf(dev, sizeof dev, "/dev/video%s", path);
+            path = dev;
+        }
+        ifmt = av_find_input_format("video4linux2");
+        if (!ifmt) return AVERROR_DEMUXER_NOT_FOUND;
+#else
+        (void)dev;
+        return AVERROR(ENOSYS);
+#endif
+    }
+    if (kind == RFS_VIDEO_NETWORK) {
+        int ms = o && o->timeout_ms ? o->timeout_ms : 10000;
+        if (ms > 0) av_dict_set_int(&dict, "rw_timeout", (int64_t)ms * 1000, 0);
+    }
+    if (!(v->fmt = avformat_alloc_context())) {
+        av_dict_free(&dict);
+        return AVERROR(ENOMEM);
+    }
+    if (o && o->interrupt) {
+        v->fmt->interrupt_callback.callback = o->interrupt;
+        v->fmt->interrupt_callback.opaque = o->interrupt_user;
+    }
+    int err = avformat_open_input(&v->fmt, path, ifmt, &dict); /* frees fmt on failure */
+    av_dict_free(&dict);
+    return err;
+}
+
 static rfs_status ff_open(rfs_video *v, const char *path, const rfs_video_opts *o) {
     char eb[128];
     pthread_once(&ff_once, ff_init);
-    int err = avformat_open_input(&v->fmt, path, NULL, NULL);
+    int err = ff_open_input(v, path, o);
+    if (err == AVERROR(ENOSYS))
+        return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: cameras need libavdevice, which this build lacks", path);
+    if (err == AVERROR_EXIT) return RFS_FAIL(RFS_ERR_IO, "%s: interrupted", path);
     if (err < 0)
         return RFS_FAIL(err == AVERROR(ENOENT) || err == AVERROR(EACCES) ? RFS_ERR_IO : RFS_ERR_FORMAT,
                         "%s: cannot open video (%s)", path, ff_err(err, eb, sizeof eb));
@@ -144,6 +196,7 @@ static rfs_status ff_open(rfs_video *v, const char *path, const rfs_video_opts *
     if (!v->dec || !v->pic || !v->pkt) return RFS_FAIL(RFS_ERR_NOMEM, "%s: out of memory", path);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     v->dec->thread_count = o && o->threads > 0 ? o->threads : (int)(ncpu < 1 ? 1 : ncpu > 16 ? 16 : ncpu);
+    if (o && o->low_delay) v->dec->thread_type = FF_THREAD_SLICE; /* no frames held back */
     if ((err = avcodec_parameters_to_context(v->dec, par)) < 0 ||
         (err = avcodec_open2(v->dec, codec, NULL)) < 0)
         return RFS_FAIL(RFS_ERR_FORMAT, "%s: cannot open the %s decoder (%s)", path, codec->name,
@@ -308,6 +361,23 @@ static void ff_close(rfs_video *v) {
 #endif /* RFS_HAVE_FFMPEG */
 
 /* ---- public reader ---------------------------------------------------------------------------- */
+
+rfs_video_source_kind rfs_video_source_kind_of(const char *src) {
+    if (!strcmp(src, "-")) return RFS_VIDEO_STDIN;
+    if (!strncmp(src, "pipe:", 5)) return RFS_VIDEO_PIPE;
+    if (!strncmp(src, "/dev/video", 10)) return RFS_VIDEO_CAMERA;
+    int digits = *src != 0;
+    for (const char *p = src; *p; p++) digits &= isdigit((unsigned char)*p) != 0;
+    struct stat sb;
+    if (digits && strlen(src) < 4 && stat(src, &sb) != 0) return RFS_VIDEO_CAMERA;
+    const char *sep = strstr(src, "://");
+    if (sep && sep > src) {
+        for (const char *p = src; p < sep; p++)
+            if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.') return RFS_VIDEO_FILE;
+        return strncmp(src, "file://", 7) ? RFS_VIDEO_NETWORK : RFS_VIDEO_FILE;
+    }
+    return RFS_VIDEO_FILE;
+}
 
 #if !RFS_HAVE_FFMPEG
 static int file_is_y4m(const char *path) {

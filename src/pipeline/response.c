@@ -128,7 +128,7 @@ rfs_status rfs_mask_rle(rfs_shapes *s, const rfs_mask *m, int W, int H, const ch
 }
 
 rfs_response_opts rfs_response_defaults(void) {
-    rfs_response_opts o = {.format = RFS_MASK_POLYGON, .time = -1, .frame_id = -1};
+    rfs_response_opts o = {.format = RFS_MASK_POLYGON, .time = -1, .frame_id = -1, .source_id = -1};
     return o;
 }
 
@@ -217,6 +217,10 @@ rfs_status rfs_response_roboflow(rfs_text *b, struct rfs_shapes *sc, const rfs_r
     if (o->source) {
         rfs_text_puts(b, ",\"source\":");
         rfs_text_string(b, o->source);
+        if (o->source_id >= 0) {
+            rfs_text_puts(b, ",\"source_id\":");
+            rfs_text_int(b, o->source_id);
+        }
     }
     if (o->frame_id >= 0) {
         rfs_text_puts(b, ",\"frame_id\":");
