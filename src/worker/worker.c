@@ -201,9 +201,18 @@ static int ensure_streams(lane *L) {
     return ok ? 0 : -1;
 }
 
-/* Doubles the lane's backoff (100 ms to 5 s) and waits it out; a stop ends the wait. */
+/* The next backoff: 100 ms doubling up to 5 s, or a quarter of claim_idle_ms when that is
+ * less, so that a lane is back before its jobs could be claimed away. */
+static double next_backoff(const lane *L) {
+    double cap = L->w->cfg.claim_idle_ms / 4.0;
+    cap = cap > 5000 ? 5000 : cap < 100 ? 100 : cap;
+    double b = L->backoff_ms < 100 ? 100 : L->backoff_ms * 2;
+    return b > cap ? cap : b;
+}
+
+/* Grows the lane's backoff and waits it out; a stop ends the wait. */
 static void lane_backoff(lane *L) {
-    L->backoff_ms = L->backoff_ms < 100 ? 100 : L->backoff_ms * 2 > 5000 ? 5000 : L->backoff_ms * 2;
+    L->backoff_ms = next_backoff(L);
     for (double slept = 0; slept < L->backoff_ms; slept += 50) {
         if (atomic_load(&L->w->stop) && !atomic_load(&L->w->busy)) return;
         sleep_ms(50);
@@ -227,10 +236,11 @@ static int lane_connect(lane *L) {
         L->rc = NULL;
     }
     if (!L->rc) {
-        L->backoff_ms = L->backoff_ms < 100 ? 100 : L->backoff_ms * 2 > 5000 ? 5000 : L->backoff_ms * 2;
+        double before = L->backoff_ms;
+        L->backoff_ms = next_backoff(L);
         count(w, &w->c.redis_errors, 1);
         /* every lane retries; one of them says so, once per outage and then at the cap */
-        if (L->idx == 0 && (!L->down_logged || L->backoff_ms >= 5000))
+        if (L->idx == 0 && (!L->down_logged || before == L->backoff_ms))
             LOG(w, RFS_LOG_WARN, "worker: redis unreachable: %s; retrying in %.1f s", err, L->backoff_ms / 1e3);
         L->down_logged = 1;
         return 0;
@@ -238,6 +248,13 @@ static int lane_connect(lane *L) {
     if (L->ever_connected) {
         count(w, &w->c.reconnects, 1);
         if (L->idx == 0) LOG(w, RFS_LOG_INFO, "worker: reconnected to redis %s:%d", w->url.host, w->url.port);
+        /* after an outage every worker's jobs look idle (no refresh got through): claim
+         * nothing until the lanes of live workers have had claim_idle_ms to refresh or
+         * commit theirs */
+        pthread_mutex_lock(&w->claim_mu);
+        double t = now_ms() + w->cfg.claim_idle_ms;
+        if (w->next_claim_ms < t) w->next_claim_ms = t;
+        pthread_mutex_unlock(&w->claim_mu);
     }
     L->ever_connected = 1;
     L->down_logged = 0;
@@ -388,15 +405,23 @@ static int lane_claim(lane *L, char cursor[64]) {
 
 /* ---- running ------------------------------------------------------------------------- */
 
-/* Called while the lane waits (for memory or its batch): keeps its entries from looking
- * abandoned by resetting their idle time (XCLAIM to itself, JUSTID: no delivery counted). */
+/* Called while the lane works on a batch (between images, and while it waits for memory or
+ * for its frames): keeps its entries from looking abandoned by resetting their idle time
+ * (XCLAIM to itself, JUSTID: no delivery counted), at most every claim_idle_ms / 3. */
 static int lane_heartbeat(void *user) {
     lane *L = user;
     rfs_worker *w = L->w;
     double t = now_ms();
     if (t - L->last_beat < w->cfg.claim_idle_ms / 3.0) return 0;
     L->last_beat = t;
-    if (!L->rc || L->rc->err || !L->n) return 0;
+    if (!L->n) return 0;
+    if (!L->rc || L->rc->err) { /* Redis went away meanwhile: one attempt, no waiting */
+        double b = L->backoff_ms;
+        L->backoff_ms = 0;
+        int up = lane_connect(L);
+        if (!up) L->backoff_ms = b;
+        if (!up) return 0;
+    }
     const char **argv = calloc((size_t)L->n + 6, sizeof *argv);
     if (!argv) return 0;
     int argc = 0;
@@ -432,6 +457,7 @@ static void run_group(lane *L, int k, uint64_t total, uint64_t largest) {
     for (int g = 0; g < k; g++) {
         item *it = &L->items[L->group[g]];
         const rfs_model *m = w->cfg.models[it->job.model].model;
+        lane_heartbeat(L); /* decoding a large batch takes a while too */
         /* the decoder may allocate exactly what was charged: a header that lied is refused */
         rfs_decode_opts o = {.no_auto_orient = !rfs_model_auto_orient(m), .max_pixels = it->px ? it->px : 1};
         rfs_frame *f = &L->frames[g];
@@ -477,6 +503,7 @@ static void run_group(lane *L, int k, uint64_t total, uint64_t largest) {
     for (int g = 0; g < k; g++) {
         item *it = &L->items[L->group[g]];
         if (it->state != IT_RUN) continue;
+        lane_heartbeat(L);
         const rfs_worker_model *wm = &w->cfg.models[it->job.model];
         rfs_response_opts ro = rfs_response_defaults();
         ro.format = it->job.format;

@@ -20,8 +20,8 @@
  *
  * Threads: `inflight` lanes, each with its own Redis connection, read, decode, submit and
  * commit their batches independently, so decoding and JSON overlap the devices' work; a
- * lane waiting for its batch refreshes its jobs' idle time (XCLAIM JUSTID) so that long
- * batches are not claimed away. Decoded pixels are charged against memory_budget before
+ * lane working on a batch refreshes its jobs' idle time (XCLAIM JUSTID) every
+ * claim_idle_ms / 3 so that long batches are not claimed away. Decoded pixels are charged against memory_budget before
  * they are allocated (serve/budget.h, sizes from serve/probe.h).
  *
  * Uses the public API (rfseg.h) and the server's reusable modules only.
