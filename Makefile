@@ -11,8 +11,8 @@
 #
 # Required: libzip, libpng, libjpeg(-turbo), libcjson (model packages, requests).
 # Optional, detected with pkg-config: libcurl + libcrypto (model download), FFmpeg (video),
-# libmicrohttpd (server), nvcc (CUDA).
-# Each optional feature can be forced off: make NO_CURL=1 NO_FFMPEG=1 NO_HTTP=1.
+# libmicrohttpd (server), hiredis (Redis worker), nvcc (CUDA).
+# Each optional feature can be forced off: make NO_CURL=1 NO_FFMPEG=1 NO_HTTP=1 NO_HIREDIS=1.
 
 BUILD   ?= build
 PREFIX  ?= /usr/local
@@ -71,6 +71,11 @@ ifeq ($(NO_HTTP)$(call pkg_ok,libmicrohttpd),yes)
   DEP_CFLAGS += $(shell pkg-config --cflags libmicrohttpd)
   DEP_LIBS   += $(shell pkg-config --libs libmicrohttpd)
 endif
+ifeq ($(NO_HIREDIS)$(call pkg_ok,hiredis),yes)
+  FEATURE_DEFS += -DRFS_HAVE_HIREDIS=1
+  DEP_CFLAGS += $(shell pkg-config --cflags hiredis)
+  DEP_LIBS   += $(shell pkg-config --libs hiredis)
+endif
 
 # CUDA: `make cuda` (or CUDA=1) compiles src/cuda/*.cu with nvcc and links cuBLASLt.
 NVCC      ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
@@ -101,10 +106,11 @@ $(LIB_SRC:%.c=$(BUILD)/%.o): EXTRA_CFLAGS := $(LIB_DEFS)
 SOVERSION := 0
 LIBVERSION := $(shell sed -n 's/.*RFSEG_VERSION "\(.*\)"/\1/p' include/rfseg.h)
 SONAME   := librfseg.so.$(SOVERSION)
-# The HTTP server and the tools use only the public API; the server is built into the CLI
-# and its tests from its own archive.
+# The HTTP server, the Redis worker and the tools use only the public API; the server and
+# the worker are built into the CLI and the tests from their own archives.
 SERVE_SRC := $(wildcard src/serve/*.c)
 SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/%.o)
+WORKER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/worker/*.c))
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -133,6 +139,10 @@ $(BUILD)/libserve.a: $(SERVE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(BUILD)/libworker.a: $(WORKER_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
 # librfseg.so.0.x.y with the SONAME librfseg.so.0, and the two usual links to it
 $(BUILD)/librfseg.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,$(SONAME) -o $@.$(LIBVERSION) $^ $(DEP_LIBS) $(LDLIBS_BASE)
@@ -140,12 +150,12 @@ $(BUILD)/librfseg.so: $(LIB_OBJ)
 	ln -sf librfseg.so.$(LIBVERSION) $@
 
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
-$(BUILD)/rfseg: $(CLI_OBJ) $(BUILD)/libserve.a $(BUILD)/librfseg.a
+$(BUILD)/rfseg: $(CLI_OBJ) $(BUILD)/libworker.a $(BUILD)/libserve.a $(BUILD)/librfseg.a
 	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(DEP_LIBS) $(LDLIBS_BASE)
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libserve.a $(BUILD)/librfseg.a $(wildcard tests/*.h)
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libworker.a $(BUILD)/libserve.a $(BUILD)/librfseg.a $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BASE) -Itests -o $@ $< $(BUILD)/libserve.a $(BUILD)/librfseg.a $(DEP_LIBS) $(LDLIBS_BASE)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BASE) -Itests -o $@ $< $(BUILD)/libworker.a $(BUILD)/libserve.a $(BUILD)/librfseg.a $(DEP_LIBS) $(LDLIBS_BASE)
 
 $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/librfseg.a
 	@mkdir -p $(dir $@)

@@ -2,7 +2,7 @@
 # Installs rfseg's build and test dependencies from Debian's packages.
 #   scripts/install-deps.sh          build dependencies
 #   scripts/install-deps.sh --test   also the test oracles and tools (OpenCV, numpy, PIL,
-#                                    clang's libFuzzer, valgrind, wrk, curl)
+#                                    clang's libFuzzer, valgrind, wrk, curl, redis-server)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 SUDO=
@@ -10,9 +10,9 @@ if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 pkgs=(build-essential pkg-config ca-certificates
       libzip-dev libpng-dev libjpeg62-turbo-dev libcurl4-openssl-dev libssl-dev
       libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev
-      libwebp-dev libtiff-dev libmicrohttpd-dev libcjson-dev)
+      libwebp-dev libtiff-dev libmicrohttpd-dev libcjson-dev libhiredis-dev)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(python3 python3-opencv python3-numpy python3-pil python3-scipy clang libclang-rt-dev valgrind curl wrk ffmpeg)
+    pkgs+=(python3 python3-opencv python3-numpy python3-pil python3-scipy clang libclang-rt-dev valgrind curl wrk ffmpeg redis-server)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,4 +1,4 @@
-/* rfseg - the command line: info, predict, video, bench, serve, convert.
+/* rfseg - the command line: info, predict, video, bench, serve, worker, convert.
  *
  * Every command takes -h/--help (its options with their defaults), --opt=value, `--` to end
  * the options and `-` for standard input where it reads one (tools/cli_opts.h); `rfseg help
@@ -13,9 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+int cmd_worker(int argc, char **argv); /* tools/cmd_worker.c */
+
+extern const cli_command cli_cmd_worker; /* tools/cmd_worker.c */
+
 static void usage(FILE *f) {
     fprintf(f, "rfseg %s - RF-DETR instance segmentation\n\n", RFSEG_VERSION);
     cli_usage_print(f);
+    fprintf(f, "  rfseg worker --redis redis://HOST:PORT --model MODEL[:ID]... [options]  (docs/scale-out.md)\n");
     fprintf(f,
             "\n"
             "MODEL: a checkpoint (.pth or .safetensors), a Roboflow model package directory, or an\n"
@@ -41,6 +46,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         if (argc > 2 && strcmp(cmd, "help") == 0) {
             const cli_command *c = cli_command_find(argv[2]);
+            if (!c && !strcmp(argv[2], "worker")) c = &cli_cmd_worker;
             if (!c) {
                 fprintf(stderr, "rfseg: no command '%s'\n\n", argv[2]);
                 usage(stderr);
@@ -57,6 +63,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     const cli_command *c = cli_command_find(cmd);
+    if (!c && !strcmp(cmd, "worker")) c = &cli_cmd_worker;
     if (!c) {
         fprintf(stderr, "rfseg: unknown command '%s'\n\n", cmd);
         usage(stderr);
@@ -64,7 +71,7 @@ int main(int argc, char **argv) {
     }
     int cargc = argc - 1;
     char **cargv = argv + 1, **split = NULL;
-    if (!strcmp(cmd, "bench") || !strcmp(cmd, "serve")) {
+    if (!strcmp(cmd, "bench") || !strcmp(cmd, "serve") || !strcmp(cmd, "worker")) {
         /* these parse their own options: help and --opt=value are handled here */
         if (wants_help(cargc, cargv)) {
             cli_help_print(stdout, c);
@@ -82,6 +89,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "bench")) rc = cmd_bench(cargc, cargv);
     else if (!strcmp(cmd, "convert")) rc = cmd_convert(cargc, cargv);
     else if (!strcmp(cmd, "video")) rc = cmd_video(cargc, cargv);
+    else if (!strcmp(cmd, "worker")) rc = cmd_worker(cargc, cargv);
     else rc = cmd_serve(cargc, cargv);
     if (split) cli_split_free(split, cargc, argc - 1, argv + 1);
     return rc;
