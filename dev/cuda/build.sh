@@ -4,7 +4,7 @@
 #   pack.tar.xz   bin/ (rfseg, the CUDA and CPU tests, bench_cuda, and the CPU lab's
 #                 net_bench / peak / gemm_bench when dev/cpu/build.sh can make them), built
 #                 in build-dev/ with the CUDA backend and without the optional libraries the
-#                 GPU machine lacks (curl, FFmpeg, WebP, TIFF, hiredis), and machine code
+#                 GPU machine lacks (curl, FFmpeg, WebP, TIFF; hiredis stays, for the worker, and is carried), and machine code
 #                 for the GPU machine's Hopper only (sm_90a: the Turing and Ampere code
 #                 paths are chosen at run time, RFS_CUDA_ARCH, so they run there too; one
 #                 architecture keeps the binaries small enough to carry); libs/ (this
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=build-dev
 OUTD=.cudarun
-FEATURES="CUDA=1 BUILD=$B NO_CURL=1 NO_FFMPEG=1 NO_AVDEVICE=1 NO_WEBP=1 NO_TIFF=1 NO_HIREDIS=1"
+FEATURES="CUDA=1 BUILD=$B NO_CURL=1 NO_FFMPEG=1 NO_AVDEVICE=1 NO_WEBP=1 NO_TIFF=1"
 ARCH90="-gencode arch=compute_90a,code=sm_90a"
 mkdir -p .git/info; grep -qx '/.cudarun/' .git/info/exclude 2>/dev/null || echo '/.cudarun/' >> .git/info/exclude
 rm -f $B/rfseg

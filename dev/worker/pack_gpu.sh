@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ -f .cudarun/pack.tar.xz ] || { echo "run dev/cuda/build.sh first (.cudarun/pack.tar.xz)"; exit 1; }
 tar xJf .cudarun/pack.tar.xz -O bin/rfseg > /tmp/rfs-pack-rfseg && chmod +x /tmp/rfs-pack-rfseg
-if ! grep -q -a "worker: consumer" /tmp/rfs-pack-rfseg; then
+if ! ldd /tmp/rfs-pack-rfseg | grep -q libhiredis; then
     echo "the packed rfseg has no worker (was hiredis installed when dev/cuda/build.sh ran?)"; exit 1
 fi
 T=$(mktemp -d)
