@@ -24,5 +24,10 @@ struct rfs_net *rfs_session_net(rfs_session *s);
  * "ref" (batch*nq*4 decoder reference boxes), "order" (batch*nq selected tokens), "p4"
  * (batch*G*G*C projector output), "enc_cls" (batch*G*G*K two-stage class logits). */
 rfs_status rfs_cuda_read_debug(rfs_session *s, const char *name, float *dst, int batch);
+/* CUDA sessions, tests: the two-stage selection of the following forwards takes the tokens
+ * order[b * nq + i] (batch*nq, as "order" reads them) instead of ranking by score, on every
+ * lane (the CPU's rfs_cpu_net.force_order); NULL ranks by score again. This compares two
+ * precisions at one query assignment when their scores tie within the precision's noise. */
+rfs_status rfs_cuda_force_order(rfs_session *s, const int *order, int batch);
 
 #endif

@@ -107,8 +107,10 @@ def check(label, path, lo, hi, orig, pkts, flags):
     if ids != sorted(set(ids)):
         fail("%s: frame numbers not increasing" % label)
         bad += 1
-    if not errors:
-        fail("%s: no error reported for the damage" % label)
+    # A frame lost must be reported; damage the decoder conceals (every frame delivered,
+    # as small damage may be, depending on the frame threads' timing) need not be.
+    if not errors and len(good) < len(orig):
+        fail("%s: frames lost without an error reported" % label)
         bad += 1
     if end != len(orig):
         fail("%s: end index %s, the clip has %d frames" % (label, end, len(orig)))

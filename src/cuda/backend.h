@@ -166,10 +166,12 @@ void rfs_msda_cuda(void *out, const void *value, int ldv, rfs_dtype t, int H, in
 /* Two-stage selection (6.1, 6.2 steps 4-7) per image: scores = max over K of enc_cls
  * (nimg*N, K), encoder boxes from the deltas enc_d (nimg*N, 4) on the grid proposals,
  * top-nq by score (ties: lower token first), then the refpoint deltas:
- * ref (nimg*nq, 4). order (nimg*nq ints, device) receives the selected tokens. */
+ * ref (nimg*nq, 4). order (nimg*nq ints, device) receives the selected tokens. force (nimg*nq
+ * ints, device) overrides the selection where an entry is >= 0 (tests: another precision's
+ * query assignment, lab.h rfs_cuda_force_order); -1 everywhere selects by score. */
 int rfs_select_supported(int N);
-void rfs_two_stage_select_cuda(float *ref, int *order, const float *enc_cls, int K,
-                               const float *enc_d, const float *refpoint, int G, int nq,
+void rfs_two_stage_select_cuda(float *ref, int *order, const int *force, const float *enc_cls,
+                               int K, const float *enc_d, const float *refpoint, int G, int nq,
                                int nimg, void *stream);
 /* Query sine embedding (6.3): ref (rows, 4) -> sine (rows, 2C) type t, order (y,x,w,h). */
 void rfs_sine_embed_cuda(void *sine, rfs_dtype t, const float *ref, int rows, int C,

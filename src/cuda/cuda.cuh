@@ -55,6 +55,7 @@ typedef struct cuda_state {
     float *input, *x, *pe, *pj_y, *enc_cls, *enc_d, *ref, *t, *offaw, *qp_off, *hs, *deltas;
     float *logits, *boxes, *masks;
     int *order;
+    int *force;            /* forced selection per query (-1: by score; tests, rfs_cuda_force_order) */
     void *patches, *xn, *qkv, *att, *mlp, *taps, *pj_cat, *col, *pj_tmp, *p4, *omem, *enc;
     void *h2a, *h2b, *sine, *tmp, *qpos, *qp_qk, *t_h, *tq, *sa_qkv, *sa_o, *value, *hs_h;
     void *f0, *fa, *fb, *fl, *qf, *qf2;

@@ -88,8 +88,8 @@ __device__ __forceinline__ unsigned long long sel_key(float score, int t) {
  * tokens are the selection: their encoder boxes (deltas on the grid proposals, the zero
  * box for invalid ones) and the learned refpoint deltas give the reference boxes. */
 __global__ void __launch_bounds__(SEL_THREADS)
-select_kernel(float *ref, int *order, const float *enc_cls, int K, const float *enc_d,
-              const float *refpoint, int G, int nq, int NP) {
+select_kernel(float *ref, int *order, const int *force, const float *enc_cls, int K,
+              const float *enc_d, const float *refpoint, int G, int nq, int NP) {
     extern __shared__ unsigned long long key[];
     const int N = G * G, img = blockIdx.x, k = min(nq, N);
     const float *cls = enc_cls + (size_t)img * N * K;
@@ -138,7 +138,8 @@ select_kernel(float *ref, int *order, const float *enc_cls, int K, const float *
             order[(size_t)img * nq + i] = -1;
             continue;
         }
-        const int t = (int)(key[i] & 0xffffffffu);
+        const int f = force[(size_t)img * nq + i];
+        const int t = f >= 0 && f < N ? f : (int)(key[i] & 0xffffffffu);
         order[(size_t)img * nq + i] = t;
         float p[4] = {(float)((t % G) + 0.5f) / (float)G, (float)((t / G) + 0.5f) / (float)G,
                       0.05f, 0.05f};
@@ -153,18 +154,19 @@ select_kernel(float *ref, int *order, const float *enc_cls, int K, const float *
 
 extern "C" int rfs_select_supported(int N) { return N >= 1 && N <= SEL_MAX_N; }
 
-extern "C" void rfs_two_stage_select_cuda(float *ref, int *order, const float *enc_cls, int K,
-                                          const float *enc_d, const float *refpoint, int G,
-                                          int nq, int nimg, void *stream) {
+extern "C" void rfs_two_stage_select_cuda(float *ref, int *order, const int *force,
+                                          const float *enc_cls, int K, const float *enc_d,
+                                          const float *refpoint, int G, int nq, int nimg,
+                                          void *stream) {
     const int N = G * G;
-    RFS_CHECK(rfs_select_supported(N) && order != NULL);
+    RFS_CHECK(rfs_select_supported(N) && order != NULL && force != NULL);
     int NP = 2;
     while (NP < N) NP <<= 1;
     const size_t smem = sizeof(unsigned long long) * (size_t)NP * (NP <= 2048 ? 2 : 1);
     if (smem > 48 * 1024)
         CUDA_CHECK(cudaFuncSetAttribute(select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    select_kernel<<<nimg, SEL_THREADS, smem, as_stream(stream)>>>(ref, order, enc_cls, K, enc_d,
-                                                                 refpoint, G, nq, NP);
+    select_kernel<<<nimg, SEL_THREADS, smem, as_stream(stream)>>>(ref, order, force, enc_cls, K,
+                                                                 enc_d, refpoint, G, nq, NP);
     CUDA_LAUNCH_CHECK();
 }
 

@@ -206,7 +206,7 @@ static void two_stage(const fwd *f) {
         RFS_ACT_RELU, 0);
     lin(f, f->ctx, f->st, cs->enc_d, F, 4, cs->h2b, C, w->enc_box_w[2], w->enc_box_b[2], BN, 4, C,
         RFS_ACT_NONE, 0);
-    rfs_two_stage_select_cuda(cs->ref, cs->order, cs->enc_cls, K, cs->enc_d, w->refpoint, G,
+    rfs_two_stage_select_cuda(cs->ref, cs->order, cs->force, cs->enc_cls, K, cs->enc_d, w->refpoint, G,
                               c->num_queries, f->B, f->st);
     rfs_broadcast_rows_cuda(cs->t, w->query_feat, c->num_queries, C, f->B, f->st);
 }

@@ -61,6 +61,7 @@ static size_t layout(cuda_state *cs, const rfs_config *c, int B, char *base) {
     F32(boxes, nq * 4);
     F32(masks, nq * P);
     TAKE(order, int *, (size_t)B * nq, 4);
+    TAKE(force, int *, (size_t)B * nq, 4);
     TB(patches, N * 3 * ps * ps);
     TB(xn, NT * D);
     TB(qkv, NT * 3 * D);
@@ -161,6 +162,8 @@ static rfs_status lane_create(cuda_state **out, const rfs_cuda_net *n) {
                         "activations", c->size, n->base.o.max_batch, bytes / (1024.0 * 1024.0));
     }
     layout(cs, c, cs->max_batch, (char *)cs->mem);
+    /* no forced selection (-1 everywhere) */
+    CUDA_CHECK(cudaMemsetAsync(cs->force, 0xff, sizeof(int) * cs->max_batch * c->num_queries, cs->st));
     /* the ones column (and zero padding) of the mask product's spatial operand */
     const size_t P = (size_t)c->mask_side * c->mask_side;
     ones_column_kernel<<<nblocks(P * cs->max_batch, 256), 256, 0, cs->st>>>(cs->fl, cs->T,
@@ -377,6 +380,25 @@ extern "C" rfs_status rfs_cuda_read_debug(rfs_session *s, const char *name, floa
         free(tmp);
     } else {
         return rfs_fail(RFS_ERR_ARG, "unknown debug tensor '%s'", name);
+    }
+    return RFS_OK;
+}
+
+extern "C" rfs_status rfs_cuda_force_order(rfs_session *s, const int *order, int batch) {
+    rfs_net *base = rfs_session_net(s);
+    if (base->ops != &rfs_backend_cuda) return rfs_fail(RFS_ERR_ARG, "not a CUDA session");
+    rfs_cuda_net *n = cuda_net(base);
+    const size_t nq = base->m->cfg.num_queries;
+    for (int l = 0; l < 2; l++) {
+        cuda_state *cs = n->lane[l];
+        if (!cs) continue;
+        if (order && batch > cs->max_batch) return rfs_fail(RFS_ERR_ARG, "batch %d > %d", batch, cs->max_batch);
+        CUDA_CHECK(cudaSetDevice(cs->device));
+        CUDA_CHECK(cudaStreamSynchronize(cs->st));
+        CUDA_CHECK(cudaMemsetAsync(cs->force, 0xff, sizeof(int) * cs->max_batch * nq, cs->st));
+        if (order)
+            CUDA_CHECK(cudaMemcpyAsync(cs->force, order, sizeof(int) * batch * nq, cudaMemcpyHostToDevice, cs->st));
+        CUDA_CHECK(cudaStreamSynchronize(cs->st));
     }
     return RFS_OK;
 }
