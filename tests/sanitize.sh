@@ -9,7 +9,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_strin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 make -s -j"$(nproc 2>/dev/null || echo 2)" asan || { echo "FAIL: asan build"; exit 1; }
 fail=0
-for t in test_tensorfile test_image_io test_model_load test_model_parity test_pipeline_units test_cpu_ops test_cpu_kernels test_cpu_bf16 test_serve test_serve_hostile test_sessions; do
+for t in test_tensorfile test_image_io test_model_load test_model_parity test_pipeline_units test_cpu_ops test_cpu_kernels test_cpu_bf16 test_serve test_serve_hostile test_sessions test_worker; do
     bin=build-asan/tests/$t
     [ -x "$bin" ] || continue
     if "$bin" >/tmp/rfs_asan_$t.log 2>&1; then
