@@ -152,6 +152,31 @@ TEST(four_sessions_four_threads) {
 
 /* Sessions are created and freed in any order while others run (the model's per-device
  * forms are reference counted): the model is intact afterwards. */
+/* A batch on a session of 8 threads runs its images side by side in two groups of 4
+ * threads (src/cpu/net.c): every image equals a 4-thread session's, bit for bit, also
+ * when the batch is run again (the groups' activations are reused). */
+TEST(batch_in_thread_groups) {
+    rfs_session_opts so = rfs_session_defaults();
+    so.threads = 8, so.max_batch = NIMG;
+    rfs_session *s = NULL;
+    CHECKF(rfs_session_create(&s, model, &so) == RFS_OK, "%s", rfs_last_error());
+    if (!s) return;
+    rfs_predict_opts po = rfs_predict_defaults(RFS_PRESET_ROBOFLOW);
+    po.threshold = 0.05f;
+    rfs_image img[NIMG];
+    for (int i = 0; i < NIMG; i++) img[i] = rfs_frame_image(&frames[i]);
+    for (int round = 0; round < 2; round++) {
+        rfs_result res[NIMG];
+        memset(res, 0, sizeof res);
+        CHECKF(rfs_predict(s, img, NIMG, &po, res) == RFS_OK, "%s", rfs_last_error());
+        for (int i = 0; i < NIMG; i++) {
+            CHECKF(same_result(&res[i], &REF(4)[i]), "round %d image %d differs from a 4-thread session's", round, i);
+            rfs_result_free(&res[i]);
+        }
+    }
+    rfs_session_free(s);
+}
+
 TEST(create_free_churn) {
     for (int round = 0; round < 3; round++) {
         rfs_session *s[3] = {NULL, NULL, NULL};
@@ -230,6 +255,7 @@ int main(void) {
     RUN(small_session_busy_caller);
     RUN(sessions_of_different_sizes_concurrently);
     RUN(four_sessions_four_threads);
+    RUN(batch_in_thread_groups);
     RUN(create_free_churn);
     RUN(bad_session_options);
     RUN(predict_options_by_name);

@@ -113,6 +113,12 @@ typedef struct rfs_cpu_net {
      * nq tokens in this order instead of its own top-k (the query assignment of another
      * session), so that reduced precision is compared at equal assignments */
     const int *force_order;
+    /* Batches of several images on many cores (net.c): the images run side by side in
+     * groups of group_threads threads, one image per group at a time, where one image on
+     * every thread would leave them idle in its small products. group[0] is this session
+     * itself; group[1..groups-1] have their own activations and share everything else. */
+    int groups, group_threads;
+    struct rfs_cpu_net **group;
 } rfs_cpu_net;
 
 /* The forward pass of one image (forward.c): input (3, R, R) -> logits (nq, K), boxes

@@ -1,6 +1,9 @@
 /* net.c - the CPU backend (model/backend.h): one activation arena per session, sized once
  * from the config; the forward pass of a batch runs image by image (forward.c) on the
- * session's thread count. */
+ * session's thread count, or, for sessions of max_batch > 1 with 8 threads or more, in
+ * groups of 4 threads side by side (one image each at a time): measured on a 16-core Xeon,
+ * one seg-nano image takes 45.6 ms on 16 threads but 100.5 ms on 4, so four groups of four
+ * finish four images in the time 16 threads take for two. */
 #include "cpu/cpu.h"
 
 #include "cpu/attention.h"
@@ -8,6 +11,7 @@
 #include "util/err.h"
 
 #include <omp.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -104,9 +108,47 @@ static size_t scratch_per(const rfs_config *c) {
     return (m + 15) & ~(size_t)15;
 }
 
+enum { GROUP_THREADS = 4, GROUP_MIN_THREADS = 8 };
+
+/* The side-by-side groups of a session: activations of their own, the rest shared. */
+static void groups_free(rfs_cpu_net *s) {
+    for (int g = 1; s->group && g < s->groups; g++)
+        if (s->group[g]) free(s->group[g]->arena), free(s->group[g]);
+    free(s->group);
+    s->group = NULL;
+    s->groups = 1;
+}
+
+static rfs_status groups_make(rfs_cpu_net *s, int max_batch) {
+    s->groups = 1;
+    s->group_threads = s->threads;
+    int g = s->threads >= GROUP_MIN_THREADS ? s->threads / GROUP_THREADS : 1;
+    if (g > max_batch) g = max_batch;
+    if (g <= 1) return RFS_OK;
+    const rfs_config *c = &s->base.m->cfg;
+    if (!(s->group = rfs_calloc((size_t)g, sizeof *s->group))) return RFS_ERR_NOMEM;
+    s->group[0] = s;
+    s->groups = g;
+    s->group_threads = s->threads / g;
+    for (int i = 1; i < g; i++) {
+        rfs_cpu_net *t = rfs_calloc(1, sizeof *t);
+        if (!t) return RFS_ERR_NOMEM;
+        *t = *s; /* the model, its packed weights, ISA and options; never trace or profile */
+        t->groups = 0, t->group = NULL, t->prof = NULL, t->force_order = NULL;
+        t->base.trace = NULL, t->base.trace_user = NULL;
+        t->threads = s->group_threads;
+        s->group[i] = t;
+        size_t n = layout_acts(&t->a, c, t->threads, t->scratch_per, NULL);
+        if (!(t->arena = rfs_aligned_alloc(sizeof(float) * n))) return RFS_ERR_NOMEM;
+        layout_acts(&t->a, c, t->threads, t->scratch_per, t->arena);
+    }
+    return RFS_OK;
+}
+
 static void cpu_destroy(rfs_net *n) {
     rfs_cpu_net *s = (rfs_cpu_net *)n;
     if (!s) return;
+    groups_free(s);
     if (s->w) rfs_model_form_release(s->base.m, RFS_BACKEND_CPU, 0, s->form_kind);
     free(s->arena);
     rfs_net_release(&s->base);
@@ -146,23 +188,64 @@ static rfs_status cpu_create(rfs_net **out, const rfs_model *m, const rfs_sessio
         return RFS_FAIL(RFS_ERR_NOMEM, "out of memory for the activations of %s", m->cfg.size);
     }
     layout_acts(&s->a, &m->cfg, s->threads, s->scratch_per, s->arena);
+    if ((st = groups_make(s, o->max_batch)) != RFS_OK) {
+        cpu_destroy(&s->base);
+        return RFS_FAIL(st, "out of memory for the activations of %s", m->cfg.size);
+    }
     *out = &s->base;
     return RFS_OK;
 }
 
-static rfs_status cpu_forward(rfs_net *n, const float *input, int batch) {
-    rfs_cpu_net *s = (rfs_cpu_net *)n;
-    const rfs_config *c = &n->m->cfg;
+/* Images first, first + step, ... of a batch on one group (or the whole session). */
+typedef struct {
+    rfs_cpu_net *net;
+    const rfs_net *out; /* the session: its input and output arrays */
+    const float *input;
+    int first, step, batch;
+} group_job;
+
+static void *group_run(void *p) {
+    const group_job *j = p;
+    const rfs_config *c = &j->out->m->cfg;
     const size_t img = (size_t)3 * c->resolution * c->resolution, nq = c->num_queries;
     const size_t P = (size_t)c->mask_side * c->mask_side;
-    /* The team size also governs the library calls that start their own regions (BLAS):
-     * set on this thread only (OpenMP's nthreads ICV is per thread), restored after. */
+    /* The team size also governs any region a callee starts without naming it: set on
+     * this thread only (OpenMP's nthreads ICV is per thread), restored after. */
     const int prev = omp_get_max_threads();
-    omp_set_num_threads(s->threads);
-    for (int b = 0; b < batch; b++)
-        rfs_cpu_forward_image(s, input + b * img, n->logits + b * nq * c->num_classes,
-                              n->boxes + b * nq * 4, n->masks + b * nq * P);
+    omp_set_num_threads(j->net->threads);
+    for (int b = j->first; b < j->batch; b += j->step)
+        rfs_cpu_forward_image(j->net, j->input + b * img, j->out->logits + b * nq * c->num_classes,
+                              j->out->boxes + b * nq * 4, j->out->masks + b * nq * P);
     omp_set_num_threads(prev);
+    return NULL;
+}
+
+static rfs_status cpu_forward(rfs_net *n, const float *input, int batch) {
+    rfs_cpu_net *s = (rfs_cpu_net *)n;
+    int g = s->groups < batch ? s->groups : batch;
+    if (s->base.trace || s->prof || s->force_order) g = 1; /* diagnostics: one image at a time */
+    if (g <= 1) {
+        group_job j = {s, n, input, 0, 1, batch};
+        group_run(&j);
+        return RFS_OK;
+    }
+    /* groups side by side: group 0 on this thread with the group's team size */
+    const int all = s->threads;
+    group_job jobs[64];
+    pthread_t tid[64];
+    int started = 0;
+    if (g > 64) g = 64;
+    s->threads = s->group_threads;
+    for (int i = 0; i < g; i++) jobs[i] = (group_job){s->group[i], n, input, i, g, batch};
+    for (int i = 1; i < g; i++) {
+        if (pthread_create(&tid[i], NULL, group_run, &jobs[i]) != 0) break;
+        started = i;
+    }
+    /* a group whose thread could not start runs here after group 0 */
+    group_run(&jobs[0]);
+    for (int i = started + 1; i < g; i++) group_run(&jobs[i]);
+    for (int i = 1; i <= started; i++) pthread_join(tid[i], NULL);
+    s->threads = all;
     return RFS_OK;
 }
 

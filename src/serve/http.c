@@ -52,7 +52,12 @@ rfs_serve_config rfs_serve_defaults(void) {
 #include <unistd.h>
 
 #define GONE_POLL_MS 50 /* how often a waiting request checks that its client is still there */
-#define CONN_RESERVE 16 /* connections libmicrohttpd accepts above the limit, to be cut */
+/* Connections libmicrohttpd accepts above the limit, to be cut by the guard: as many as
+ * the limit (at least 16), because a connection the guard cut keeps its slot until its
+ * thread has seen the shutdown, and slow clients that reconnect at once could otherwise
+ * fill libmicrohttpd's own limit with cut connections and get a new client refused
+ * before the guard can evict anyone (seen on a loaded 2-core machine). */
+#define CONN_RESERVE(max) ((max) > 16 ? (max) : 16)
 
 typedef struct model_slot {
     char id[RFS_REQ_MAX_ID + 1];
@@ -1037,7 +1042,7 @@ rfs_status rfs_server_start(rfs_server **out, const rfs_serve_config *c) {
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)c->client_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(c->max_connections + CONN_RESERVE),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(c->max_connections + CONN_RESERVE(c->max_connections)),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)c->max_client_connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, /* headers and MHD buffers */
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)1 << 20,
