@@ -13,7 +13,7 @@
 
 #define DEVICE_OPTS                                                                            \
     {"--device", 0, "DEV", "cpu or cuda (cuda needs a `make cuda` build); default cpu"},       \
-    {"--precision", 0, "P", "fp32, fp16 or bf16 (fp16/bf16: cuda only); default fp32"}
+    {"--precision", 0, "P", "fp32, fp16 or bf16 (fp16: cuda only; bf16: cuda, or a CPU with AVX512_BF16 or AMX); default fp32"}
 
 #define SIZES_NOTE                                                                             \
     "MODEL sizes: seg-preview seg-nano seg-small seg-medium seg-large seg-xlarge seg-2xlarge\n"
@@ -188,7 +188,7 @@ static const cli_opt serve_opts[] = {
     {"--port", 0, "P", "port; default 9001 (0: any free port)"},
     {"--device", 0, "DEV",
      "cpu, cuda, cuda:N, or cuda:all (one session per GPU for every model); default cpu"},
-    {"--precision", 0, "P", "fp32, fp16 or bf16 (fp16/bf16: cuda only); default fp32"},
+    {"--precision", 0, "P", "fp32, fp16 or bf16 (fp16: cuda only; bf16: cuda, or a CPU with AVX512_BF16 or AMX); default fp32"},
     {"--threads", 0, "T", "CPU threads per session; default 0 (OpenMP's default)"},
     {"--max-batch", 0, "B", "images batched into one forward pass; default 4"},
     {"--batch-wait-ms", 0, "MS", "time a batch waits to fill; default 5"},

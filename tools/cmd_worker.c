@@ -39,7 +39,7 @@ static const cli_opt worker_opts[] = {
     {"--device", 0, "DEV",
      "cpu, cuda, cuda:N, cuda:N,M,... or cuda:all (one session per GPU for every model);\n"
      "default cpu"},
-    {"--precision", 0, "P", "fp32, fp16 or bf16 (fp16/bf16: cuda only); default fp32"},
+    {"--precision", 0, "P", "fp32, fp16 or bf16 (fp16: cuda only; bf16: cuda, or a CPU with AVX512_BF16 or AMX); default fp32"},
     {"--threads", 0, "T", "CPU threads per session; default 0 (OpenMP's default)"},
     {"--jobs", 0, "STREAM", "the jobs stream; default rfseg:jobs"},
     {"--group", 0, "G", "the consumer group; default rfseg"},
