@@ -1,6 +1,7 @@
 /* kserve.c - Open Inference Protocol requests and responses (see kserve.h). */
 #include "serve/kserve.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,8 +130,9 @@ static int shape_elements(const cJSON *shape, long long *out, rfs_http_err *e) {
     long long n = 1;
     const cJSON *c;
     cJSON_ArrayForEach(c, shape) {
-        if (!cJSON_IsNumber(c) || c->valuedouble < 0 || c->valuedouble != (double)(long long)c->valuedouble ||
-            c->valuedouble > 1e6)
+        /* the range first: converting a double outside long long's range is undefined */
+        if (!cJSON_IsNumber(c) || !(c->valuedouble >= 0 && c->valuedouble <= 1e6) ||
+            c->valuedouble != floor(c->valuedouble))
             return rfs_http_fail(e, 400, "input shape must be a list of non-negative integers");
         n *= (long long)c->valuedouble;
         if (n > 1000000) return rfs_http_fail(e, 413, "input shape too large");
@@ -166,7 +168,8 @@ static int parse(rfs_req *r, rfs_kserve_req *k, const cJSON *root, const char *b
         const cJSON *bs = params && cJSON_IsObject(params) ? item(params, "binary_data_size") : NULL;
         size_t size = 0;
         if (bs) {
-            if (!cJSON_IsNumber(bs) || bs->valuedouble < 0 || bs->valuedouble > (double)bin_len - (double)at)
+            if (!cJSON_IsNumber(bs) || !(bs->valuedouble >= 0 && bs->valuedouble <= (double)bin_len - (double)at) ||
+                bs->valuedouble != floor(bs->valuedouble))
                 return rfs_http_fail(e, 400, "input \"%s\": binary_data_size is beyond the request body",
                                      name->valuestring);
             size = (size_t)bs->valuedouble;
