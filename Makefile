@@ -11,8 +11,10 @@
 #
 # Required: libzip, libpng, libjpeg(-turbo), libcjson (model packages, requests).
 # Optional, detected with pkg-config: libcurl + libcrypto (model download), FFmpeg (video),
-# libmicrohttpd (server), hiredis (Redis worker), nvcc (CUDA).
-# Each optional feature can be forced off: make NO_CURL=1 NO_FFMPEG=1 NO_HTTP=1 NO_HIREDIS=1.
+# libavdevice (cameras), libwebp, libtiff, libmicrohttpd (server), hiredis (Redis worker),
+# nvcc (CUDA).
+# Each optional feature can be forced off: make NO_CURL=1 NO_FFMPEG=1 NO_AVDEVICE=1 NO_WEBP=1
+# NO_TIFF=1 NO_HTTP=1 NO_HIREDIS=1.
 
 BUILD   ?= build
 PREFIX  ?= /usr/local

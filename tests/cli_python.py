@@ -28,6 +28,7 @@ if "libasan" in subprocess.run(["ldd", os.environ["RFSEG_LIBRARY"]], capture_out
     finish()
 sys.path.insert(0, os.path.join(ROOT, "python"))
 import rfseg  # noqa: E402  (before numpy: rfseg sets OMP_WAIT_POLICY before libgomp loads)
+from roboflow_ref import rle_decode  # noqa: E402  (numpy and cv2, after rfseg)
 
 import json  # noqa: E402
 import re  # noqa: E402
@@ -45,32 +46,6 @@ T0 = time.time()
 
 def section(name):
     print("%5.1fs %s" % (time.time() - T0, name), flush=True)
-
-
-def coco_decode(s, h, w):
-    """pycocotools' compressed RLE string -> (h, w) uint8 mask (column-major runs)."""
-    cnts, p = [], 0
-    while p < len(s):
-        x, k, more = 0, 0, True
-        while more:
-            c = ord(s[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(cnts) > 2:
-            x += cnts[-2]
-        cnts.append(x)
-    flat = np.zeros(h * w, np.uint8)
-    pos, v = 0, 0
-    for c in cnts:
-        flat[pos:pos + c] = v
-        pos += c
-        v ^= 1
-    assert pos == h * w, "RLE covers %d of %d pixels" % (pos, h * w)
-    return flat.reshape((h, w), order="F")
 
 
 def strip(doc, source=False):
@@ -131,7 +106,7 @@ def check_against_cli(model, preset, confidence, lines):
                 cls_ok = d["class_id"] == r.class_id[i] and d["class_name"] == r.class_name[i]
             rle = d["rle"]
             mask_ok = rle["size"] == [r.height, r.width] and np.array_equal(
-                coco_decode(rle["counts"], r.height, r.width).astype(bool), r.mask[i])
+                rle_decode(rle["counts"], r.height, r.width), r.mask[i])
             check(box_ok, "%s det %d: box %s vs %s" % (name, i, r.xyxy[i], d))
             check(np.float32(d["confidence"]) == r.confidence[i], "%s det %d: confidence" % (name, i))
             check(cls_ok, "%s det %d: class %s %s" % (name, i, r.class_id[i], r.class_name[i]))

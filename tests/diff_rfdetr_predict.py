@@ -39,6 +39,8 @@ import tempfile
 import numpy as np
 from PIL import Image
 
+from roboflow_ref import rle_decode
+
 BUILD = os.environ.get("RFS_BUILD", "build")
 TOOL = os.path.join(BUILD, "tests", "rfdetr_tool")
 SHARED = os.environ.get("RFS_SHARED", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
@@ -258,32 +260,6 @@ def test_select(rng):
     return bad
 
 
-def rle_decode(rle):
-    """COCO RLE (pycocotools' compressed counts, column-major runs from 0) -> bool (H, W)."""
-    h, w = rle["size"]
-    s, counts, p = rle["counts"], [], 0
-    while p < len(s):
-        x = k = 0
-        more = 1
-        while more:
-            c = ord(s[p]) - 48
-            x |= (c & 0x1f) << (5 * k)
-            more = c & 0x20
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    flat = np.zeros(h * w, bool)
-    at, val = 0, False
-    for c in counts:
-        flat[at:at + c] = val
-        at, val = at + c, not val
-    return flat.reshape(w, h).T
-
-
 def test_json(tmp):
     """`rfseg predict --preset rfdetr`: the JSON carries the same detections, class names and
     masks (RLE decoded pixel for pixel; polygons present) as rfs_predict."""
@@ -307,7 +283,7 @@ def test_json(tmp):
             for i, d in enumerate(dets if ok else []):
                 ok &= d["class_id"] == int(t["labels"][i]) and d["class_name"] == names[i]
                 ok &= f32(d["confidence"]) == t["scores"][i] and all(f32(a) == b for a, b in zip(d["xyxy"], t["boxes"][i]))
-                ok &= np.array_equal(rle_decode(d["rle"]), t["masks"][i].astype(bool))
+                ok &= np.array_equal(rle_decode(d["rle"]["counts"], *d["rle"]["size"]), t["masks"][i].astype(bool))
                 ok &= d["mask_area"] == int(t["masks"][i].sum()) and "rle" not in polys[i]
                 ok &= (len(polys[i]["points"]) > 0) == bool(t["masks"][i].any())
             n += 1

@@ -380,6 +380,33 @@ def rle_string(counts):
     return chars[chars >= 0].astype(np.uint8).tobytes().decode("ascii")
 
 
+
+def rle_decode(s, h, w):
+    """pycocotools' compressed counts string (rleFrString) -> bool (h, w) mask: the counts
+    are column-major runs from zeros; every pixel must be covered."""
+    cnts, p = [], 0
+    while p < len(s):
+        x, k, more = 0, 0, True
+        while more:
+            c = ord(s[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(cnts) > 2:
+            x += cnts[-2]
+        cnts.append(x)
+    flat = np.zeros(h * w, bool)
+    pos, v = 0, False
+    for c in cnts:
+        flat[pos:pos + c] = v
+        pos += c
+        v = not v
+    assert pos == h * w, "RLE covers %d of %d pixels" % (pos, h * w)
+    return flat.reshape((h, w), order="F")
+
 # ---- the response (4.2, 4.3) -------------------------------------------------------------------
 
 def class_name(names, cid):

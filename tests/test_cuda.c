@@ -534,12 +534,8 @@ static void select_case(int G, int nq, int K, int B) {
     }
     void *dc = dev(cls, (size_t)B * N * K, RFS_DT_F32), *dd = dev(d, (size_t)B * N * 4, RFS_DT_F32);
     void *drp = dev(rp, (size_t)nq * 4, RFS_DT_F32), *dref = dev_poison((size_t)B * nq * 4, RFS_DT_F32);
-    int *dorder = rfs_cuda_alloc(sizeof(int) * (size_t)B * nq), *dforce = rfs_cuda_alloc(sizeof(int) * (size_t)B * nq);
-    int *none = malloc(sizeof(int) * (size_t)B * nq);
-    for (int i = 0; i < B * nq; i++) none[i] = -1;
-    rfs_cuda_upload(dforce, none, sizeof(int) * (size_t)B * nq);
-    free(none);
-    rfs_two_stage_select_cuda(dref, dorder, dforce, dc, K, dd, drp, G, nq, B, NULL);
+    int *dorder = rfs_cuda_alloc(sizeof(int) * (size_t)B * nq);
+    rfs_two_stage_select_cuda(dref, dorder, NULL, dc, K, dd, drp, G, nq, B, NULL);
     float *got = host(dref, (size_t)B * nq * 4, RFS_DT_F32);
     int *got_order = malloc(sizeof(int) * (size_t)B * nq);
     rfs_cuda_download(got_order, dorder, sizeof(int) * (size_t)B * nq);
@@ -552,7 +548,6 @@ static void select_case(int G, int nq, int K, int B) {
     CHECK_ERR(what, rel_err(got, want, (size_t)B * nq * 4), 1e-6);
     free(cls), free(d), free(rp), free(want), free(want_order), free(score), free(order), free(got), free(got_order);
     rfs_cuda_free(dc), rfs_cuda_free(dd), rfs_cuda_free(drp), rfs_cuda_free(dref), rfs_cuda_free(dorder);
-    rfs_cuda_free(dforce);
 }
 
 TEST(op_two_stage_select) {
@@ -1095,11 +1090,11 @@ TEST(sessions_share_weights) {
     rfs_session *s[8] = {NULL};
     size_t free0, free1, free8, freeN, total;
     rfs_cuda_sync();
-    CHECK(rfs_cuda_mem_info(&free0, &total) == 0);
+    CHECK(rfs_device_memory(RFS_BACKEND_CUDA, 0, &free0, &total) == RFS_OK);
     CHECK(rfs_session_create(&s[0], m, &so) == RFS_OK);
-    CHECK(rfs_cuda_mem_info(&free1, &total) == 0);
+    CHECK(rfs_device_memory(RFS_BACKEND_CUDA, 0, &free1, &total) == RFS_OK);
     for (int i = 1; i < 8; i++) CHECK(rfs_session_create(&s[i], m, &so) == RFS_OK);
-    CHECK(rfs_cuda_mem_info(&free8, &total) == 0);
+    CHECK(rfs_device_memory(RFS_BACKEND_CUDA, 0, &free8, &total) == RFS_OK);
     const double first = ((double)free0 - free1) / MiB, later = ((double)free1 - free8) / 7 / MiB;
     printf("  seg-nano fp16 weights %.1f MiB; device memory: first session %.1f MiB, each of 7 more "
            "%.1f MiB (8 sessions %.1f MiB; 8 private copies would add %.1f MiB)\n",
@@ -1112,7 +1107,7 @@ TEST(sessions_share_weights) {
     for (int i = 0; i < 8; i++) rfs_session_free(s[i]);
     free(in);
     rfs_cuda_sync();
-    CHECK(rfs_cuda_mem_info(&freeN, &total) == 0);
+    CHECK(rfs_device_memory(RFS_BACKEND_CUDA, 0, &freeN, &total) == RFS_OK);
     printf("  after freeing the 8 sessions: %.1f MiB still in use\n", ((double)free0 - freeN) / MiB);
     CHECKF((double)free0 - freeN < 0.5 * wbytes, "the weights stayed on the device after the last session");
     rfs_model_free(m);

@@ -41,8 +41,6 @@ int rfs_cuda_device_count(void);           /* 0 when no driver or no device */
  * no bf16. */
 int rfs_cuda_arch(void);
 int rfs_cuda_sm_count(void);               /* multiprocessors of the current device */
-/* cudaMemGetInfo of the current device: 0 on success. */
-int rfs_cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
 const char *rfs_cuda_device_name(int dev); /* static buffer */
 void *rfs_cuda_alloc(size_t bytes);        /* aborts on failure (test helper) */
 void rfs_cuda_free(void *p);
@@ -167,8 +165,8 @@ void rfs_msda_cuda(void *out, const void *value, int ldv, rfs_dtype t, int H, in
  * (nimg*N, K), encoder boxes from the deltas enc_d (nimg*N, 4) on the grid proposals,
  * top-nq by score (ties: lower token first), then the refpoint deltas:
  * ref (nimg*nq, 4). order (nimg*nq ints, device) receives the selected tokens. force (nimg*nq
- * ints, device) overrides the selection where an entry is >= 0 (tests: another precision's
- * query assignment, lab.h rfs_cuda_force_order); -1 everywhere selects by score. */
+ * ints, device, or NULL) overrides the selection where an entry is >= 0 (tests: another
+ * precision's query assignment, lab.h rfs_cuda_force_order); NULL or -1 selects by score. */
 int rfs_select_supported(int N);
 void rfs_two_stage_select_cuda(float *ref, int *order, const int *force, const float *enc_cls,
                                int K, const float *enc_d, const float *refpoint, int G, int nq,

@@ -138,7 +138,7 @@ select_kernel(float *ref, int *order, const int *force, const float *enc_cls, in
             order[(size_t)img * nq + i] = -1;
             continue;
         }
-        const int f = force[(size_t)img * nq + i];
+        const int f = force ? force[(size_t)img * nq + i] : -1;
         const int t = f >= 0 && f < N ? f : (int)(key[i] & 0xffffffffu);
         order[(size_t)img * nq + i] = t;
         float p[4] = {(float)((t % G) + 0.5f) / (float)G, (float)((t / G) + 0.5f) / (float)G,
@@ -159,7 +159,7 @@ extern "C" void rfs_two_stage_select_cuda(float *ref, int *order, const int *for
                                           const float *refpoint, int G, int nq, int nimg,
                                           void *stream) {
     const int N = G * G;
-    RFS_CHECK(rfs_select_supported(N) && order != NULL && force != NULL);
+    RFS_CHECK(rfs_select_supported(N) && order != NULL);
     int NP = 2;
     while (NP < N) NP <<= 1;
     const size_t smem = sizeof(unsigned long long) * (size_t)NP * (NP <= 2048 ? 2 : 1);

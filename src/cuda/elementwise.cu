@@ -54,14 +54,6 @@ static const dev_facts *facts(void) {
 extern "C" int rfs_cuda_arch(void) { return facts()->arch; }
 extern "C" int rfs_cuda_sm_count(void) { return facts()->sms; }
 
-extern "C" int rfs_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
-    if (cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) {
-        cudaGetLastError();
-        return -1;
-    }
-    return 0;
-}
-
 extern "C" void *rfs_cuda_alloc(size_t bytes) {
     void *p = NULL;
     CUDA_CHECK(cudaMalloc(&p, bytes ? bytes : 1));

@@ -263,7 +263,8 @@ static void run(rfs_cuda_ctx *c, void *y, rfs_dtype yt, int ldy, long long sy, c
     k.align_x = ptr_align(x), k.align_w = ptr_align(w), k.align_y = ptr_align(y);
     if (cm) k.ldc = ldc, k.align_c = ptr_align(cm), k.accumulate = 1;
     const size_t esz = yt == RFS_DT_F32 ? 4 : 2;
-    const size_t d_elems = (batch > 1 ? (size_t)(batch - 1) * sy : 0) + (size_t)ldy * M;
+    /* the output's extent, for a tuning scratch that also stands in for C (ldc may exceed ldy) */
+    const size_t d_elems = (batch > 1 ? (size_t)(batch - 1) * sy : 0) + (size_t)(cm && ldc > ldy ? ldc : ldy) * M;
     const gemm_operands ops = {w, x, b, esz * d_elems, as_stream(stream)};
     gemm_plan *p = get_plan(c, &k, &ops);
     if (b)
