@@ -367,7 +367,7 @@ void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, floa
                      g->res ? g->res + (size_t)m0 * g->ldr + n0 : NULL, g->ldr, (int)g->act};
         const void *B = ki.bf16 ? (const void *)((const uint16_t *)wdata + p * panel)
                                 : (const void *)((const float *)wdata + p * panel);
-        ki.fn(mr, nr, ki.bf16 ? Kp : w->K, ablk, B, RFS_GEMM_NR, g->c + (size_t)m0 * g->ldc + n0,
+        ki.fn(mr, nr, Kp, ablk, B, RFS_GEMM_NR, g->c + (size_t)m0 * g->ldc + n0,
               g->ldc, &e);
     }
 }
