@@ -86,6 +86,7 @@ void rfs_attention_run(const rfs_attn_desc *a, rfs_cpu_isa isa, int tid, int nt,
     const int T = a->T, dh = a->dh, H = a->heads;
     const int bf16 = a->bf16 && isa >= RFS_ISA_AVX512BF16 && dh % 2 == 0;
     const rfs_kern ki = rfs_kern_pick(bf16 ? RFS_WF_BF16 : RFS_WF_F32, isa);
+    const rfs_exp_row_fn exp_row = rfs_rowops_pick(isa).exp_row;
     const int MR = ki.mr, dhp = bf16 ? round32(dh) : dh;
     const size_t kp = kpanels(T), np_head = kp + vpanels(dh), ph = per_head(T, dh);
     const size_t Tp = tpad(T);
@@ -122,7 +123,7 @@ void rfs_attention_run(const rfs_attn_desc *a, rfs_cpu_isa isa, int tid, int nt,
         }
         double inv[RFS_MR_MAX];
         for (int i = 0; i < mr; i++) {
-            inv[i] = 1.0 / ki.exp_row(S + (size_t)i * Tp, T, scale);
+            inv[i] = 1.0 / exp_row(S + (size_t)i * Tp, T, scale);
             rows[i] = S + (size_t)i * Tp;
         }
         ki.pack(Sp, rows, mr, T, bf16 ? (int)Tp : T);

@@ -126,7 +126,4 @@ typedef struct rfs_cpu_net {
 void rfs_cpu_forward_image(rfs_cpu_net *s, const float *input, float *logits, float *boxes,
                            float *masks);
 
-/* Per-stage profile of a CPU session (net.c; rfs_session_profile fills it through the
- * backend table). */
-
 #endif

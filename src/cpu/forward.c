@@ -307,10 +307,6 @@ static void trace_pos_sine(rfs_cpu_net *s) {
 
 /* ---- two-stage proposals and query selection (6.1, 6.2) ------------------------------ */
 
-static void relu(float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.f ? x[i] : 0.f;
-}
-
 static void box_mlp(rfs_cpu_net *s, float *out, const float *x, int n, const rfs_packed *P,
                     float *hid) {
     const int C = s->base.m->cfg.hidden_dim;
@@ -339,7 +335,7 @@ static void two_stage(rfs_cpu_net *s) {
         if (h) {
             lin(s, h, C, a->enc, C, &f->enc_box[0], N, RFS_ACT_NONE);
             trace_tok(s, "transformer.enc_out_bbox_embed.0.layers.0", h, N, C, C);
-            relu(h, (size_t)N * C);
+            rfs_act_cpu(h, (size_t)N * C, RFS_ACT_RELU);
             lin(s, h + (size_t)N * C, C, h, C, &f->enc_box[1], N, RFS_ACT_NONE);
             trace_tok(s, "transformer.enc_out_bbox_embed.0.layers.1", h + (size_t)N * C, N, C, C);
             free(h);
@@ -382,9 +378,12 @@ static void query_pos(rfs_cpu_net *s) {
     rfs_cpu_acts *a = &s->a;
     const int C = c->hidden_dim, nq = c->num_queries;
     rfs_sine_embed_cpu(a->sine, a->ref, nq, C);
-    lin(s, a->tmp, C, a->sine, 2 * C, &f->rph[0], nq, RFS_ACT_NONE);
-    trace_tok(s, "transformer.decoder.ref_point_head.layers.0", a->tmp, nq, C, C);
-    relu(a->tmp, (size_t)nq * C);
+    /* ReLU in the product's epilogue, or after it when the trace wants the layer's output */
+    lin(s, a->tmp, C, a->sine, 2 * C, &f->rph[0], nq, s->base.trace ? RFS_ACT_NONE : RFS_ACT_RELU);
+    if (s->base.trace) {
+        trace_tok(s, "transformer.decoder.ref_point_head.layers.0", a->tmp, nq, C, C);
+        rfs_act_cpu(a->tmp, (size_t)nq * C, RFS_ACT_RELU);
+    }
     lin(s, a->qpos, C, a->tmp, C, &f->rph[1], nq, RFS_ACT_NONE);
     trace_tok(s, "transformer.decoder.ref_point_head.layers.1", a->qpos, nq, C, C);
     trace_tok(s, "transformer.decoder.ref_point_head", a->qpos, nq, C, C);
@@ -464,10 +463,10 @@ static void stack_layer(rfs_cpu_net *s, layer_stack *st, int l) {
     lin(s, h0, C, hs, C, &f->box[0], nq, RFS_ACT_NONE);
     float *r0 = a->box_h;
     memcpy(r0, h0, sizeof(float) * (size_t)nq * C);
-    relu(r0, (size_t)nq * C);
+    rfs_act_cpu(r0, (size_t)nq * C, RFS_ACT_RELU);
     lin(s, h1, C, r0, C, &f->box[1], nq, RFS_ACT_NONE);
     memcpy(r0, h1, sizeof(float) * (size_t)nq * C);
-    relu(r0, (size_t)nq * C);
+    rfs_act_cpu(r0, (size_t)nq * C, RFS_ACT_RELU);
     lin(s, st->deltas + (size_t)l * nq * 4, 4, r0, C, &f->box[2], nq, RFS_ACT_NONE);
 }
 

@@ -135,24 +135,24 @@ rfs_cpu_isa rfs_gemm_isa(rfs_wform form, rfs_cpu_isa isa) {
 
 rfs_kern rfs_kern_pick(rfs_wform form, rfs_cpu_isa isa) {
     rfs_kern k = {rfs_kern_f32_ref, rfs_packa_f32_ref, rfs_packb_panel_ref, rfs_pair_bf16_ref,
-                  rfs_ln_row_ref, rfs_exp_row_ref, RFS_MR_REF, 0};
+                  RFS_MR_REF, 0};
 #if defined(__x86_64__)
     switch (rfs_gemm_isa(form, isa)) {
     case RFS_ISA_AMX:
-        k = (rfs_kern){rfs_kern_bf16_amx, rfs_packa_bf16_amx, rfs_packb_panel_avx512, rfs_pair_bf16_avx512,
-                       rfs_ln_row_avx512, rfs_exp_row_avx512, RFS_MR_AMX, 1};
+        k = (rfs_kern){rfs_kern_bf16_amx, rfs_packa_bf16_amx, rfs_packb_panel_avx512,
+                       rfs_pair_bf16_avx512, RFS_MR_AMX, 1};
         break;
     case RFS_ISA_AVX512BF16:
-        k = (rfs_kern){rfs_kern_bf16_avx512, rfs_packa_bf16_avx512, rfs_packb_panel_avx512, rfs_pair_bf16_avx512, rfs_ln_row_avx512,
-                       rfs_exp_row_avx512, RFS_MR_AVX512, 1};
+        k = (rfs_kern){rfs_kern_bf16_avx512, rfs_packa_bf16_avx512, rfs_packb_panel_avx512,
+                       rfs_pair_bf16_avx512, RFS_MR_AVX512, 1};
         break;
     case RFS_ISA_AVX512:
-        k = (rfs_kern){rfs_kern_f32_avx512, rfs_packa_f32_avx512, rfs_packb_panel_avx512, rfs_pair_bf16_avx512, rfs_ln_row_avx512,
-                       rfs_exp_row_avx512, RFS_MR_AVX512, 0};
+        k = (rfs_kern){rfs_kern_f32_avx512, rfs_packa_f32_avx512, rfs_packb_panel_avx512,
+                       rfs_pair_bf16_avx512, RFS_MR_AVX512, 0};
         break;
     case RFS_ISA_AVX2:
-        k = (rfs_kern){rfs_kern_f32_avx2, rfs_packa_f32_avx2, rfs_packb_panel_avx2, rfs_pair_bf16_ref, rfs_ln_row_avx2, rfs_exp_row_avx2,
-                       RFS_MR_AVX2, 0};
+        k = (rfs_kern){rfs_kern_f32_avx2, rfs_packa_f32_avx2, rfs_packb_panel_avx2,
+                       rfs_pair_bf16_ref, RFS_MR_AVX2, 0};
         break;
     default: break;
     }
@@ -263,8 +263,8 @@ void rfs_packa_f32_ref(void *dstv, const float *const *rows, int mr, int K, int 
 
 /* Packs rows [m0, m0+mr) into dst in the kernel's layout. rowbuf: MR rows of Kp floats,
  * tmp: Kp floats. */
-static void pack_block(const rfs_gemm_desc *g, const rfs_kern *ki, void *dst, int m0, int mr,
-                       float *rowbuf, float *tmp) {
+static void pack_block(const rfs_gemm_desc *g, const rfs_kern *ki, rfs_ln_row_fn ln, void *dst,
+                       int m0, int mr, float *rowbuf, float *tmp) {
     const int K = g->w->K, Kp = g->w->Kp;
     const float *rows[RFS_MR_MAX];
     for (int i = 0; i < mr; i++) {
@@ -277,7 +277,7 @@ static void pack_block(const rfs_gemm_desc *g, const rfs_kern *ki, void *dst, in
             x = g->ln_g ? tmp : rb;
         }
         if (g->ln_g) {
-            ki->ln(rb, x, K, g->ln_g, g->ln_b, g->ln_eps);
+            ln(rb, x, K, g->ln_g, g->ln_b, g->ln_eps);
             x = rb;
         }
         rows[i] = x;
@@ -305,6 +305,7 @@ void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, floa
                   float *ashared) {
     const rfs_packed *w = g->w;
     const rfs_kern ki = rfs_kern_pick(w->form, isa);
+    const rfs_ln_row_fn ln = rfs_rowops_pick(isa).ln;
     const int M = g->M, N = w->N, MR = ki.mr, np = w->np;
     if (M <= 0 || N <= 0) return;
     const int Kp = w->Kp;
@@ -322,7 +323,7 @@ void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, floa
     if (shared) {
         for (int bi = mb * tid / nt; bi < mb * (tid + 1) / nt; bi++) {
             int m0 = bi * MR, mr = M - m0 < MR ? M - m0 : MR;
-            pack_block(g, &ki, ashared + (size_t)bi * blk, m0, mr, rowbuf, tmp);
+            pack_block(g, &ki, ln, ashared + (size_t)bi * blk, m0, mr, rowbuf, tmp);
         }
 #pragma omp barrier
     }
@@ -357,7 +358,7 @@ void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, floa
             }
             ablk = scratch + (size_t)ib * blk;
             if (!packed[ib]) {
-                pack_block(g, &ki, ablk, m0, mr, rowbuf, tmp);
+                pack_block(g, &ki, ln, ablk, m0, mr, rowbuf, tmp);
                 packed[ib] = 1;
             }
         }
@@ -366,7 +367,7 @@ void rfs_gemm_run(const rfs_gemm_desc *g, rfs_cpu_isa isa, int tid, int nt, floa
                      g->res ? g->res + (size_t)m0 * g->ldr + n0 : NULL, g->ldr, (int)g->act};
         const void *B = ki.bf16 ? (const void *)((const uint16_t *)wdata + p * panel)
                                 : (const void *)((const float *)wdata + p * panel);
-        ki.fn(mr, nr, ki.bf16 ? Kp : w->K, ablk, B, RFS_GEMM_NR, g->c + (size_t)m0 * g->ldc + n0,
+        ki.fn(mr, nr, Kp, ablk, B, RFS_GEMM_NR, g->c + (size_t)m0 * g->ldc + n0,
               g->ldc, &e);
     }
 }

@@ -178,14 +178,12 @@ typedef void (*rfs_pair_fn)(uint32_t *dst, const float *r0, const float *r1);
 void rfs_pair_bf16_ref(uint32_t *dst, const float *r0, const float *r1);
 void rfs_pair_bf16_avx512(uint32_t *dst, const float *r0, const float *r1);
 
-/* The kernel set of one path. */
+/* The kernel set of one path (its row operations: rfs_rowops_pick of the same ISA). */
 typedef struct rfs_kern {
     rfs_kern_fn fn;
     rfs_packa_fn pack;
     rfs_packb_fn packb; /* fp32 panels */
     rfs_pair_fn pair;   /* bf16 panels from fp32 rows */
-    rfs_ln_row_fn ln;
-    rfs_exp_row_fn exp_row;
     int mr;
     int bf16; /* A packed as bf16 pairs, weights in the bf16 form */
 } rfs_kern;

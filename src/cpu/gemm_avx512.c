@@ -18,32 +18,30 @@
 #define MR RFS_MR_AVX512
 #define AI __attribute__((always_inline)) static inline
 
-/* fp32: acc (mr, 32) over K; A MR-interleaved, B rows of 32 with stride bks. */
-AI void f32_tile(const int mr, int K, const float *A, const float *B, long bks, float *t) {
-    __m512 c0[MR], c1[MR];
-#pragma GCC unroll 14
-    for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16);
+/* The accumulators of an (mr, 32) tile out of the registers: into the tile t (row stride
+ * 32) for the epilogue, or, when direct, with the bias added straight into C (the common
+ * epilogue: bias only, full 32 columns). */
+AI void store_acc(const int mr, const int direct, const __m512 *c0, const __m512 *c1, float *C,
+                  long ldc, const float *bias) {
+    if (direct) {
+        const __m512 z0 = _mm512_loadu_ps(bias), z1 = _mm512_loadu_ps(bias + 16);
 #pragma GCC unroll 14
         for (int i = 0; i < mr; i++) {
-            __m512 a = _mm512_set1_ps(A[i]);
-            c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
-            c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+            _mm512_storeu_ps(C + (size_t)i * ldc, _mm512_add_ps(c0[i], z0));
+            _mm512_storeu_ps(C + (size_t)i * ldc + 16, _mm512_add_ps(c1[i], z1));
         }
-        A += MR;
-        B += bks;
-    }
+    } else {
 #pragma GCC unroll 14
-    for (int i = 0; i < mr; i++) {
-        _mm512_store_ps(t + i * 32, c0[i]);
-        _mm512_store_ps(t + i * 32 + 16, c1[i]);
+        for (int i = 0; i < mr; i++) {
+            _mm512_store_ps(C + i * 32, c0[i]);
+            _mm512_store_ps(C + i * 32 + 16, c1[i]);
+        }
     }
 }
 
-/* fp32, the common epilogue (bias only, full 32 columns) straight from the registers. */
-AI void f32_direct(const int mr, int K, const float *A, const float *B, long bks, float *C,
-                   long ldc, const float *bias) {
+/* fp32: acc (mr, 32) over K; A MR-interleaved, B rows of 32 with stride bks. */
+AI void f32_tile(const int mr, const int direct, int K, const float *A, const float *B, long bks,
+                 float *C, long ldc, const float *bias) {
     __m512 c0[MR], c1[MR];
 #pragma GCC unroll 14
     for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm512_setzero_ps();
@@ -58,16 +56,12 @@ AI void f32_direct(const int mr, int K, const float *A, const float *B, long bks
         A += MR;
         B += bks;
     }
-    const __m512 z0 = _mm512_loadu_ps(bias), z1 = _mm512_loadu_ps(bias + 16);
-#pragma GCC unroll 14
-    for (int i = 0; i < mr; i++) {
-        _mm512_storeu_ps(C + (size_t)i * ldc, _mm512_add_ps(c0[i], z0));
-        _mm512_storeu_ps(C + (size_t)i * ldc + 16, _mm512_add_ps(c1[i], z1));
-    }
+    store_acc(mr, direct, c0, c1, C, ldc, bias);
 }
 
 /* bf16: K counts single k (even); A holds MR pairs per k pair, B 32 pairs per row. */
-AI void bf16_tile(const int mr, int K, const uint32_t *A, const uint32_t *B, long bks, float *t) {
+AI void bf16_tile(const int mr, const int direct, int K, const uint32_t *A, const uint32_t *B,
+                  long bks, float *C, long ldc, const float *bias) {
     __m512 c0[MR], c1[MR];
 #pragma GCC unroll 14
     for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm512_setzero_ps();
@@ -82,91 +76,58 @@ AI void bf16_tile(const int mr, int K, const uint32_t *A, const uint32_t *B, lon
         A += MR;
         B += bks;
     }
-#pragma GCC unroll 14
-    for (int i = 0; i < mr; i++) {
-        _mm512_store_ps(t + i * 32, c0[i]);
-        _mm512_store_ps(t + i * 32 + 16, c1[i]);
-    }
+    store_acc(mr, direct, c0, c1, C, ldc, bias);
 }
 
-AI void bf16_direct(const int mr, int K, const uint32_t *A, const uint32_t *B, long bks,
-                    float *C, long ldc, const float *bias) {
-    __m512 c0[MR], c1[MR];
-#pragma GCC unroll 14
-    for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k += 2) {
-        __m512bh b0 = (__m512bh)_mm512_loadu_si512(B), b1 = (__m512bh)_mm512_loadu_si512(B + 16);
-#pragma GCC unroll 14
-        for (int i = 0; i < mr; i++) {
-            __m512bh a = (__m512bh)_mm512_set1_epi32((int)A[i]);
-            c0[i] = _mm512_dpbf16_ps(c0[i], a, b0);
-            c1[i] = _mm512_dpbf16_ps(c1[i], a, b1);
-        }
-        A += MR;
-        B += bks;
-    }
-    const __m512 z0 = _mm512_loadu_ps(bias), z1 = _mm512_loadu_ps(bias + 16);
-#pragma GCC unroll 14
-    for (int i = 0; i < mr; i++) {
-        _mm512_storeu_ps(C + (size_t)i * ldc, _mm512_add_ps(c0[i], z0));
-        _mm512_storeu_ps(C + (size_t)i * ldc + 16, _mm512_add_ps(c1[i], z1));
-    }
-}
-
-/* one function per row count: register allocation stays per kernel */
+/* one function per row count and form, into the tile (f32_, bf16_) or direct (f32d_,
+ * bf16d_): register allocation stays per kernel */
 typedef void (*tile_fn)(int K, const void *A, const void *B, long bks, float *t);
+typedef void (*direct_fn)(int K, const void *A, const void *B, long bks, float *C, long ldc,
+                          const float *bias);
 #define TILE(n) \
     __attribute__((noinline)) static void f32_##n(int K, const void *A, const void *B, long bks, float *t) { \
-        f32_tile(n, K, A, B, bks, t); \
+        f32_tile(n, 0, K, A, B, bks, t, 32, NULL); \
     } \
     __attribute__((noinline)) static void bf16_##n(int K, const void *A, const void *B, long bks, float *t) { \
-        bf16_tile(n, K, A, B, bks, t); \
+        bf16_tile(n, 0, K, A, B, bks, t, 32, NULL); \
     } \
     __attribute__((noinline)) static void f32d_##n(int K, const void *A, const void *B, long bks, float *C, \
                                                    long ldc, const float *bias) { \
-        f32_direct(n, K, A, B, bks, C, ldc, bias); \
+        f32_tile(n, 1, K, A, B, bks, C, ldc, bias); \
     } \
     __attribute__((noinline)) static void bf16d_##n(int K, const void *A, const void *B, long bks, float *C, \
                                                     long ldc, const float *bias) { \
-        bf16_direct(n, K, A, B, bks, C, ldc, bias); \
+        bf16_tile(n, 1, K, A, B, bks, C, ldc, bias); \
     }
 TILE(1) TILE(2) TILE(3) TILE(4) TILE(5) TILE(6) TILE(7)
 TILE(8) TILE(9) TILE(10) TILE(11) TILE(12) TILE(13) TILE(14)
 #undef TILE
-static const tile_fn F32[MR + 1] = {NULL, f32_1, f32_2, f32_3, f32_4, f32_5, f32_6, f32_7,
-                                    f32_8, f32_9, f32_10, f32_11, f32_12, f32_13, f32_14};
-typedef void (*direct_fn)(int K, const void *A, const void *B, long bks, float *C, long ldc,
-                          const float *bias);
-static const direct_fn F32D[MR + 1] = {NULL, f32d_1, f32d_2, f32d_3, f32d_4, f32d_5, f32d_6, f32d_7,
-                                       f32d_8, f32d_9, f32d_10, f32d_11, f32d_12, f32d_13, f32d_14};
-static const direct_fn BF16D[MR + 1] = {NULL, bf16d_1, bf16d_2, bf16d_3, bf16d_4, bf16d_5, bf16d_6,
-                                        bf16d_7, bf16d_8, bf16d_9, bf16d_10, bf16d_11, bf16d_12,
-                                        bf16d_13, bf16d_14};
-static const tile_fn BF16[MR + 1] = {NULL, bf16_1, bf16_2, bf16_3, bf16_4, bf16_5, bf16_6, bf16_7,
-                                     bf16_8, bf16_9, bf16_10, bf16_11, bf16_12, bf16_13, bf16_14};
+/* {NULL, p1, ..., p14}: a table by row count */
+#define BY_ROWS(p) {NULL, p##1, p##2, p##3, p##4, p##5, p##6, p##7, p##8, p##9, p##10, p##11, p##12, p##13, p##14}
+static const tile_fn F32[MR + 1] = BY_ROWS(f32_), BF16[MR + 1] = BY_ROWS(bf16_);
+static const direct_fn F32D[MR + 1] = BY_ROWS(f32d_), BF16D[MR + 1] = BY_ROWS(bf16d_);
+#undef BY_ROWS
 
-void rfs_kern_f32_avx512(int mr, int nr, int K, const void *A, const void *B, long bks,
-                         float *C, long ldc, const rfs_epi *e) {
+AI void kern(const tile_fn *tile, const direct_fn *direct, int mr, int nr, int K, const void *A,
+             const void *B, long bks, float *C, long ldc, const rfs_epi *e) {
     _Alignas(64) float t[MR * 32];
     if (mr < 1 || mr > MR) return;
     if (nr == 32 && e->act == RFS_ACT_NONE && !e->res) {
-        F32D[mr](K, A, B, bks, C, ldc, e->bias);
+        direct[mr](K, A, B, bks, C, ldc, e->bias);
         return;
     }
-    F32[mr](K, A, B, bks, t);
+    tile[mr](K, A, B, bks, t);
     rfs_v16_epilogue(t, mr, nr, C, ldc, e);
+}
+
+void rfs_kern_f32_avx512(int mr, int nr, int K, const void *A, const void *B, long bks,
+                         float *C, long ldc, const rfs_epi *e) {
+    kern(F32, F32D, mr, nr, K, A, B, bks, C, ldc, e);
 }
 
 void rfs_kern_bf16_avx512(int mr, int nr, int K, const void *A, const void *B, long bks,
                           float *C, long ldc, const rfs_epi *e) {
-    _Alignas(64) float t[MR * 32];
-    if (mr < 1 || mr > MR) return;
-    if (nr == 32 && e->act == RFS_ACT_NONE && !e->res) {
-        BF16D[mr](K, A, B, bks, C, ldc, e->bias);
-        return;
-    }
-    BF16[mr](K, A, B, bks, t);
-    rfs_v16_epilogue(t, mr, nr, C, ldc, e);
+    kern(BF16, BF16D, mr, nr, K, A, B, bks, C, ldc, e);
 }
 
 /* mr rows of K floats -> MR-interleaved (k-major, MR floats per k), rows >= mr zero. */

@@ -28,7 +28,6 @@ RFS_CLONES static void gelu_span(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = rfs_gelu(x[i]);
 }
 
-
 void rfs_act_cpu(float *x, size_t n, rfs_act act) {
     switch (act) {
     case RFS_ACT_NONE: return;
@@ -284,19 +283,6 @@ void rfs_msda_cpu(float *out, const float *value, int H, int W, const float *off
 
 /* ---- the network's own steps ------------------------------------------------------------ */
 
-void rfs_patch_gather_cpu(float *patches, const float *img, int R, int ps, int threads) {
-    const int G = R / ps, K = 3 * ps * ps;
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int p = 0; p < G * G; p++) {
-        int py = p / G, px = p % G;
-        float *dst = patches + (size_t)p * K;
-        for (int ci = 0; ci < 3; ci++)
-            for (int ky = 0; ky < ps; ky++)
-                memcpy(dst + (ci * ps + ky) * ps,
-                       img + ((size_t)ci * R + py * ps + ky) * R + px * ps, sizeof(float) * ps);
-    }
-}
-
 void rfs_embed_cpu(float *x, const float *pe, const float *cls, const float *pos, int G,
                    int nw, int D) {
     const int gw = G / nw, Tw = 1 + gw * gw;
@@ -375,7 +361,7 @@ void rfs_two_stage_select_cpu(float *ref, int *order, float *enc_boxes, float *s
 void rfs_sine_embed_cpu(float *sine, const float *ref, int rows, int C) {
     static const int comp[4] = {1, 0, 2, 3};
     const int F = C / 2;
-    float dt[512]; /* the same powf per frequency as before, computed once */
+    float dt[512]; /* powf per frequency, once per call (F beyond 512: in the loop) */
     for (int k = 0; k < F && k < 512; k++) dt[k] = powf(10000.f, (float)(2 * (k / 2)) / (float)F);
 #pragma omp parallel for schedule(static) if (rows > 32)
     for (int q = 0; q < rows; q++)

@@ -68,10 +68,6 @@ void rfs_msda_cpu(float *out, const float *value, int H, int W, const float *off
 /* ---- the network's own steps (docs/network.md); each has a _cuda twin of the same
  * name (cuda/backend.h), batched over images there ---------------------------------------- */
 
-/* Patch pixels (3.2): img (3, R, R) -> patches (G*G, 3*ps*ps), G = R/ps, each patch in the
- * conv weight's (ci, ky, kx) order. */
-void rfs_patch_gather_cpu(float *patches, const float *img, int R, int ps, int threads);
-
 /* Tokens (3.2): x (nw*nw*Tw, D) in the windowed layout, Tw = 1 + (G/nw)^2: per window the
  * CLS token (cls + pos[0]) then its patches, pe (G*G, D, grid order) + pos[1 + pixel]. */
 void rfs_embed_cpu(float *x, const float *pe, const float *cls, const float *pos, int G,
