@@ -339,9 +339,7 @@ static void attn_case(rfs_dtype t, int nseq, int T, int heads, int dh, int packe
     round_to(qkv, rows * 3 * C, t);
     const float *q = qkv, *k = packed ? qkv + C : qkv + rows * C, *v = packed ? qkv + 2 * C : qkv + 2 * rows * C;
     float *ref = malloc(sizeof(float) * rows * C);
-    float *scratch = malloc(sizeof(float) * rfs_attention_scratch(T, omp_get_max_threads()));
-    rfs_attention_cpu(ref, C, q, ldq, k, ldq, v, ldq, nseq, T, heads, dh, omp_get_max_threads(),
-                      scratch);
+    rfs_attention_cpu(ref, C, q, ldq, k, ldq, v, ldq, nseq, T, heads, dh, omp_get_max_threads());
     void *d = dev(qkv, rows * 3 * C, t), *dout = dev_poison(rows * C, t);
     const size_t es = rfs_dtype_size(t);
     char *base = d;
@@ -352,7 +350,7 @@ static void attn_case(rfs_dtype t, int nseq, int T, int heads, int dh, int packe
     snprintf(what, sizeof what, "attention %s nseq%d T%d h%d dh%d%s", TNAME[t], nseq, T, heads, dh,
              packed ? " packed" : "");
     CHECK_ERR(what, rel_err(got, ref, rows * C), t ? (t == RFS_DT_F16 ? 4e-3 : 2e-2) : 1e-5);
-    free(qkv), free(ref), free(scratch), free(got);
+    free(qkv), free(ref), free(got);
     rfs_cuda_free(d), rfs_cuda_free(dout);
 }
 

@@ -106,11 +106,6 @@ void rfs_layernorm_cpu(float *y, int ldy, const float *x, int ldx, const float *
     }
 }
 
-size_t rfs_attention_scratch(int T, int threads) {
-    (void)T, (void)threads;
-    return 16; /* the engine's attention takes its buffers itself (see ops.h) */
-}
-
 /* softmax(q k^T / sqrt(dh)) v row by row in double, online (running max and sum), no
  * buffers: for when the engine's cannot be had */
 void rfs_attention_naive_cpu(float *out, int ldo, const float *q, int ldq, const float *k,
@@ -149,8 +144,7 @@ void rfs_attention_naive_cpu(float *out, int ldo, const float *q, int ldq, const
 
 void rfs_attention_cpu(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                        const float *v, int ldv, int nseq, int T, int heads, int dh,
-                       int threads, float *scratch) {
-    (void)scratch;
+                       int threads) {
     const size_t per = rfs_attention_thread_scratch(T, dh);
     float *shared = malloc(sizeof(float) * rfs_attention_shared(nseq, T, heads, dh));
     float *thr = malloc(sizeof(float) * per * (size_t)(threads > 0 ? threads : 1));

@@ -33,12 +33,10 @@ void rfs_act_cpu(float *x, size_t n, rfs_act act);
  * q, k, v: (nseq*T, heads*dh) slices with row strides ldq/ldk/ldv; head h owns channels
  * [h*dh, (h+1)*dh). out: (nseq*T, heads*dh) with row stride ldo. softmax(q k^T / sqrt(dh)) v.
  * Runs on a team of at most `threads` threads. Its buffers are allocated per call (it
- * serves the tests; the forward pass uses attention.h on the session's buffers);
- * scratch (rfs_attention_scratch floats) is kept for the callers and unused. */
-size_t rfs_attention_scratch(int T, int threads);
+ * serves the tests; the forward pass uses attention.h on the session's buffers). */
 void rfs_attention_cpu(float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                        const float *v, int ldv, int nseq, int T, int heads, int dh,
-                       int threads, float *scratch);
+                       int threads);
 
 /* The same in double, online softmax, no buffers (rfs_attention_cpu's fallback). */
 void rfs_attention_naive_cpu(float *out, int ldo, const float *q, int ldq, const float *k,
