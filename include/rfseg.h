@@ -321,8 +321,8 @@ RFS_API rfs_status rfs_image_decode(rfs_frame *out, const uint8_t *bytes, size_t
  * Anything but a regular file (FIFO, device, directory) is refused before it is read. */
 RFS_API rfs_status rfs_image_load(rfs_frame *out, const char *path, const rfs_decode_opts *o);
 /* Writes an 8-bit RGB PNG (zlib level 1, as cv2.imwrite's default) from a BGR8 or RGB8
- * frame. Every writer (PNG, video, safetensors) writes under a temporary name in path's
- * directory and renames it to path only when every write, the flush and the close
+ * frame. Every writer (PNG, JPEG, video, safetensors) writes under a temporary name in
+ * path's directory and renames it to path only when every write, the flush and the close
  * succeeded: on failure path is left as it was (never truncated or removed), and a path
  * that exists as something other than a regular file (directory, FIFO, device) is
  * refused. Replacing an existing file is the caller's decision. */

@@ -10,10 +10,14 @@
 #ifndef RFS_TEST_HARNESS_H
 #define RFS_TEST_HARNESS_H
 
+#include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 static int test_passed, test_failed, test_cur_failed;
 static const char *test_cur_name;
@@ -86,6 +90,60 @@ static inline uint32_t test_crc32(const uint8_t *p, size_t n) {
 
 static inline void test_be32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+/* ---- files for the tests of writers and readers ------------------------------------- */
+
+/* Writes text to path (a fixture file the test makes). */
+static inline void test_write_text(const char *path, const char *text) {
+    FILE *o = fopen(path, "wb");
+    fputs(text, o);
+    fclose(o);
+}
+
+/* The number of entries in dir, "." and ".." aside (-1 when it cannot be read). */
+static inline int test_dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+/* Removes every file and empty directory in dir (one level), leaving dir itself. */
+static inline void test_empty_dir(const char *dir) {
+    char path[1024];
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (remove(path) != 0) rmdir(path);
+    }
+    if (d) closedir(d);
+}
+
+/* ulimit -f for the writers' tests: files this process writes stop at bytes, and with
+ * SIGXFSZ ignored a write beyond that fails with EFBIG instead of killing the test.
+ * test_fsize_limit returns setrlimit's result; test_fsize_unlimit puts both back. */
+typedef struct test_fsize_saved {
+    struct rlimit old;
+    void (*prev)(int);
+} test_fsize_saved;
+
+static inline int test_fsize_limit(test_fsize_saved *s, rlim_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &s->old);
+    struct rlimit lim = s->old;
+    lim.rlim_cur = bytes;
+    fflush(stdout);
+    s->prev = signal(SIGXFSZ, SIG_IGN);
+    return setrlimit(RLIMIT_FSIZE, &lim);
+}
+
+static inline void test_fsize_unlimit(const test_fsize_saved *s) {
+    setrlimit(RLIMIT_FSIZE, &s->old);
+    signal(SIGXFSZ, s->prev);
 }
 
 #endif

@@ -11,14 +11,11 @@
 #include "io/y4m.h"
 #include "pipeline/annotate.h"
 
-#include <dirent.h>
 #include <jpeglib.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -470,17 +467,6 @@ TEST(example_video_reads) {
 
 /* ---- failing disks and special files ---------------------------------------------------------- */
 
-/* Entries of a directory (not . and ..). */
-static int dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
 /* The writers under test, each writing one w x h noise frame (or two for videos) to path;
  * the status of the whole run (open, writes, close), the first error kept. */
 enum { W_PNG, W_Y4M, W_MP4, W_COUNT };
@@ -512,12 +498,6 @@ static rfs_status run_writer(int kind, const char *path, const rfs_frame *f) {
     return st ? st : st2;
 }
 
-static void write_text(const char *path, const char *text) {
-    FILE *o = fopen(path, "wb");
-    fputs(text, o);
-    fclose(o);
-}
-
 /* Nothing a failing writer touches may be lost: a read-only file and an empty directory
  * at the destination survive, /dev/full and FIFOs are refused as outputs (and survive),
  * a write that fails on the file size limit (ulimit -f, SIGXFSZ ignored: EFBIG) is an
@@ -540,13 +520,13 @@ TEST(failing_writers_destroy_nothing) {
         const char *ext = writer_name[k];
         snprintf(fifo, sizeof fifo, "%s/fifo.%s", dir, ext);
         CHECK(mkfifo(fifo, 0600) == 0);
-        int before = dir_entries(dir);
+        int before = test_dir_entries(dir);
         /* an empty directory */
         snprintf(path, sizeof path, "%s/emptydir.%s", dir, ext);
         CHECK(mkdir(path, 0755) == 0);
         rfs_status st = run_writer(k, path, &f);
         struct stat sb;
-        CHECKF(st == RFS_ERR_IO && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && dir_entries(path) == 0,
+        CHECKF(st == RFS_ERR_IO && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && test_dir_entries(path) == 0,
                "%s onto an empty directory: %d (%s)", ext, st, rfs_last_error());
         /* /dev/full: refused, and still there */
         st = run_writer(k, "/dev/full", &f);
@@ -562,20 +542,14 @@ TEST(failing_writers_destroy_nothing) {
         CHECK(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
         /* a read-only file, the write failing on the file size limit */
         snprintf(path, sizeof path, "%s/precious.%s", dir, ext);
-        write_text(path, "precious\n");
+        test_write_text(path, "precious\n");
         CHECK(chmod(path, 0444) == 0);
-        struct rlimit old, lim;
-        getrlimit(RLIMIT_FSIZE, &old);
-        lim = old;
-        lim.rlim_cur = 16384;
-        fflush(stdout);
-        void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-        CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+        test_fsize_saved fs;
+        CHECK(test_fsize_limit(&fs, 16384) == 0);
         st = run_writer(k, path, &f);
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", writer_msg);
-        setrlimit(RLIMIT_FSIZE, &old);
-        signal(SIGXFSZ, prev);
+        test_fsize_unlimit(&fs);
         CHECKF(st == RFS_ERR_IO, "%s under ulimit -f: %d (%s)", ext, st, msg);
         printf("  %s under ulimit -f: %s\n", ext, msg);
         size_t n = 0;
@@ -583,23 +557,17 @@ TEST(failing_writers_destroy_nothing) {
         CHECKF(b && n == 9 && !memcmp(b, "precious\n", 9) && stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0444,
                "%s: the read-only file was changed", ext);
         free(b);
-        CHECKF(dir_entries(dir) == before + 2, "%s: %d entries left in %s, expected %d (no temporary files)", ext,
-               dir_entries(dir), dir, before + 2);
+        CHECKF(test_dir_entries(dir) == before + 2, "%s: %d entries left in %s, expected %d (no temporary files)", ext,
+               test_dir_entries(dir), dir, before + 2);
         /* and a writer that succeeds replaces nothing but its own destination */
         snprintf(path, sizeof path, "%s/new.%s", dir, ext);
         st = run_writer(k, path, &f);
         CHECKF(st == RFS_OK && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 1000,
                "%s: %d (%s)", ext, st, rfs_last_error());
-        CHECK(dir_entries(dir) == before + 3);
+        CHECK(test_dir_entries(dir) == before + 3);
     }
     /* clean up what this test made */
-    DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (remove(path) != 0) rmdir(path);
-    }
-    if (d) closedir(d);
+    test_empty_dir(dir);
     CHECK(rmdir(dir) == 0);
     rfs_frame_free(&f);
 }
@@ -656,7 +624,7 @@ TEST(video_file_read_alone) {
     char text[1400];
     snprintf(text, sizeof text, "#EXTM3U\n#EXT-X-TARGETDURATION:15\n#EXTINF:14.3,\n%s\n#EXT-X-ENDLIST\n",
              test_shared("videos/example_video.mp4"));
-    write_text(path, text);
+    test_write_text(path, text);
     rfs_video *v = NULL;
     rfs_status st = rfs_video_open(&v, path, NULL);
     CHECKF(st != RFS_OK && v == NULL && strstr(rfs_last_error(), "other files"), "%d %s", st, rfs_last_error());
@@ -700,7 +668,7 @@ TEST(y4m_cut_and_oversized_through_video) {
                           "YUV4MPEG2 W1000000000 H2 F25:1 C420jpeg\nFRAME\nxyz"};
     rfs_status want[] = {RFS_ERR_LIMIT, RFS_ERR_FORMAT};
     for (int i = 0; i < 2; i++) {
-        write_text(path, huge[i]);
+        test_write_text(path, huge[i]);
         v = NULL;
         st = rfs_video_open(&v, path, NULL);
         CHECKF(st == want[i] && v == NULL && strstr(rfs_last_error(), i ? "width" : "exceeds the limit") &&

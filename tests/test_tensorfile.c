@@ -9,11 +9,8 @@
 #include "io/tensorfile.h"
 #include "model/package.h"
 
-#include <dirent.h>
 #include <math.h>
-#include <signal.h>
 #include <stdint.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
@@ -1129,22 +1126,6 @@ TEST(bad_safetensors) {
 
 /* ---- failing disks, special files, package text ------------------------------------------ */
 
-static int dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
-static void put_text(const char *path, const char *text) {
-    FILE *o = fopen(path, "wb");
-    fputs(text, o);
-    fclose(o);
-}
-
 /* A failing safetensors write loses nothing: an empty directory and a read-only file at
  * the destination survive, /dev/full and a FIFO are refused (and survive), a write cut by
  * the file size limit (ulimit -f, SIGXFSZ ignored) is an error that leaves the
@@ -1171,36 +1152,24 @@ TEST(safetensors_failing_writes_destroy_nothing) {
     alarm(0);
     CHECKF(st == RFS_ERR_IO && strstr(rfs_last_error(), "FIFO"), "%d %s", st, rfs_last_error());
     snprintf(path, sizeof path, "%s/precious.safetensors", dir);
-    put_text(path, "precious\n");
+    test_write_text(path, "precious\n");
     CHECK(chmod(path, 0444) == 0);
-    struct rlimit old, lim;
-    getrlimit(RLIMIT_FSIZE, &old);
-    lim = old;
-    lim.rlim_cur = 16384;
-    fflush(stdout);
-    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
-    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    test_fsize_saved fs;
+    CHECK(test_fsize_limit(&fs, 16384) == 0);
     st = rfs_safetensors_write(path, &t, 1, NULL, 0);
     char msg[512];
     snprintf(msg, sizeof msg, "%s", rfs_last_error());
-    setrlimit(RLIMIT_FSIZE, &old);
-    signal(SIGXFSZ, prev);
+    test_fsize_unlimit(&fs);
     CHECKF(st == RFS_ERR_IO && strstr(msg, "File too large"), "under ulimit -f: %d (%s)", st, msg);
     size_t n = 0;
     uint8_t *b = test_read_file(path, &n);
     CHECK(b && n == 9 && !memcmp(b, "precious\n", 9));
     free(b);
-    CHECKF(dir_entries(dir) == 3, "%d entries in %s (a temporary file left?)", dir_entries(dir), dir);
+    CHECKF(test_dir_entries(dir) == 3, "%d entries in %s (a temporary file left?)", test_dir_entries(dir), dir);
     /* success replaces the destination (the overwrite policy is the caller's) */
     st = rfs_safetensors_write(path, &t, 1, NULL, 0);
-    CHECK(st == RFS_OK && stat(path, &sb) == 0 && sb.st_size > 131072 && dir_entries(dir) == 3);
-    DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (remove(path) != 0) rmdir(path);
-    }
-    if (d) closedir(d);
+    CHECK(st == RFS_OK && stat(path, &sb) == 0 && sb.st_size > 131072 && test_dir_entries(dir) == 3);
+    test_empty_dir(dir);
     CHECK(rmdir(dir) == 0);
 }
 
@@ -1228,7 +1197,7 @@ TEST(special_inputs_refused) {
     rfs_status st = rfs_model_load(&m, dir);
     CHECKF(st == RFS_ERR_IO && m == NULL && strstr(rfs_last_error(), "FIFO"), "%d %s", st, rfs_last_error());
     remove(path);
-    put_text(path, "a\nb\n");
+    test_write_text(path, "a\nb\n");
     snprintf(path, sizeof path, "%s/inference_config.json", dir);
     CHECK(mkfifo(path, 0600) == 0);
     st = rfs_model_load(&m, dir);

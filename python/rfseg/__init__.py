@@ -10,8 +10,6 @@ Results carry numpy arrays (xyxy, confidence, class_id, mask, tracker_id) and th
 names; to_json() / to_roboflow() give the JSON Roboflow's server (or rfdetr, by preset)
 would. The library is found through $RFSEG_LIBRARY, a copy bundled with the package, the
 checkout's build/ directory, or the system (docs/python.md)."""
-import ctypes as _ctypes
-
 from . import _capi
 from ._lib import RfsegError, lib as _lib, library_path
 from ._model import Model, VideoPredictions
@@ -79,4 +77,3 @@ def set_logging(level="warning"):
 
 __all__ = ["Model", "Result", "VideoPredictions", "RfsegError", "sizes", "cuda_device_count",
            "set_logging", "library_path", "PRESETS", "__version__"]
-del _ctypes

@@ -339,10 +339,7 @@ class Model:
         preset: "roboflow", "rfdetr" (today's rfdetr predict) or "rfdetr-1.4".
         masks=False skips the masks. clip_boxes, class_confidence (a threshold per class
         id), disable_static_crop, disable_grayscale: the roboflow preset's options."""
-        if threshold is not None:
-            if confidence is not None:
-                raise RfsegError(C.ERR_ARG, "give confidence or threshold, not both")
-            confidence = threshold
+        confidence = _confidence(confidence, threshold)
         single = not isinstance(images, (list, tuple)) and not (
             isinstance(images, np.ndarray) and images.ndim == 4)
         items = [images] if single else list(images)
@@ -405,13 +402,19 @@ class Model:
         out those it does not confirm, as update_with_detections does (`rfseg video
         --track`). The iterator holds a session of its own: close() it (or use a with
         block) to free it early."""
-        if threshold is not None:
-            if confidence is not None:
-                raise RfsegError(C.ERR_ARG, "give confidence or threshold, not both")
-            confidence = threshold
+        confidence = _confidence(confidence, threshold)
         opts = self._predict_opts(preset, confidence, masks, clip_boxes, class_confidence, False, False)
         return VideoPredictions(self, source, batch, opts, masks, frames, bgr, max_frames, skip_errors,
                                 track_buffer if track else None)
+
+
+def _confidence(confidence, threshold):
+    """confidence, or threshold (rfdetr's name for it); not both."""
+    if threshold is None:
+        return confidence
+    if confidence is not None:
+        raise RfsegError(C.ERR_ARG, "give confidence or threshold, not both")
+    return threshold
 
 
 def _preset(name):

@@ -1010,17 +1010,20 @@ rfs_status rfs_image_write_jpeg(const char *path, const rfs_frame *fr, int quali
         free(j), free(row);
         return RFS_ERR_NOMEM;
     }
-    FILE *f = fopen(path, "wb");
-    if (!f) {
+    rfs_outfile o;
+    rfs_status st = rfs_outfile_open(&o, path, 1);
+    if (st) {
         free(j), free(row);
-        return RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
+        return st;
     }
-    j->f = f, j->fr = fr, j->row = row;
+    j->f = o.f, j->fr = fr, j->row = row;
     j->quality = quality <= 0 || quality > 100 ? 95 : quality;
-    rfs_status st = RFS_OK;
-    if (jpeg_write_guarded(j)) st = RFS_FAIL(RFS_ERR_IO, "%s: JPEG write failed: %s", path, j->msg);
-    if (fflush(f) != 0 && st == RFS_OK) st = RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
-    if (fclose(f) != 0 && st == RFS_OK) st = RFS_FAIL(RFS_ERR_IO, "%s: %s", path, strerror(errno));
+    if (jpeg_write_guarded(j)) {
+        st = RFS_FAIL(RFS_ERR_IO, "%s: JPEG write failed: %s", path, j->msg);
+        rfs_outfile_abort(&o);
+    } else {
+        st = rfs_outfile_commit(&o); /* flush + close checked, then rename */
+    }
     free(j), free(row);
     return st;
 }

@@ -174,6 +174,15 @@ static int64_t ff_error_number(rfs_video *v, int64_t ts) {
     return v->ts_ok ? v->next_id : v->next_id++;
 }
 
+/* "file:PATH" for FFmpeg, so a name with a colon is never taken for a protocol (malloc'd,
+ * NULL when out of memory). */
+static char *file_url(const char *path) {
+    size_t n = strlen(path) + 6;
+    char *url = malloc(n);
+    if (url) snprintf(url, n, "file:%s", path);
+    return url;
+}
+
 /* A file input is read alone: FFmpeg opens the file itself and nothing else. Formats that
  * would pull in other files (playlists, concat lists, external references, which could
  * name a FIFO or a device) fail to open them. */
@@ -189,8 +198,8 @@ static int io_open_once(AVFormatContext *s, AVIOContext **pb, const char *url, i
 
 /* Opens the demuxer for a source string: standard input, a camera through libavdevice's
  * V4L2 input, a network URL with a read timeout, or a file; interruptible. */
-static int ff_open_input(rfs_video *v, const char *path, const rfs_video_opts *o) {
-    rfs_video_source_kind kind = rfs_video_source_kind_of(path);
+static int ff_open_input(rfs_video *v, const char *path, rfs_video_source_kind kind,
+                         const rfs_video_opts *o) {
     const AVInputFormat *ifmt = NULL;
     AVDictionary *dict = NULL;
     char dev[64];
@@ -216,9 +225,7 @@ static int ff_open_input(rfs_video *v, const char *path, const rfs_video_opts *o
      * for a protocol), may open local files only, and only this one (io_open_once). */
     char *url = NULL;
     if (kind == RFS_VIDEO_FILE) {
-        size_t n = strlen(path) + 6;
-        if (!(url = malloc(n))) return AVERROR(ENOMEM);
-        snprintf(url, n, "file:%s", path);
+        if (!(url = file_url(path))) return AVERROR(ENOMEM);
         path = url;
         av_dict_set(&dict, "protocol_whitelist", "file", 0);
     }
@@ -242,10 +249,11 @@ static int ff_open_input(rfs_video *v, const char *path, const rfs_video_opts *o
     return err;
 }
 
-static rfs_status ff_open(rfs_video *v, const char *path, const rfs_video_opts *o) {
+static rfs_status ff_open(rfs_video *v, const char *path, rfs_video_source_kind kind,
+                          const rfs_video_opts *o) {
     char eb[128];
     pthread_once(&ff_once, ff_init);
-    int err = ff_open_input(v, path, o);
+    int err = ff_open_input(v, path, kind, o);
     if (err == AVERROR(ENOSYS))
         return RFS_FAIL(RFS_ERR_UNSUPPORTED, "%s: cameras need libavdevice, which this build lacks", path);
     if (err == AVERROR_EXIT) return RFS_FAIL(RFS_ERR_IO, "%s: interrupted", path);
@@ -526,7 +534,7 @@ rfs_status rfs_video_open(rfs_video **out, const char *src, const rfs_video_opts
         rfs_y4m_close(v->y4m);
         v->y4m = NULL;
     }
-    if (!st) st = ff_open(v, path, o);
+    if (!st) st = ff_open(v, path, kind, o);
 #else
     char fd[32];
     if (kind == RFS_VIDEO_STDIN) path = "/dev/stdin";
@@ -587,8 +595,8 @@ struct rfs_video_writer {
     int w, h; /* frames accepted */
     rfs_y4m_writer *y4m;
 #if RFS_HAVE_FFMPEG
-    rfs_outfile out; /* the MP4 is written to out.tmp, renamed to path by a good close */
-    int failed;      /* a write failed: close removes the temporary file */
+    rfs_outfile out; /* the MP4 is written to out.tmp, renamed to path by a good close;
+                      * out.failed: a write failed, close removes the temporary file */
     int ew, eh;      /* encoded size (even) */
     AVFormatContext *oc;
     AVCodecContext *enc;
@@ -624,7 +632,7 @@ static rfs_status wr_encode(rfs_video_writer *w, AVFrame *frame) {
         ret = av_interleaved_write_frame(w->oc, w->pkt);
         if (ret >= 0 && w->oc->pb && w->oc->pb->error < 0) ret = w->oc->pb->error;
         if (ret < 0) {
-            w->failed = 1;
+            w->out.failed = 1;
             return RFS_FAIL(RFS_ERR_IO, "%s: write error (%s)", w->path, ff_err(ret, eb, sizeof eb));
         }
     }
@@ -677,10 +685,8 @@ static rfs_status wr_open_ffmpeg(rfs_video_writer *w, double fps) {
     w->yuv->height = w->eh;
     if (av_frame_get_buffer(w->yuv, 32) < 0) return RFS_FAIL(RFS_ERR_NOMEM, "%s: out of memory", w->path);
     /* the temporary file made at the start, opened by FFmpeg as a plain file */
-    size_t n = strlen(w->out.tmp) + 6;
-    char *url = malloc(n);
+    char *url = file_url(w->out.tmp);
     if (!url) return RFS_ERR_NOMEM;
-    snprintf(url, n, "file:%s", w->out.tmp);
     ret = avio_open(&w->oc->pb, url, AVIO_FLAG_WRITE);
     free(url);
     if (ret < 0) return RFS_FAIL(RFS_ERR_IO, "%s: %s", w->path, ff_err(ret, eb, sizeof eb));
@@ -749,7 +755,7 @@ rfs_status rfs_video_writer_write(rfs_video_writer *w, const rfs_frame *f) {
     w->sws = sws_getCachedContext(w->sws, w->ew, w->eh, from, w->ew, w->eh, AV_PIX_FMT_YUV420P, SWS_BICUBIC,
                                   NULL, NULL, NULL);
     if (!w->sws) return RFS_FAIL(RFS_ERR_BACKEND, "%s: no BGR -> YUV converter", w->path);
-    if (w->failed) return RFS_FAIL(RFS_ERR_IO, "%s: an earlier write failed", w->path);
+    if (w->out.failed) return RFS_FAIL(RFS_ERR_IO, "%s: an earlier write failed", w->path);
     if (av_frame_make_writable(w->yuv) < 0) return RFS_FAIL(RFS_ERR_NOMEM, "%s: out of memory", w->path);
     const uint8_t *src[4] = {f->data, NULL, NULL, NULL};
     int ss[4] = {f->stride, 0, 0, 0};
@@ -769,7 +775,7 @@ rfs_status rfs_video_writer_close(rfs_video_writer *w) {
     } else {
 #if RFS_HAVE_FFMPEG
         char eb[128];
-        st = w->failed ? RFS_FAIL(RFS_ERR_IO, "%s: not written (an earlier write failed)", w->path)
+        st = w->out.failed ? RFS_FAIL(RFS_ERR_IO, "%s: not written (an earlier write failed)", w->path)
                        : wr_encode(w, NULL);
         if (!st) {
             int ret = av_write_trailer(w->oc);

@@ -88,7 +88,6 @@ static int list_has_addr(const rfs_url_net *l, int n, int family, const uint8_t 
     return 0;
 }
 
-
 /* A host written as an IPv4 address in any form inet_aton accepts (127.1, 0x7f000001,
  * 2130706433, 0177.0.0.1) or as an IPv6 address (with or without brackets). */
 static int parse_ip_literal(const char *host, int *family, uint8_t a[16]) {
@@ -205,7 +204,7 @@ int rfs_url_addr_ok(const rfs_url_policy *p, const void *sa, int host_named, cha
     return 1;
 }
 
-#if RFS_HAVE_CURL /* host checks before a fetch; without libcurl there is none */
+#if RFS_HAVE_CURL /* the host checks and the fetch; without libcurl there is no fetch */
 static int list_has_name(const rfs_url_net *l, int n, const char *host) {
     for (int i = 0; i < n; i++)
         if (!l[i].family && !strcasecmp(l[i].name, host)) return 1;
@@ -280,9 +279,6 @@ static int check_host(const rfs_url_policy *p, const char *host, int *host_named
     return 0;
 }
 
-#endif
-
-#if RFS_HAVE_CURL
 #include <curl/curl.h>
 
 /* Parses url into u and checks it; 0 or 400. */

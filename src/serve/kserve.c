@@ -125,14 +125,20 @@ static int take_binary(rfs_req *r, const uint8_t *b, size_t size, int count, con
     return 0;
 }
 
+/* 1 when v is a JSON number holding a whole number in [0, max]; the range is checked
+ * first, so converting it afterwards is defined (a double outside an integer type's
+ * range is undefined behaviour). */
+static int whole_number(const cJSON *v, double max) {
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= max &&
+           v->valuedouble == floor(v->valuedouble);
+}
+
 static int shape_elements(const cJSON *shape, long long *out, rfs_http_err *e) {
     if (!cJSON_IsArray(shape)) return rfs_http_fail(e, 400, "input shape must be a list of integers");
     long long n = 1;
     const cJSON *c;
     cJSON_ArrayForEach(c, shape) {
-        /* the range first: converting a double outside long long's range is undefined */
-        if (!cJSON_IsNumber(c) || !(c->valuedouble >= 0 && c->valuedouble <= 1e6) ||
-            c->valuedouble != floor(c->valuedouble))
+        if (!whole_number(c, 1e6))
             return rfs_http_fail(e, 400, "input shape must be a list of non-negative integers");
         n *= (long long)c->valuedouble;
         if (n > 1000000) return rfs_http_fail(e, 413, "input shape too large");
@@ -168,8 +174,7 @@ static int parse(rfs_req *r, rfs_kserve_req *k, const cJSON *root, const char *b
         const cJSON *bs = params && cJSON_IsObject(params) ? item(params, "binary_data_size") : NULL;
         size_t size = 0;
         if (bs) {
-            if (!cJSON_IsNumber(bs) || !(bs->valuedouble >= 0 && bs->valuedouble <= (double)bin_len - (double)at) ||
-                bs->valuedouble != floor(bs->valuedouble))
+            if (!whole_number(bs, (double)bin_len - (double)at))
                 return rfs_http_fail(e, 400, "input \"%s\": binary_data_size is beyond the request body",
                                      name->valuestring);
             size = (size_t)bs->valuedouble;
