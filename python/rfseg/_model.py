@@ -501,7 +501,9 @@ class VideoPredictions:
                     if done.value:
                         self._eof = True
                         break
-                    fid = self._index
+                    # the library's number, as the CLI's frame_id: after damaged data
+                    # frames are numbered from their timestamps, not counted
+                    fid = lib.rfs_video_frame_index(self._video) - 1
                     self._index += 1
                     if status != C.OK:
                         msg = "frame %d: %s" % (fid, last_error())
