@@ -108,7 +108,7 @@ static size_t scratch_per(const rfs_config *c) {
     return (m + 15) & ~(size_t)15;
 }
 
-enum { GROUP_THREADS = 4, GROUP_MIN_THREADS = 8 };
+enum { GROUP_THREADS = 4, GROUP_MIN_THREADS = 8, MAX_GROUPS = 64 };
 
 /* The side-by-side groups of a session: activations of their own, the rest shared. */
 static void groups_free(rfs_cpu_net *s) {
@@ -124,6 +124,7 @@ static rfs_status groups_make(rfs_cpu_net *s, int max_batch) {
     s->group_threads = s->threads;
     int g = s->threads >= GROUP_MIN_THREADS ? s->threads / GROUP_THREADS : 1;
     if (g > max_batch) g = max_batch;
+    if (g > MAX_GROUPS) g = MAX_GROUPS;
     if (g <= 1) return RFS_OK;
     const rfs_config *c = &s->base.m->cfg;
     if (!(s->group = rfs_calloc((size_t)g, sizeof *s->group))) return RFS_ERR_NOMEM;
@@ -231,10 +232,9 @@ static rfs_status cpu_forward(rfs_net *n, const float *input, int batch) {
     }
     /* groups side by side: group 0 on this thread with the group's team size */
     const int all = s->threads;
-    group_job jobs[64];
-    pthread_t tid[64];
+    group_job jobs[MAX_GROUPS];
+    pthread_t tid[MAX_GROUPS];
     int started = 0;
-    if (g > 64) g = 64;
     s->threads = s->group_threads;
     for (int i = 0; i < g; i++) jobs[i] = (group_job){s->group[i], n, input, i, g, batch};
     for (int i = 1; i < g; i++) {
