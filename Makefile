@@ -40,6 +40,8 @@ REQ_PKGS := libzip libpng libjpeg libcjson
 DEP_CFLAGS := $(shell pkg-config --cflags $(REQ_PKGS))
 DEP_LIBS   := $(shell pkg-config --libs $(REQ_PKGS))
 FEATURE_DEFS :=
+# the server's and the worker's libraries: linked into the CLI and the tests, not librfseg
+APP_LIBS :=
 
 # model download: libcurl, and libcrypto for the MD5 check of what was downloaded
 ifeq ($(NO_CURL)$(call pkg_ok,libcurl libcrypto),yes)
@@ -71,12 +73,12 @@ endif
 ifeq ($(NO_HTTP)$(call pkg_ok,libmicrohttpd),yes)
   FEATURE_DEFS += -DRFS_HAVE_HTTP=1
   DEP_CFLAGS += $(shell pkg-config --cflags libmicrohttpd)
-  DEP_LIBS   += $(shell pkg-config --libs libmicrohttpd)
+  APP_LIBS   += $(shell pkg-config --libs libmicrohttpd)
 endif
 ifeq ($(NO_HIREDIS)$(call pkg_ok,hiredis),yes)
   FEATURE_DEFS += -DRFS_HAVE_HIREDIS=1
   DEP_CFLAGS += $(shell pkg-config --cflags hiredis)
-  DEP_LIBS   += $(shell pkg-config --libs hiredis)
+  APP_LIBS   += $(shell pkg-config --libs hiredis)
 endif
 
 # CUDA: `make cuda` (or CUDA=1) compiles src/cuda/*.cu with nvcc and links cuBLASLt.
@@ -153,11 +155,11 @@ $(BUILD)/librfseg.so: $(LIB_OBJ)
 
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/*.c))
 $(BUILD)/rfseg: $(CLI_OBJ) $(BUILD)/libworker.a $(BUILD)/libserve.a $(BUILD)/librfseg.a
-	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(DEP_LIBS) $(LDLIBS_BASE)
+	$(CC) $(LDFLAGS_BASE) -o $@ $^ $(APP_LIBS) $(DEP_LIBS) $(LDLIBS_BASE)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libworker.a $(BUILD)/libserve.a $(BUILD)/librfseg.a $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BASE) -Itests -o $@ $< $(BUILD)/libworker.a $(BUILD)/libserve.a $(BUILD)/librfseg.a $(DEP_LIBS) $(LDLIBS_BASE)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_BASE) -Itests -o $@ $< $(BUILD)/libworker.a $(BUILD)/libserve.a $(BUILD)/librfseg.a $(APP_LIBS) $(DEP_LIBS) $(LDLIBS_BASE)
 
 $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/librfseg.a
 	@mkdir -p $(dir $@)
@@ -193,7 +195,7 @@ fuzz: $(FUZZ_TARGETS:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(SERVE_SRC)
 	@mkdir -p build-fuzz
 	clang $(CFLAGS_BASE) -Wno-pass-failed $(FEATURE_DEFS) $(DEP_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
-	    -o $@ $< $(LIB_SRC) $(SERVE_SRC) $(DEP_LIBS) $(LDLIBS_BASE)
+	    -o $@ $< $(LIB_SRC) $(SERVE_SRC) $(APP_LIBS) $(DEP_LIBS) $(LDLIBS_BASE)
 
 # The installed library carries its SONAME; rfseg.pc gives programs an rpath to $(PREFIX)/lib
 # so they run without LD_LIBRARY_PATH wherever PREFIX is (ldconfig covers the usual
