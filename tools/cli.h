@@ -12,6 +12,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_video(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 
 /* Restarts the process with OMP_WAIT_POLICY=passive unless the variable is set. */
 void cli_prefer_passive_omp(char **argv);

@@ -27,8 +27,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int cmd_serve(int argc, char **argv);
-
 typedef struct model_arg {
     const char *spec; /* as given */
     int random;       /* --random-weights */
@@ -164,11 +162,7 @@ int cmd_serve(int argc, char **argv) {
             cfg.limits.max_pixels = (uint64_t)mb_pixels;
         } else if (!strcmp(o, "--max-images")) ok = cli_int(argc, argv, &i, &cfg.limits.max_images, 1, 4096);
         else if (!strcmp(o, "--allow-urls")) cfg.limits.allow_urls = 1;
-        else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
-            usage(stdout);
-            rc = 0;
-            goto done;
-        } else {
+        else {
             fprintf(stderr, "rfseg serve: unknown option %s\n", o);
             ok = 0;
         }

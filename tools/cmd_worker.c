@@ -15,7 +15,6 @@
  * exits 0 (docs/scale-out.md).
  */
 #include "cli.h"
-#include "cli_opts.h"
 
 #include "serve/util.h"
 #include "worker/job.h"
@@ -24,56 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-int cmd_worker(int argc, char **argv);
-
-/* The options and their defaults, for `rfseg worker --help` (tools/cli_opts.h). */
-static const cli_opt worker_opts[] = {
-    {"--redis", 0, "URL",
-     "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; default $RFSEG_REDIS_URL, else\n"
-     "redis://127.0.0.1:6379"},
-    {"--model", 'm', "MODEL[:ID]",
-     "a model (repeatable); ID is the `model` field of jobs; default ID: the file name\n"
-     "without extension (or the size name); jobs without `model` go to the first"},
-    {"--random-weights", 0, "SIZE[:ID]", "a random-weights model (repeatable)"},
-    {"--device", 0, "DEV",
-     "cpu, cuda, cuda:N, cuda:N,M,... or cuda:all (one session per GPU for every model);\n"
-     "default cpu"},
-    {"--precision", 0, "P", "fp32, fp16 or bf16 (fp16: cuda only; bf16: cuda, or a CPU with AVX512_BF16 or AMX); default fp32"},
-    {"--threads", 0, "T", "CPU threads per session; default 0 (OpenMP's default)"},
-    {"--jobs", 0, "STREAM", "the jobs stream; default rfseg:jobs"},
-    {"--group", 0, "G", "the consumer group; default rfseg"},
-    {"--results", 0, "STREAM", "the results stream; default rfseg:results"},
-    {"--consumer", 0, "NAME", "this worker's consumer name; default HOST:PID"},
-    {"--max-batch", 0, "B", "jobs read at once and frames per forward pass; default 4"},
-    {"--batch-wait-ms", 0, "MS", "time a forward batch waits to fill; default 5"},
-    {"--inflight", 0, "N", "batches read and not yet answered; default 2 per session (CPU), one per CPU core (CUDA)"},
-    {"--block-ms", 0, "MS", "XREADGROUP BLOCK time; default 1000"},
-    {"--claim-idle-ms", 0, "T", "pending jobs idle longer than T are claimed (XAUTOCLAIM); default 60000"},
-    {"--max-attempts", 0, "N", "deliveries before a job gets an error result; default 3"},
-    {"--results-maxlen", 0, "N", "results stream kept at about N entries (MAXLEN ~); default 100000"},
-    {"--delete-jobs", 0, NULL, "delete answered jobs from the jobs stream (XDEL); default off"},
-    {"--memory-budget-mb", 0, "MB", "decoded images held at once; default 2048"},
-    {"--max-pixels", 0, "N", "decoded image size limit in pixels; default 25000000"},
-    {"--max-image-mb", 0, "MB", "encoded image size limit; default 16"},
-    {"--metrics-port", 0, "P", "Prometheus text at http://HOST:P/metrics; default none (0)"},
-    {"--metrics-host", 0, "H", "address of the metrics port; default 127.0.0.1"},
-    {"--log-every", 0, "S", "counters in the log every S seconds (0: only at exit); default 60"},
-    {"--help", 'h', NULL, "this help"},
-    {NULL, 0, NULL, NULL},
-};
-
-const cli_command cli_cmd_worker = {
-    "worker",
-    "worker --redis redis://HOST:PORT[/DB] --model MODEL[:ID]... [options]",
-    "Takes jobs (fields id, image, model, confidence, format, class_filter) from a Redis\n"
-    "stream with a consumer group, batches them onto one session per device and adds each\n"
-    "result (id, entry, status, json or error, worker, ms) to a results stream, acknowledging\n"
-    "the job in the same MULTI/EXEC; claims the jobs of workers that died (docs/scale-out.md).\n"
-    "Runs until SIGINT or SIGTERM, then answers the jobs it read and exits 0.",
-    worker_opts,
-    "MODEL sizes: seg-preview seg-nano seg-small seg-medium seg-large seg-xlarge seg-2xlarge\n",
-};
 
 typedef struct wmodel_arg {
     const char *spec;
@@ -230,11 +179,7 @@ int cmd_worker(int argc, char **argv) {
         else if (!strcmp(o, "--metrics-host")) ok = cli_str(argc, argv, &i, &cfg.metrics_host);
         else if (!strcmp(o, "--log-every")) ok = cli_int(argc, argv, &i, &cfg.log_every_s, 0, 86400);
         else if (!strcmp(o, "--delete-jobs")) cfg.delete_jobs = 1;
-        else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
-            usage(stdout);
-            rc = 0;
-            goto done;
-        } else {
+        else {
             fprintf(stderr, "rfseg worker: unknown option %s\n", o);
             ok = 0;
         }
