@@ -19,6 +19,16 @@ void cli_prefer_passive_omp(char **argv);
 
 /* Logging to stderr; RFSEG_LOG=debug for more. */
 void cli_init_logging(void);
+/* The log callback behind it ("rfseg: LEVEL: message"; debug only with RFSEG_LOG=debug),
+ * for the server's and the worker's own messages. */
+void cli_log(void *user, rfs_log_level level, const char *msg);
+
+/* --device of the commands that run one session per device (serve, worker): cpu, cuda and
+ * cuda:N set *base (*out NULL, *n 0); cuda:all gives one session per usable GPU and, with
+ * `lists`, cuda:N,M,... one per listed GPU (*out, *n; each a copy of *base). Prints
+ * "rfseg CMD: why" and returns 0 on a bad value. */
+int cli_session_devices(const char *cmd, const char *device, int lists, rfs_session_opts *base,
+                        rfs_session_opts **out, int *n);
 
 /* Model from --model (file or official size, downloaded once) or --random-weights SIZE;
  * prints the error and returns NULL on failure. */

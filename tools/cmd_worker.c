@@ -70,67 +70,6 @@ static void usage(FILE *f) {
             "defaults: --jobs rfseg:jobs --group rfseg --results rfseg:results (docs/scale-out.md).\n");
 }
 
-static void log_to_stderr(void *user, rfs_log_level level, const char *msg) {
-    static const char *names[] = {"debug", "info", "warning", "error"};
-    const char *env = getenv("RFSEG_LOG");
-    if (level == RFS_LOG_DEBUG && !(env && !strcmp(env, "debug"))) return;
-    fprintf(stderr, "rfseg: %s: %s\n", names[level], msg);
-}
-
-/* --device: one session, or one per listed GPU (cuda:0,2) or per GPU (cuda:all). */
-static int parse_devices(const char *device, rfs_session_opts *base, rfs_session_opts **out, int *n) {
-    *out = NULL;
-    *n = 0;
-    if (strcmp(device, "cuda:all") && !strchr(device, ',')) {
-        if (rfs_session_opts_set(base, "device", device) != RFS_OK) {
-            fprintf(stderr, "rfseg worker: %s\n", rfs_last_error());
-            return 0;
-        }
-        return 1;
-    }
-    int count = 0;
-    if (!strcmp(device, "cuda:all")) {
-        count = rfs_device_count(RFS_BACKEND_CUDA);
-        if (count < 1) {
-            fprintf(stderr, "rfseg worker: --device cuda:all: no CUDA device is usable by this build\n");
-            return 0;
-        }
-    } else {
-        if (strncmp(device, "cuda:", 5)) {
-            fprintf(stderr, "rfseg worker: --device: a list must look like cuda:0,1\n");
-            return 0;
-        }
-        count = 1;
-        for (const char *p = device; *p; p++) count += *p == ',';
-    }
-    rfs_session_opts *s = calloc((size_t)count, sizeof *s);
-    if (!s) return 0;
-    const char *p = device + 5;
-    for (int d = 0; d < count; d++) {
-        char name[32];
-        if (!strcmp(device, "cuda:all")) snprintf(name, sizeof name, "cuda:%d", d);
-        else {
-            size_t len = strcspn(p, ",");
-            if (!len || len > 8) {
-                fprintf(stderr, "rfseg worker: --device: bad device list '%s'\n", device);
-                free(s);
-                return 0;
-            }
-            snprintf(name, sizeof name, "cuda:%.*s", (int)len, p);
-            p += len + (p[len] == ',');
-        }
-        s[d] = *base;
-        if (rfs_session_opts_set(&s[d], "device", name) != RFS_OK) {
-            fprintf(stderr, "rfseg worker: %s\n", rfs_last_error());
-            free(s);
-            return 0;
-        }
-    }
-    *out = s;
-    *n = count;
-    return 1;
-}
-
 int cmd_worker(int argc, char **argv) {
     rfs_worker_config cfg = rfs_worker_defaults();
     wmodel_arg *margs = calloc((size_t)argc, sizeof *margs);
@@ -194,7 +133,7 @@ int cmd_worker(int argc, char **argv) {
         fprintf(stderr, "rfseg worker: %s\n", rfs_last_error());
         goto done;
     }
-    if (!parse_devices(device, &cfg.session, &sessions, &cfg.n_sessions)) goto done;
+    if (!cli_session_devices("worker", device, 1, &cfg.session, &sessions, &cfg.n_sessions)) goto done;
     cfg.sessions = sessions;
     rc = 1;
     for (int k = 0; k < n; k++) {
@@ -205,7 +144,7 @@ int cmd_worker(int argc, char **argv) {
     }
     cfg.models = models;
     cfg.n_models = n;
-    cfg.log = log_to_stderr;
+    cfg.log = cli_log;
     if (rfs_worker_run(&cfg) != RFS_OK) {
         fprintf(stderr, "rfseg: %s\n", rfs_serve_last_error()); /* the message starts with "worker:" */
         goto done;
