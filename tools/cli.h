@@ -58,6 +58,9 @@ void cli_annot_free(cli_annot *ca);
 /* 1 when st is RFS_OK; else prints rfs_last_error() and returns 0 (option parsing). */
 int cli_check(rfs_status st);
 
+/* 1 when the file name part of path ends with one of exts (".png", ...; case ignored). */
+int cli_has_ext(const char *path, const char *const *exts);
+
 /* Milliseconds since an arbitrary origin, monotonic. */
 double cli_now_ms(void);
 

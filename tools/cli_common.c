@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +75,14 @@ int cli_session_devices(const char *cmd, const char *device, int lists, rfs_sess
     *out = s;
     *n = count;
     return 1;
+}
+
+int cli_has_ext(const char *path, const char *const *exts) {
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    if (!dot || (slash && dot < slash)) return 0;
+    for (int i = 0; exts[i]; i++)
+        if (!strcasecmp(dot, exts[i])) return 1;
+    return 0;
 }
 
 double cli_now_ms(void) {
