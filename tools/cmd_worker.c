@@ -78,8 +78,8 @@ int cmd_worker(int argc, char **argv) {
     int n = 0, rc = 2, n_loaded = 0;
     const char *device = "cpu", *prec = "fp32";
     /* RFSEG_REDIS_URL keeps a password out of the process list */
-    cfg.redis_url = getenv("RFSEG_REDIS_URL") && *getenv("RFSEG_REDIS_URL") ? getenv("RFSEG_REDIS_URL")
-                                                                           : "redis://127.0.0.1:6379";
+    const char *env_url = getenv("RFSEG_REDIS_URL");
+    cfg.redis_url = env_url && *env_url ? env_url : "redis://127.0.0.1:6379";
     if (!margs || !models) goto done;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
