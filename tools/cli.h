@@ -12,12 +12,23 @@ int cmd_bench(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_video(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 
 /* Restarts the process with OMP_WAIT_POLICY=passive unless the variable is set. */
 void cli_prefer_passive_omp(char **argv);
 
 /* Logging to stderr; RFSEG_LOG=debug for more. */
 void cli_init_logging(void);
+/* The log callback behind it ("rfseg: LEVEL: message"; debug only with RFSEG_LOG=debug),
+ * for the server's and the worker's own messages. */
+void cli_log(void *user, rfs_log_level level, const char *msg);
+
+/* --device of the commands that run one session per device (serve, worker): cpu, cuda and
+ * cuda:N set *base (*out NULL, *n 0); cuda:all gives one session per usable GPU and, with
+ * `lists`, cuda:N,M,... one per listed GPU (*out, *n; each a copy of *base). Prints
+ * "rfseg CMD: why" and returns 0 on a bad value. */
+int cli_session_devices(const char *cmd, const char *device, int lists, rfs_session_opts *base,
+                        rfs_session_opts **out, int *n);
 
 /* Model from --model (file or official size, downloaded once) or --random-weights SIZE;
  * prints the error and returns NULL on failure. */
@@ -46,6 +57,9 @@ void cli_annot_free(cli_annot *ca);
 
 /* 1 when st is RFS_OK; else prints rfs_last_error() and returns 0 (option parsing). */
 int cli_check(rfs_status st);
+
+/* 1 when the file name part of path ends with one of exts (".png", ...; case ignored). */
+int cli_has_ext(const char *path, const char *const *exts);
 
 /* Milliseconds since an arbitrary origin, monotonic. */
 double cli_now_ms(void);

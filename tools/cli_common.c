@@ -4,19 +4,85 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-static void log_to_stderr(void *user, rfs_log_level level, const char *msg) {
+void cli_log(void *user, rfs_log_level level, const char *msg) {
     static const char *names[] = {"debug", "info", "warning", "error"};
+    const char *env = getenv("RFSEG_LOG");
+    if (level == RFS_LOG_DEBUG && !(env && !strcmp(env, "debug"))) return;
     fprintf(stderr, "rfseg: %s: %s\n", names[level], msg);
 }
 
 void cli_init_logging(void) {
     const char *env = getenv("RFSEG_LOG");
     rfs_log_level min = env && !strcmp(env, "debug") ? RFS_LOG_DEBUG : RFS_LOG_INFO;
-    rfs_set_log(log_to_stderr, NULL, min);
+    rfs_set_log(cli_log, NULL, min);
+}
+
+int cli_session_devices(const char *cmd, const char *device, int lists, rfs_session_opts *base,
+                        rfs_session_opts **out, int *n) {
+    *out = NULL;
+    *n = 0;
+    const int all = !strcmp(device, "cuda:all");
+    if (!all && !(lists && strchr(device, ','))) {
+        if (rfs_session_opts_set(base, "device", device) != RFS_OK) {
+            fprintf(stderr, "rfseg %s: %s\n", cmd, rfs_last_error());
+            return 0;
+        }
+        return 1;
+    }
+    int count = 0;
+    if (all) {
+        count = rfs_device_count(RFS_BACKEND_CUDA);
+        if (count < 1) {
+            fprintf(stderr, "rfseg %s: --device cuda:all: no CUDA device is usable by this build\n", cmd);
+            return 0;
+        }
+    } else {
+        if (strncmp(device, "cuda:", 5)) {
+            fprintf(stderr, "rfseg %s: --device: a list must look like cuda:0,1\n", cmd);
+            return 0;
+        }
+        count = 1;
+        for (const char *p = device; *p; p++) count += *p == ',';
+    }
+    rfs_session_opts *s = calloc((size_t)count, sizeof *s);
+    if (!s) return 0;
+    const char *p = device + 5;
+    for (int d = 0; d < count; d++) {
+        char name[32];
+        if (all) snprintf(name, sizeof name, "cuda:%d", d);
+        else {
+            size_t len = strcspn(p, ",");
+            if (!len || len > 8) {
+                fprintf(stderr, "rfseg %s: --device: bad device list '%s'\n", cmd, device);
+                free(s);
+                return 0;
+            }
+            snprintf(name, sizeof name, "cuda:%.*s", (int)len, p);
+            p += len + (p[len] == ',');
+        }
+        s[d] = *base;
+        if (rfs_session_opts_set(&s[d], "device", name) != RFS_OK) {
+            fprintf(stderr, "rfseg %s: %s\n", cmd, rfs_last_error());
+            free(s);
+            return 0;
+        }
+    }
+    *out = s;
+    *n = count;
+    return 1;
+}
+
+int cli_has_ext(const char *path, const char *const *exts) {
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    if (!dot || (slash && dot < slash)) return 0;
+    for (int i = 0; exts[i]; i++)
+        if (!strcasecmp(dot, exts[i])) return 1;
+    return 0;
 }
 
 double cli_now_ms(void) {

@@ -11,9 +11,18 @@
      "name (downloaded once into ~/.cache/rfseg)"},                                            \
     {"--random-weights", 0, "SIZE", "a full-size model with deterministic random weights (no download)"}
 
+#define PRECISION_OPT                                                                          \
+    {"--precision", 0, "P",                                                                    \
+     "fp32, fp16 or bf16 (fp16: cuda only; bf16: cuda, or a CPU with AVX512_BF16 or AMX); default fp32"}
+
 #define DEVICE_OPTS                                                                            \
     {"--device", 0, "DEV", "cpu or cuda (cuda needs a `make cuda` build); default cpu"},       \
-    {"--precision", 0, "P", "fp32, fp16 or bf16 (fp16: cuda only; bf16: cuda, or a CPU with AVX512_BF16 or AMX); default fp32"}
+    PRECISION_OPT
+
+/* rows the server and the worker share (one session per device, the same image limits) */
+#define SESSION_THREADS_OPT {"--threads", 0, "T", "CPU threads per session; default 0 (OpenMP's default)"}
+#define MAX_IMAGE_MB_OPT {"--max-image-mb", 0, "MB", "encoded image size limit; default 16"}
+#define MAX_PIXELS_OPT {"--max-pixels", 0, "N", "decoded image size limit in pixels; default 25000000"}
 
 #define SIZES_NOTE                                                                             \
     "MODEL sizes: seg-preview seg-nano seg-small seg-medium seg-large seg-xlarge seg-2xlarge\n"
@@ -188,8 +197,8 @@ static const cli_opt serve_opts[] = {
     {"--port", 0, "P", "port; default 9001 (0: any free port)"},
     {"--device", 0, "DEV",
      "cpu, cuda, cuda:N, or cuda:all (one session per GPU for every model); default cpu"},
-    {"--precision", 0, "P", "fp32, fp16 or bf16 (fp16: cuda only; bf16: cuda, or a CPU with AVX512_BF16 or AMX); default fp32"},
-    {"--threads", 0, "T", "CPU threads per session; default 0 (OpenMP's default)"},
+    PRECISION_OPT,
+    SESSION_THREADS_OPT,
     {"--max-batch", 0, "B", "images batched into one forward pass; default 4"},
     {"--batch-wait-ms", 0, "MS", "time a batch waits to fill; default 5"},
     {"--queue", 0, "FRAMES", "images accepted per model at once before requests get 503; default 32"},
@@ -204,8 +213,8 @@ static const cli_opt serve_opts[] = {
     {"--max-inflight-mb", 0, "MB", "request bodies held at once; default 512"},
     {"--memory-budget-mb", 0, "MB", "decoded images held at once, all requests; default 2048"},
     {"--memory-wait-ms", 0, "MS", "how long a request may wait for the memory budget; default 5000"},
-    {"--max-image-mb", 0, "MB", "encoded image size limit; default 16"},
-    {"--max-pixels", 0, "N", "decoded image size limit in pixels; default 25000000"},
+    MAX_IMAGE_MB_OPT,
+    MAX_PIXELS_OPT,
     {"--max-images", 0, "N", "images in one request; default 16"},
     {"--allow-urls", 0, NULL, "fetch image URLs clients send (https only, public hosts); default off"},
     {"--allow-non-https-urls", 0, NULL, "with --allow-urls: http:// too; default off"},
@@ -232,8 +241,55 @@ const cli_command cli_cmd_serve = {
     SIZES_NOTE,
 };
 
-static const cli_command *const commands[] = {&cli_cmd_info,  &cli_cmd_predict, &cli_cmd_video,
-                                              &cli_cmd_bench, &cli_cmd_serve,   &cli_cmd_convert};
+static const cli_opt worker_opts[] = {
+    {"--redis", 0, "URL",
+     "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; default $RFSEG_REDIS_URL, else\n"
+     "redis://127.0.0.1:6379"},
+    {"--model", 'm', "MODEL[:ID]",
+     "a model (repeatable); ID is the `model` field of jobs; default ID: the file name\n"
+     "without extension (or the size name); jobs without `model` go to the first"},
+    {"--random-weights", 0, "SIZE[:ID]", "a random-weights model (repeatable)"},
+    {"--device", 0, "DEV",
+     "cpu, cuda, cuda:N, cuda:N,M,... or cuda:all (one session per GPU for every model);\n"
+     "default cpu"},
+    PRECISION_OPT,
+    SESSION_THREADS_OPT,
+    {"--jobs", 0, "STREAM", "the jobs stream; default rfseg:jobs"},
+    {"--group", 0, "G", "the consumer group; default rfseg"},
+    {"--results", 0, "STREAM", "the results stream; default rfseg:results"},
+    {"--consumer", 0, "NAME", "this worker's consumer name; default HOST:PID"},
+    {"--max-batch", 0, "B", "jobs read at once and frames per forward pass; default 4"},
+    {"--batch-wait-ms", 0, "MS", "time a forward batch waits to fill; default 5"},
+    {"--inflight", 0, "N", "batches read and not yet answered; default 2 per session (CPU), one per CPU core (CUDA)"},
+    {"--block-ms", 0, "MS", "XREADGROUP BLOCK time; default 1000"},
+    {"--claim-idle-ms", 0, "T", "pending jobs idle longer than T are claimed (XAUTOCLAIM); default 60000"},
+    {"--max-attempts", 0, "N", "deliveries before a job gets an error result; default 3"},
+    {"--results-maxlen", 0, "N", "results stream kept at about N entries (MAXLEN ~); default 100000"},
+    {"--delete-jobs", 0, NULL, "delete answered jobs from the jobs stream (XDEL); default off"},
+    {"--memory-budget-mb", 0, "MB", "decoded images held at once; default 2048"},
+    MAX_PIXELS_OPT,
+    MAX_IMAGE_MB_OPT,
+    {"--metrics-port", 0, "P", "Prometheus text at http://HOST:P/metrics; default none (0)"},
+    {"--metrics-host", 0, "H", "address of the metrics port; default 127.0.0.1"},
+    {"--log-every", 0, "S", "counters in the log every S seconds (0: only at exit); default 60"},
+    {"--help", 'h', NULL, "this help"},
+    {NULL, 0, NULL, NULL},
+};
+
+const cli_command cli_cmd_worker = {
+    "worker",
+    "worker --redis redis://HOST:PORT[/DB] --model MODEL[:ID]... [options]",
+    "Takes jobs (fields id, image, model, confidence, format, class_filter) from a Redis\n"
+    "stream with a consumer group, batches them onto one session per device and adds each\n"
+    "result (id, entry, status, json or error, worker, ms) to a results stream, acknowledging\n"
+    "the job in the same MULTI/EXEC; claims the jobs of workers that died (docs/scale-out.md).\n"
+    "Runs until SIGINT or SIGTERM, then answers the jobs it read and exits 0.",
+    worker_opts,
+    SIZES_NOTE,
+};
+
+static const cli_command *const commands[] = {&cli_cmd_info,  &cli_cmd_predict, &cli_cmd_video,  &cli_cmd_bench,
+                                              &cli_cmd_serve, &cli_cmd_convert, &cli_cmd_worker};
 
 const cli_command *cli_command_find(const char *name) {
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
@@ -303,9 +359,11 @@ void cli_help_print(FILE *f, const cli_command *c) {
 void cli_usage_print(FILE *f) {
     fputs("usage:\n", f);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (commands[i] == &cli_cmd_worker) continue; /* last, with its guide */
         const char *s = commands[i]->synopsis, *nl = strchr(s, '\n');
         fprintf(f, "  rfseg %.*s\n", nl ? (int)(nl - s) : (int)strlen(s), s);
     }
     fputs("  rfseg help COMMAND          (or rfseg COMMAND --help)\n"
-          "  rfseg --version\n", f);
+          "  rfseg --version\n"
+          "  rfseg worker --redis redis://HOST:PORT --model MODEL[:ID]... [options]  (docs/scale-out.md)\n", f);
 }

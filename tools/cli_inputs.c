@@ -1,6 +1,7 @@
 /* cli_inputs.c - predict's operands (cli_inputs.h). */
 #include "cli_inputs.h"
 
+#include "cli.h"
 #include "cli_out.h"
 
 #include <dirent.h>
@@ -19,13 +20,6 @@
 
 int cli_is_http_url(const char *s) { return !strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8); }
 
-static char *dup_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 static int push(cli_inputs *in, cli_input_kind kind, const char *name, const char *error) {
     if (in->n == in->cap) {
         int cap = in->cap ? in->cap * 2 : 16;
@@ -35,8 +29,8 @@ static int push(cli_inputs *in, cli_input_kind kind, const char *name, const cha
     }
     cli_input *e = &in->v[in->n];
     e->kind = kind;
-    e->name = dup_str(name);
-    e->error = error ? dup_str(error) : NULL;
+    e->name = strdup(name);
+    e->error = error ? strdup(error) : NULL;
     if (!e->name || (error && !e->error)) {
         free(e->name), free(e->error);
         return 0;
@@ -46,14 +40,9 @@ static int push(cli_inputs *in, cli_input_kind kind, const char *name, const cha
     return 1;
 }
 
-static int image_extension(const char *name) {
-    static const char *exts[] = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff", NULL};
-    const char *dot = strrchr(name, '.');
-    if (!dot) return 0;
-    for (int i = 0; exts[i]; i++)
-        if (!strcasecmp(dot, exts[i])) return 1;
-    return 0;
-}
+/* the images a directory operand contributes */
+static const char *const DIR_IMAGE_EXTS[] = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".webp",
+                                             ".tif", ".tiff", NULL};
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -94,7 +83,7 @@ static int add_dir(cli_inputs *in, const char *dir, int recursive, int depth, co
             }
             names = nn;
         }
-        if (!(names[n] = dup_str(e->d_name))) {
+        if (!(names[n] = strdup(e->d_name))) {
             ok = 0;
             break;
         }
@@ -110,7 +99,7 @@ static int add_dir(cli_inputs *in, const char *dir, int recursive, int depth, co
         if (stat(path, &sb) != 0) continue;
         if (S_ISDIR(sb.st_mode)) {
             if (recursive && depth < 64) ok = add_dir(in, path, recursive, depth + 1, &here);
-        } else if (S_ISREG(sb.st_mode) && image_extension(names[i])) {
+        } else if (S_ISREG(sb.st_mode) && cli_has_ext(names[i], DIR_IMAGE_EXTS)) {
             ok = push(in, CLI_IN_FILE, path, NULL);
         }
     }

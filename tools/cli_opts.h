@@ -40,7 +40,7 @@ typedef struct cli_command {
 } cli_command;
 
 extern const cli_command cli_cmd_info, cli_cmd_predict, cli_cmd_video, cli_cmd_bench,
-    cli_cmd_serve, cli_cmd_convert;
+    cli_cmd_serve, cli_cmd_convert, cli_cmd_worker;
 
 /* The command called `name`, or NULL. */
 const cli_command *cli_command_find(const char *name);
@@ -75,7 +75,7 @@ int cli_to_confidence(const cli_parser *p, const char *opt, const char *val, flo
 /* val must be one of the '|'-separated words in `choices`. */
 int cli_to_choice(const cli_parser *p, const char *opt, const char *val, const char *choices);
 
-/* For commands whose parsing lives elsewhere (bench, serve): copies argv into out (room
+/* For commands whose parsing lives elsewhere (bench, serve, worker): copies argv into out (room
  * for 2 * argc + 1 entries) with "--opt=value" split into "--opt" "value" for options of
  * the command's table that take a value; argv is not modified. Returns the new count. */
 int cli_split_equals(const cli_command *c, int argc, char **argv, char **out);

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,13 +21,6 @@ typedef struct predict_args {
     int have_confidence;
 } predict_args;
 
-static int ext_is(const char *path, const char *const *exts) {
-    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
-    if (!dot || (slash && dot < slash)) return 0;
-    for (int i = 0; exts[i]; i++)
-        if (!strcasecmp(dot, exts[i])) return 1;
-    return 0;
-}
 static const char *const JPEG_EXTS[] = {".jpg", ".jpeg", ".jpe", NULL};
 static const char *const WRITABLE_EXTS[] = {".png", ".jpg", ".jpeg", ".jpe", NULL};
 static const char *const IMAGE_EXTS[] = {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".webp",
@@ -49,14 +41,14 @@ static int plan_annotations(annot_plan *ap, const char *dest, const cli_inputs *
     if (!ap->path) return 0;
     struct stat sb;
     int exists = stat(dest, &sb) == 0, is_dir = exists && S_ISDIR(sb.st_mode);
-    if (!is_dir && in->n_images == 1 && ext_is(dest, WRITABLE_EXTS)) {
+    if (!is_dir && in->n_images == 1 && cli_has_ext(dest, WRITABLE_EXTS)) {
         if (!cli_out_check("predict", "--annotate", dest, overwrite, CLI_OUT_FILE)) return 0;
         for (int i = 0; i < in->n; i++)
             if (in->v[i].kind != CLI_IN_ERROR && !(ap->path[i] = strdup(dest))) return 0;
         return 1;
     }
     if (!is_dir) {
-        if (ext_is(dest, IMAGE_EXTS)) {
+        if (cli_has_ext(dest, IMAGE_EXTS)) {
             if (in->n_images > 1)
                 fprintf(stderr, "rfseg predict: --annotate %s: %d images need a directory (give a name "
                         "without an image extension, or an existing directory)\n", dest, in->n_images);
@@ -80,7 +72,7 @@ static int plan_annotations(annot_plan *ap, const char *dest, const cli_inputs *
         else cli_display_base(base, sizeof base, e->name);
         char *dot = strrchr(base, '.');
         snprintf(ext, sizeof ext, ".png");
-        if (dot && dot != base && ext_is(base, WRITABLE_EXTS) && strlen(dot) < sizeof ext) {
+        if (dot && dot != base && cli_has_ext(base, WRITABLE_EXTS) && strlen(dot) < sizeof ext) {
             snprintf(ext, sizeof ext, "%s", dot);
         }
         if (dot && dot != base) *dot = 0;
@@ -119,7 +111,7 @@ static int write_annotated(cli_annot *ca, const char *path, int overwrite, rfs_f
     }
     cli_tmp t;
     if (!cli_tmp_begin(&t, "predict", path, overwrite)) return 0;
-    rfs_status st = ext_is(path, JPEG_EXTS) ? rfs_image_write_jpeg(t.tmp, f, 95) : rfs_image_write_png(t.tmp, f);
+    rfs_status st = cli_has_ext(path, JPEG_EXTS) ? rfs_image_write_jpeg(t.tmp, f, 95) : rfs_image_write_png(t.tmp, f);
     if (st != RFS_OK) {
         fprintf(stderr, "rfseg predict: --annotate %s: %s\n", path, rfs_last_error());
         cli_tmp_abort(&t);
@@ -227,9 +219,8 @@ int cmd_predict(int argc, char **argv) {
     rc = 1;
     if (!(m = cli_load_model(a.model, a.random_size))) goto done;
     rfs_session_opts so = rfs_session_defaults();
-    if (!strcmp(a.device, "cuda")) so.backend = RFS_BACKEND_CUDA;
-    if (!strcmp(a.prec, "fp16")) so.precision = RFS_FP16;
-    else if (!strcmp(a.prec, "bf16")) so.precision = RFS_BF16;
+    rfs_session_opts_set(&so, "device", a.device); /* both checked by cli_to_choice */
+    rfs_session_opts_set(&so, "precision", a.prec);
     if (rfs_session_create(&s, m, &so) != RFS_OK) {
         fprintf(stderr, "rfseg predict: %s\n", rfs_last_error());
         goto done;

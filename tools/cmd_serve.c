@@ -27,8 +27,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int cmd_serve(int argc, char **argv);
-
 typedef struct model_arg {
     const char *spec; /* as given */
     int random;       /* --random-weights */
@@ -97,13 +95,6 @@ static void usage(FILE *f) {
             "/healthz /metrics; the Open Inference Protocol under /v2 (docs/serve.md).\n");
 }
 
-static void log_to_stderr(void *user, rfs_log_level level, const char *msg) {
-    static const char *names[] = {"debug", "info", "warning", "error"};
-    const char *env = getenv("RFSEG_LOG");
-    if (level == RFS_LOG_DEBUG && !(env && !strcmp(env, "debug"))) return;
-    fprintf(stderr, "rfseg: %s: %s\n", names[level], msg);
-}
-
 static void on_ready(void *user, int port) {
     const rfs_serve_config *c = user;
     fprintf(stderr, "rfseg serve: listening on http://%s:%d/ (", c->host, port);
@@ -164,11 +155,7 @@ int cmd_serve(int argc, char **argv) {
             cfg.limits.max_pixels = (uint64_t)mb_pixels;
         } else if (!strcmp(o, "--max-images")) ok = cli_int(argc, argv, &i, &cfg.limits.max_images, 1, 4096);
         else if (!strcmp(o, "--allow-urls")) cfg.limits.allow_urls = 1;
-        else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
-            usage(stdout);
-            rc = 0;
-            goto done;
-        } else {
+        else {
             fprintf(stderr, "rfseg serve: unknown option %s\n", o);
             ok = 0;
         }
@@ -181,30 +168,12 @@ int cmd_serve(int argc, char **argv) {
     }
     /* the device and precision through the library's own parser (the same words as
      * everywhere); cuda:all: one session per GPU, all draining each model's queue */
-    if (rfs_session_opts_set(&cfg.session, "precision", prec) != RFS_OK ||
-        (strcmp(device, "cuda:all") && rfs_session_opts_set(&cfg.session, "device", device) != RFS_OK)) {
+    if (rfs_session_opts_set(&cfg.session, "precision", prec) != RFS_OK) {
         fprintf(stderr, "rfseg serve: %s\n", rfs_last_error());
         goto done;
     }
-    if (!strcmp(device, "cuda:all")) {
-        int nd = rfs_device_count(RFS_BACKEND_CUDA);
-        if (nd < 1) {
-            fprintf(stderr, "rfseg serve: --device cuda:all: no CUDA device is usable by this build\n");
-            goto done;
-        }
-        if (!(sessions = calloc((size_t)nd, sizeof *sessions))) goto done;
-        for (int d = 0; d < nd; d++) {
-            char name[32];
-            snprintf(name, sizeof name, "cuda:%d", d);
-            sessions[d] = cfg.session;
-            if (rfs_session_opts_set(&sessions[d], "device", name) != RFS_OK) {
-                fprintf(stderr, "rfseg serve: %s\n", rfs_last_error());
-                goto done;
-            }
-        }
-        cfg.sessions = sessions;
-        cfg.n_sessions = nd;
-    }
+    if (!cli_session_devices("serve", device, 0, &cfg.session, &sessions, &cfg.n_sessions)) goto done;
+    cfg.sessions = sessions;
     if (!cfg.api_key) {
         const char *env = getenv("RFSEG_API_KEY");
         if (env && *env) cfg.api_key = env;
@@ -233,7 +202,7 @@ int cmd_serve(int argc, char **argv) {
         cfg.n_models = k + 1;
     }
     cfg.models = models;
-    cfg.log = log_to_stderr;
+    cfg.log = cli_log;
     if (rfs_serve_run(&cfg, on_ready, &cfg) != RFS_OK) {
         fprintf(stderr, "rfseg: %s\n", rfs_serve_last_error()); /* the message starts with "serve:" */
         goto done;

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,14 +31,6 @@ typedef struct video_args {
 } video_args;
 
 static const char *const VIDEO_EXTS[] = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".y4m", NULL};
-
-static int has_ext(const char *path, const char *const *exts) {
-    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
-    if (!dot || (slash && dot < slash)) return 0;
-    for (int i = 0; exts[i]; i++)
-        if (!strcasecmp(dot, exts[i])) return 1;
-    return 0;
-}
 
 static int parse(video_args *a, int argc, char **argv) {
     cli_parser p;
@@ -103,7 +94,7 @@ static int parse(video_args *a, int argc, char **argv) {
 static int plan_annotations(char **paths, const char *dest, const cli_sources *g, int overwrite, int *made_dir) {
     struct stat sb;
     int exists = stat(dest, &sb) == 0, is_dir = exists && S_ISDIR(sb.st_mode);
-    if (!is_dir && g->n == 1 && has_ext(dest, VIDEO_EXTS)) {
+    if (!is_dir && g->n == 1 && cli_has_ext(dest, VIDEO_EXTS)) {
         if (!cli_out_check("video", "--annotate", dest, overwrite, CLI_OUT_FILE)) return 0;
         return (paths[0] = strdup(dest)) != NULL;
     }
@@ -294,9 +285,8 @@ int cmd_video(int argc, char **argv) {
     ro.format = !strcmp(a.format, "rle") ? RFS_MASK_RLE : RFS_MASK_POLYGON;
     rfs_session_opts so = rfs_session_defaults();
     so.max_batch = a.batch;
-    if (!strcmp(a.device, "cuda")) so.backend = RFS_BACKEND_CUDA;
-    if (!strcmp(a.prec, "fp16")) so.precision = RFS_FP16;
-    else if (!strcmp(a.prec, "bf16")) so.precision = RFS_BF16;
+    rfs_session_opts_set(&so, "device", a.device); /* both checked by cli_to_choice */
+    rfs_session_opts_set(&so, "precision", a.prec);
     if (a.track) {
         rfs_tracker_opts to = rfs_tracker_defaults();
         to.lost_buffer = a.track_buffer;

@@ -15,7 +15,6 @@
  * exits 0 (docs/scale-out.md).
  */
 #include "cli.h"
-#include "cli_opts.h"
 
 #include "serve/util.h"
 #include "worker/job.h"
@@ -24,56 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-int cmd_worker(int argc, char **argv);
-
-/* The options and their defaults, for `rfseg worker --help` (tools/cli_opts.h). */
-static const cli_opt worker_opts[] = {
-    {"--redis", 0, "URL",
-     "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; default $RFSEG_REDIS_URL, else\n"
-     "redis://127.0.0.1:6379"},
-    {"--model", 'm', "MODEL[:ID]",
-     "a model (repeatable); ID is the `model` field of jobs; default ID: the file name\n"
-     "without extension (or the size name); jobs without `model` go to the first"},
-    {"--random-weights", 0, "SIZE[:ID]", "a random-weights model (repeatable)"},
-    {"--device", 0, "DEV",
-     "cpu, cuda, cuda:N, cuda:N,M,... or cuda:all (one session per GPU for every model);\n"
-     "default cpu"},
-    {"--precision", 0, "P", "fp32, fp16 or bf16 (fp16: cuda only; bf16: cuda, or a CPU with AVX512_BF16 or AMX); default fp32"},
-    {"--threads", 0, "T", "CPU threads per session; default 0 (OpenMP's default)"},
-    {"--jobs", 0, "STREAM", "the jobs stream; default rfseg:jobs"},
-    {"--group", 0, "G", "the consumer group; default rfseg"},
-    {"--results", 0, "STREAM", "the results stream; default rfseg:results"},
-    {"--consumer", 0, "NAME", "this worker's consumer name; default HOST:PID"},
-    {"--max-batch", 0, "B", "jobs read at once and frames per forward pass; default 4"},
-    {"--batch-wait-ms", 0, "MS", "time a forward batch waits to fill; default 5"},
-    {"--inflight", 0, "N", "batches read and not yet answered; default 2 per session (CPU), one per CPU core (CUDA)"},
-    {"--block-ms", 0, "MS", "XREADGROUP BLOCK time; default 1000"},
-    {"--claim-idle-ms", 0, "T", "pending jobs idle longer than T are claimed (XAUTOCLAIM); default 60000"},
-    {"--max-attempts", 0, "N", "deliveries before a job gets an error result; default 3"},
-    {"--results-maxlen", 0, "N", "results stream kept at about N entries (MAXLEN ~); default 100000"},
-    {"--delete-jobs", 0, NULL, "delete answered jobs from the jobs stream (XDEL); default off"},
-    {"--memory-budget-mb", 0, "MB", "decoded images held at once; default 2048"},
-    {"--max-pixels", 0, "N", "decoded image size limit in pixels; default 25000000"},
-    {"--max-image-mb", 0, "MB", "encoded image size limit; default 16"},
-    {"--metrics-port", 0, "P", "Prometheus text at http://HOST:P/metrics; default none (0)"},
-    {"--metrics-host", 0, "H", "address of the metrics port; default 127.0.0.1"},
-    {"--log-every", 0, "S", "counters in the log every S seconds (0: only at exit); default 60"},
-    {"--help", 'h', NULL, "this help"},
-    {NULL, 0, NULL, NULL},
-};
-
-const cli_command cli_cmd_worker = {
-    "worker",
-    "worker --redis redis://HOST:PORT[/DB] --model MODEL[:ID]... [options]",
-    "Takes jobs (fields id, image, model, confidence, format, class_filter) from a Redis\n"
-    "stream with a consumer group, batches them onto one session per device and adds each\n"
-    "result (id, entry, status, json or error, worker, ms) to a results stream, acknowledging\n"
-    "the job in the same MULTI/EXEC; claims the jobs of workers that died (docs/scale-out.md).\n"
-    "Runs until SIGINT or SIGTERM, then answers the jobs it read and exits 0.",
-    worker_opts,
-    "MODEL sizes: seg-preview seg-nano seg-small seg-medium seg-large seg-xlarge seg-2xlarge\n",
-};
 
 typedef struct wmodel_arg {
     const char *spec;
@@ -121,67 +70,6 @@ static void usage(FILE *f) {
             "defaults: --jobs rfseg:jobs --group rfseg --results rfseg:results (docs/scale-out.md).\n");
 }
 
-static void log_to_stderr(void *user, rfs_log_level level, const char *msg) {
-    static const char *names[] = {"debug", "info", "warning", "error"};
-    const char *env = getenv("RFSEG_LOG");
-    if (level == RFS_LOG_DEBUG && !(env && !strcmp(env, "debug"))) return;
-    fprintf(stderr, "rfseg: %s: %s\n", names[level], msg);
-}
-
-/* --device: one session, or one per listed GPU (cuda:0,2) or per GPU (cuda:all). */
-static int parse_devices(const char *device, rfs_session_opts *base, rfs_session_opts **out, int *n) {
-    *out = NULL;
-    *n = 0;
-    if (strcmp(device, "cuda:all") && !strchr(device, ',')) {
-        if (rfs_session_opts_set(base, "device", device) != RFS_OK) {
-            fprintf(stderr, "rfseg worker: %s\n", rfs_last_error());
-            return 0;
-        }
-        return 1;
-    }
-    int count = 0;
-    if (!strcmp(device, "cuda:all")) {
-        count = rfs_device_count(RFS_BACKEND_CUDA);
-        if (count < 1) {
-            fprintf(stderr, "rfseg worker: --device cuda:all: no CUDA device is usable by this build\n");
-            return 0;
-        }
-    } else {
-        if (strncmp(device, "cuda:", 5)) {
-            fprintf(stderr, "rfseg worker: --device: a list must look like cuda:0,1\n");
-            return 0;
-        }
-        count = 1;
-        for (const char *p = device; *p; p++) count += *p == ',';
-    }
-    rfs_session_opts *s = calloc((size_t)count, sizeof *s);
-    if (!s) return 0;
-    const char *p = device + 5;
-    for (int d = 0; d < count; d++) {
-        char name[32];
-        if (!strcmp(device, "cuda:all")) snprintf(name, sizeof name, "cuda:%d", d);
-        else {
-            size_t len = strcspn(p, ",");
-            if (!len || len > 8) {
-                fprintf(stderr, "rfseg worker: --device: bad device list '%s'\n", device);
-                free(s);
-                return 0;
-            }
-            snprintf(name, sizeof name, "cuda:%.*s", (int)len, p);
-            p += len + (p[len] == ',');
-        }
-        s[d] = *base;
-        if (rfs_session_opts_set(&s[d], "device", name) != RFS_OK) {
-            fprintf(stderr, "rfseg worker: %s\n", rfs_last_error());
-            free(s);
-            return 0;
-        }
-    }
-    *out = s;
-    *n = count;
-    return 1;
-}
-
 int cmd_worker(int argc, char **argv) {
     rfs_worker_config cfg = rfs_worker_defaults();
     wmodel_arg *margs = calloc((size_t)argc, sizeof *margs);
@@ -190,8 +78,8 @@ int cmd_worker(int argc, char **argv) {
     int n = 0, rc = 2, n_loaded = 0;
     const char *device = "cpu", *prec = "fp32";
     /* RFSEG_REDIS_URL keeps a password out of the process list */
-    cfg.redis_url = getenv("RFSEG_REDIS_URL") && *getenv("RFSEG_REDIS_URL") ? getenv("RFSEG_REDIS_URL")
-                                                                           : "redis://127.0.0.1:6379";
+    const char *env_url = getenv("RFSEG_REDIS_URL");
+    cfg.redis_url = env_url && *env_url ? env_url : "redis://127.0.0.1:6379";
     if (!margs || !models) goto done;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -230,11 +118,7 @@ int cmd_worker(int argc, char **argv) {
         else if (!strcmp(o, "--metrics-host")) ok = cli_str(argc, argv, &i, &cfg.metrics_host);
         else if (!strcmp(o, "--log-every")) ok = cli_int(argc, argv, &i, &cfg.log_every_s, 0, 86400);
         else if (!strcmp(o, "--delete-jobs")) cfg.delete_jobs = 1;
-        else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
-            usage(stdout);
-            rc = 0;
-            goto done;
-        } else {
+        else {
             fprintf(stderr, "rfseg worker: unknown option %s\n", o);
             ok = 0;
         }
@@ -249,7 +133,7 @@ int cmd_worker(int argc, char **argv) {
         fprintf(stderr, "rfseg worker: %s\n", rfs_last_error());
         goto done;
     }
-    if (!parse_devices(device, &cfg.session, &sessions, &cfg.n_sessions)) goto done;
+    if (!cli_session_devices("worker", device, 1, &cfg.session, &sessions, &cfg.n_sessions)) goto done;
     cfg.sessions = sessions;
     rc = 1;
     for (int k = 0; k < n; k++) {
@@ -260,7 +144,7 @@ int cmd_worker(int argc, char **argv) {
     }
     cfg.models = models;
     cfg.n_models = n;
-    cfg.log = log_to_stderr;
+    cfg.log = cli_log;
     if (rfs_worker_run(&cfg) != RFS_OK) {
         fprintf(stderr, "rfseg: %s\n", rfs_serve_last_error()); /* the message starts with "worker:" */
         goto done;

@@ -13,14 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cmd_worker(int argc, char **argv); /* tools/cmd_worker.c */
-
-extern const cli_command cli_cmd_worker; /* tools/cmd_worker.c */
-
 static void usage(FILE *f) {
     fprintf(f, "rfseg %s - RF-DETR instance segmentation\n\n", RFSEG_VERSION);
     cli_usage_print(f);
-    fprintf(f, "  rfseg worker --redis redis://HOST:PORT --model MODEL[:ID]... [options]  (docs/scale-out.md)\n");
     fprintf(f,
             "\n"
             "MODEL: a checkpoint (.pth or .safetensors), a Roboflow model package directory, or an\n"
@@ -46,7 +41,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         if (argc > 2 && strcmp(cmd, "help") == 0) {
             const cli_command *c = cli_command_find(argv[2]);
-            if (!c && !strcmp(argv[2], "worker")) c = &cli_cmd_worker;
             if (!c) {
                 fprintf(stderr, "rfseg: no command '%s'\n\n", argv[2]);
                 usage(stderr);
@@ -63,7 +57,6 @@ int main(int argc, char **argv) {
         return 0;
     }
     const cli_command *c = cli_command_find(cmd);
-    if (!c && !strcmp(cmd, "worker")) c = &cli_cmd_worker;
     if (!c) {
         fprintf(stderr, "rfseg: unknown command '%s'\n\n", cmd);
         usage(stderr);

@@ -41,7 +41,7 @@ struct rfs_tracker {
     /* per-update scratch */
     ivec dets, dets2, pool_list, unconfirmed, tracked_ok, activated, refind, lost_new, removed,
         remaining, r_tracked, tmp, out_tracks;
-    int *rows, *cols, *row_sel, *col_sel;
+    int *row_sel, *col_sel;
     double *cost;
     size_t cost_cap;
     int idx_cap;
@@ -223,6 +223,11 @@ static int assign_reserve(rfs_tracker *t, int rows, int cols) {
     return 0;
 }
 
+static void assign_free(rfs_tracker *t) {
+    free(t->a_u), free(t->a_v), free(t->a_spc), free(t->a_path), free(t->a_row4col);
+    free(t->a_col4row), free(t->a_remaining), free(t->a_sr), free(t->a_sc), free(t->a_cost);
+}
+
 /* Rows <= cols. cost is non-negative (shifted by its minimum). For each row in turn, the
  * shortest augmenting path from it to a free column (Dijkstra on reduced costs), then the
  * dual update and the augmentation. Columns are scanned in the order of a list filled in
@@ -303,8 +308,7 @@ rfs_status rfs_assign(int rows, int cols, const double *cost, int *col_of_row) {
     rfs_tracker tmp;
     memset(&tmp, 0, sizeof tmp);
     rfs_status st = assign_t(&tmp, rows, cols, cost, col_of_row);
-    free(tmp.a_u), free(tmp.a_v), free(tmp.a_spc), free(tmp.a_path), free(tmp.a_row4col);
-    free(tmp.a_col4row), free(tmp.a_remaining), free(tmp.a_sr), free(tmp.a_sc), free(tmp.a_cost);
+    assign_free(&tmp);
     return st;
 }
 
@@ -365,9 +369,8 @@ void rfs_tracker_free(rfs_tracker *t) {
                   &t->remaining, &t->r_tracked, &t->tmp, &t->out_tracks};
     for (size_t i = 0; i < sizeof vs / sizeof *vs; i++) iv_free(vs[i]);
     free(t->pool), free(t->used);
-    free(t->rows), free(t->cols), free(t->row_sel), free(t->col_sel), free(t->cost);
-    free(t->a_u), free(t->a_v), free(t->a_spc), free(t->a_path), free(t->a_row4col);
-    free(t->a_col4row), free(t->a_remaining), free(t->a_sr), free(t->a_sc), free(t->a_cost);
+    free(t->row_sel), free(t->col_sel), free(t->cost);
+    assign_free(t);
     free(t->boxes), free(t->scores), free(t->ids);
     free(t);
 }
@@ -404,12 +407,8 @@ static int scratch(rfs_tracker *t, int rows, int cols) {
     int need = (rows > cols ? rows : cols) + 1;
     if (need > t->idx_cap) {
         int cap = need * 2;
-        int *a = rfs_realloc(t->rows, sizeof *a * (size_t)cap);
+        int *a = rfs_realloc(t->row_sel, sizeof *a * (size_t)cap);
         if (!a) return -1;
-        t->rows = a;
-        if (!(a = rfs_realloc(t->cols, sizeof *a * (size_t)cap))) return -1;
-        t->cols = a;
-        if (!(a = rfs_realloc(t->row_sel, sizeof *a * (size_t)cap))) return -1;
         t->row_sel = a;
         if (!(a = rfs_realloc(t->col_sel, sizeof *a * (size_t)cap))) return -1;
         t->col_sel = a;
@@ -534,8 +533,9 @@ static rfs_status track_step(rfs_tracker *t, const float (*boxes)[4], const floa
         if (tr->state != ST_TRACKED) tr->mean[7] = 0;
         kf_predict(tr);
     }
-    int big = pool->n + dets->n + dets2->n + unconf->n + n + 1;
-    if (scratch(t, big, big)) return RFS_ERR_NOMEM;
+    /* the three matchings below: pool x dets, (pool) x dets2, unconfirmed x (dets) */
+    if (scratch(t, pool->n > unconf->n ? pool->n : unconf->n, dets->n > dets2->n ? dets->n : dets2->n))
+        return RFS_ERR_NOMEM;
     int *m = t->row_sel, *det_taken = t->col_sel;
     iou_cost(t, pool, dets, 1);
     rfs_status st = match(t, pool->n, dets->n, t->cost, t->o.matching_threshold, m);

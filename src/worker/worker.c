@@ -210,13 +210,19 @@ static double next_backoff(const lane *L) {
     return b > cap ? cap : b;
 }
 
+/* Waits out the lane's backoff; 0 when a stop ended the wait. */
+static int backoff_wait(lane *L) {
+    for (double slept = 0; slept < L->backoff_ms; slept += 50) {
+        if (atomic_load(&L->w->stop) && !atomic_load(&L->w->busy)) return 0;
+        sleep_ms(50);
+    }
+    return 1;
+}
+
 /* Grows the lane's backoff and waits it out; a stop ends the wait. */
 static void lane_backoff(lane *L) {
     L->backoff_ms = next_backoff(L);
-    for (double slept = 0; slept < L->backoff_ms; slept += 50) {
-        if (atomic_load(&L->w->stop) && !atomic_load(&L->w->busy)) return;
-        sleep_ms(50);
-    }
+    backoff_wait(L);
 }
 
 /* 1 when connected; otherwise waits out the backoff, tries once and returns 0 or 1. */
@@ -224,10 +230,7 @@ static int lane_connect(lane *L) {
     rfs_worker *w = L->w;
     if (L->rc && !L->rc->err) return 1;
     if (L->rc) lane_drop(L, NULL);
-    for (double slept = 0; slept < L->backoff_ms; slept += 50) { /* a stop ends the wait */
-        if (atomic_load(&w->stop) && !atomic_load(&w->busy)) return 0;
-        sleep_ms(50);
-    }
+    if (!backoff_wait(L)) return 0;
     char err[512];
     L->rc = rfs_rconn_open(&w->url, 5000, w->cfg.block_ms + 15000, err, sizeof err);
     if (L->rc && ensure_streams(L) != 0) {
@@ -418,9 +421,10 @@ static int lane_heartbeat(void *user) {
     if (!L->rc || L->rc->err) { /* Redis went away meanwhile: one attempt, no waiting */
         double b = L->backoff_ms;
         L->backoff_ms = 0;
-        int up = lane_connect(L);
-        if (!up) L->backoff_ms = b;
-        if (!up) return 0;
+        if (!lane_connect(L)) {
+            L->backoff_ms = b;
+            return 0;
+        }
     }
     const char **argv = calloc((size_t)L->n + 6, sizeof *argv);
     if (!argv) return 0;
