@@ -18,16 +18,6 @@
 set -u
 cd "$(dirname "$0")/../.."
 . dev/cuda/device_env.sh
-summary=()
-step() { # name timeout command...
-    local name=$1 t=$2; shift 2
-    local t0=$SECONDS
-    echo "=== $*" >>"$OUT/$name.log"
-    timeout "$t" "$@" >>"$OUT/$name.log" 2>&1
-    local rc=$?
-    summary+=("$(printf '%-8s rc=%-3d %4ds  %s' "$name" $rc $((SECONDS - t0)) "$(tail -n 1 "$OUT/$name.log" | cut -c1-140)")")
-    return $rc
-}
 NANO="--random-weights seg-nano"
 TINY="--model $RFS_SHARED/fixtures/rfdetr/tiny-w2.pth"
 export RFS_CLIP=$CL/clip426.y4m

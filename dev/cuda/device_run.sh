@@ -13,15 +13,6 @@ set -u
 cd "$(dirname "$0")/../.."
 . dev/cuda/device_env.sh
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null)
-summary=()
-step() { # name timeout command...
-    local name=$1 t=$2; shift 2
-    local t0=$SECONDS
-    timeout "$t" "$@" >>"$OUT/$name.log" 2>&1
-    local rc=$?
-    summary+=("$(printf '%-10s rc=%-3d %4ds  %s' "$name" $rc $((SECONDS - t0)) "$(tail -n 1 "$OUT/$name.log" | cut -c1-120)")")
-    return $rc
-}
 for s in "$@"; do
     case $s in
     env)

@@ -15,16 +15,6 @@
 set -u
 cd "$(dirname "$0")/../.."
 . dev/cuda/device_env.sh
-summary=()
-step() { # name timeout command...
-    local name=$1 t=$2; shift 2
-    local t0=$SECONDS
-    echo "=== $*" >>"$OUT/$name.log"
-    timeout "$t" "$@" >>"$OUT/$name.log" 2>&1
-    local rc=$?
-    summary+=("$(printf '%-6s rc=%-3d %4ds  %s' "$name" $rc $((SECONDS - t0)) "$(tail -n 1 "$OUT/$name.log" | cut -c1-150)")")
-    return $rc
-}
 NANO="--random-weights seg-nano"
 for s in "$@"; do
     case $s in
